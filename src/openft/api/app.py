@@ -1,0 +1,42 @@
+"""The FastAPI application: routers under /v1, OpenAI error envelopes, request ids."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from openft import __version__
+from openft.api import files, uploads
+from openft.api.errors import install_error_handlers
+from openft.api.request_id import RequestIdMiddleware
+from openft.services.context import ServiceContext
+from openft.services.files import sweep_storage
+from openft.settings import Settings
+
+
+def create_app(settings: Settings | None = None, *, local_mode_allowed: bool = True) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ctx = ServiceContext.open(settings, local_mode_allowed=local_mode_allowed)
+        sweep_storage(ctx)
+        app.state.ctx = ctx
+        try:
+            yield
+        finally:
+            ctx.close()
+
+    app = FastAPI(title="openft", version=__version__, lifespan=lifespan)
+    install_error_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
+    for module in (files, uploads):
+        app.include_router(module.router, prefix="/v1")
+
+    @app.get("/health", include_in_schema=False)
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

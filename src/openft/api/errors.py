@@ -1,0 +1,76 @@
+"""Every error leaves the server as OpenAI's envelope: {"error": {message, type, param, code}}."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from openft.errors import OpenFTError
+
+log = logging.getLogger("openft.api")
+
+
+def error_response(
+    status_code: int,
+    message: str,
+    *,
+    type_: str,
+    param: str | None = None,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
+    return JSONResponse(body, status_code=status_code, headers=headers)
+
+
+async def _openft_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, OpenFTError)
+    # 4xx answers are final: tell the SDK not to retry them (it would retry 409/429).
+    return JSONResponse(exc.envelope(), status_code=exc.status_code, headers={"x-should-retry": "false"})
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "Invalid request"}
+    loc = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path", "header")]
+    param = ".".join(loc) or None
+    message = f"Invalid value for '{param}': {first.get('msg')}." if param else f"{first.get('msg')}."
+    if first.get("type") == "json_invalid":
+        message, param = "We could not parse the JSON body of your request. Send valid JSON.", None
+    elif first.get("type") == "missing" and param:
+        message = f"Missing required parameter: '{param}'."
+    return error_response(
+        400, message, type_="invalid_request_error", param=param, headers={"x-should-retry": "false"}
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        message = f"Invalid URL ({request.method} {request.url.path})"
+    elif exc.status_code == 405:
+        message = f"Method {request.method} is not allowed for {request.url.path}"
+    else:
+        message = str(exc.detail)
+    return error_response(exc.status_code, message, type_="invalid_request_error")
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(
+        500,
+        "The server had an error while processing your request. The error is logged; "
+        "please retry or report it.",
+        type_="server_error",
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(OpenFTError, _openft_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

@@ -1,0 +1,21 @@
+"""`openft` command line. Sub-commands import heavy libraries (torch) only when they run."""
+
+from __future__ import annotations
+
+import typer
+
+from openft.cli.keys import keys_app
+from openft.cli.serve import serve
+
+app = typer.Typer(
+    name="openft",
+    help="Self-hosted, OpenAI-compatible fine-tuning for open-weights models.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.command()(serve)
+app.add_typer(keys_app, name="keys", help="Create, list and revoke API keys.")
+
+
+if __name__ == "__main__":
+    app()

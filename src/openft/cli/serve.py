@@ -1,0 +1,95 @@
+"""`openft serve`: the API server on the embedded default (SQLite + local data dir)."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+
+from openft.settings import Settings, load_settings
+
+console = Console()
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        if host == "localhost":
+            return True
+        try:
+            return all(
+                ipaddress.ip_address(info[4][0]).is_loopback for info in socket.getaddrinfo(host, None)
+            )
+        except OSError:
+            return False
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="Where files, models and the SQLite database live.", envvar="OPENFT_DATA_DIR"),
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Run the OpenAI-compatible API server."""
+    import uvicorn
+
+    from openft.api.app import create_app
+    from openft.services.auth import count_active_keys
+    from openft.services.context import ServiceContext
+
+    settings = load_settings(data_dir, host=host, port=port)
+    loopback = is_loopback(host)
+    ctx = ServiceContext.open(settings, local_mode_allowed=loopback)
+    try:
+        n_keys = count_active_keys(ctx)
+    finally:
+        ctx.close()
+    if not loopback and n_keys == 0:
+        console.print(
+            f"[red]Refusing to listen on {host}: other machines can reach it and no API key exists.[/]\n"
+            "Create one first:  openft keys create --project NAME   (then pass it as OPENAI_API_KEY)"
+        )
+        raise typer.Exit(code=2)
+    _print_banner(settings, local_mode=loopback and n_keys == 0)
+    app = create_app(settings, local_mode_allowed=loopback)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=30)
+
+
+def _print_banner(settings: Settings, *, local_mode: bool) -> None:
+    shown_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    base_url = f"http://{shown_host}:{settings.port}/v1"
+    key_line = 'api_key="local"' if local_mode else 'api_key="sk-openft-..."'
+    snippet = f'from openai import OpenAI\nclient = OpenAI(base_url="{base_url}", {key_line})'
+    auth = (
+        "[yellow]Local mode:[/] no API key exists and the server listens on loopback only, so any bearer "
+        "token is accepted. Run `openft keys create --project NAME` to require keys."
+        if local_mode
+        else "API keys are required (openft keys create --project NAME)."
+    )
+    console.print(
+        Panel.fit(
+            f"[bold]openft[/] listening on [cyan]{base_url}[/]\n"
+            f"data dir: {settings.data_dir}\n"
+            f"database: {_safe_url(settings.resolved_database_url)}\n{auth}\n\n"
+            f"[dim]{snippet}[/]",
+            title="openft serve",
+        )
+    )
+
+
+def _safe_url(url: str) -> str:
+    """Hide a password in a database URL."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        credentials, host = rest.rsplit("@", 1)
+        return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
+    return url

@@ -1,0 +1,116 @@
+"""Projects and API keys. Keys are shown once and stored as SHA-256 hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+
+from openft import ids
+from openft.errors import AuthenticationFailed, InvalidRequest, NotFound
+from openft.services.context import Project, ServiceContext, now
+from openft.store.tables import ApiKeyRow, ProjectRow
+
+LOCAL_PROJECT_NAME = "personal"
+_PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class ApiKeyInfo:
+    id: str
+    project: str
+    redacted: str
+    created_at: int
+    revoked_at: int | None
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def ensure_project(ctx: ServiceContext, name: str) -> Project:
+    if not _PROJECT_NAME.match(name):
+        raise InvalidRequest(
+            f"Invalid project name {name!r}: use 1-64 lowercase letters, digits, '-' or '_'.", param="project"
+        )
+    with ctx.db.session() as session:
+        row = session.scalar(select(ProjectRow).where(ProjectRow.name == name))
+        if row is None:
+            row = ProjectRow(id=ids.new_project_id(), name=name, created_at=now())
+            session.add(row)
+        return Project(id=row.id, name=row.name)
+
+
+def create_key(ctx: ServiceContext, project_name: str) -> tuple[str, ApiKeyInfo]:
+    """Returns the plaintext key (never stored) and its record."""
+    project = ensure_project(ctx, project_name)
+    key = ids.new_api_key()
+    row = ApiKeyRow(
+        id="key_" + ids.random_base62(16),
+        project_id=project.id,
+        key_hash=hash_key(key),
+        redacted=key[:10] + "..." + key[-4:],
+        created_at=now(),
+    )
+    with ctx.db.session() as session:
+        session.add(row)
+    return key, ApiKeyInfo(row.id, project.name, row.redacted, row.created_at, None)
+
+
+def list_keys(ctx: ServiceContext) -> list[ApiKeyInfo]:
+    with ctx.db.session() as session:
+        rows = session.execute(
+            select(ApiKeyRow, ProjectRow.name)
+            .join(ProjectRow, ProjectRow.id == ApiKeyRow.project_id)
+            .order_by(ApiKeyRow.created_at)
+        ).all()
+        return [ApiKeyInfo(k.id, name, k.redacted, k.created_at, k.revoked_at) for k, name in rows]
+
+
+def revoke_key(ctx: ServiceContext, key_id: str) -> None:
+    with ctx.db.session() as session:
+        result = session.execute(
+            update(ApiKeyRow)
+            .where(ApiKeyRow.id == key_id, ApiKeyRow.revoked_at.is_(None))
+            .values(revoked_at=now())
+        )
+        if result.rowcount == 0:  # type: ignore[attr-defined]
+            raise NotFound(f"No active API key with id {key_id}.", param="key_id")
+
+
+def count_active_keys(ctx: ServiceContext) -> int:
+    with ctx.db.session() as session:
+        return session.scalar(select(func.count()).where(ApiKeyRow.revoked_at.is_(None))) or 0
+
+
+def authenticate(ctx: ServiceContext, token: str | None) -> Project:
+    """The project of a bearer token, or the local project while local mode applies."""
+    with ctx.db.session() as session:
+        if token:
+            found = session.execute(
+                select(ProjectRow)
+                .join(ApiKeyRow, ApiKeyRow.project_id == ProjectRow.id)
+                .where(ApiKeyRow.key_hash == hash_key(token), ApiKeyRow.revoked_at.is_(None))
+            ).scalar_one_or_none()
+            if found is not None:
+                return Project(id=found.id, name=found.name)
+        has_keys = bool(session.scalar(select(func.count()).where(ApiKeyRow.revoked_at.is_(None))))
+    if ctx.local_mode_allowed and not has_keys:
+        return ensure_project(ctx, LOCAL_PROJECT_NAME)
+    if not token:
+        raise AuthenticationFailed(
+            "You didn't provide an API key. You need to provide your API key in an Authorization header "
+            "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY). Create one with "
+            "`openft keys create --project NAME`.",
+            code=None,
+        )
+    raise AuthenticationFailed(
+        f"Incorrect API key provided: {_redact(token)}. "
+        "Create a key with `openft keys create --project NAME`."
+    )
+
+
+def _redact(token: str) -> str:
+    return token[:6] + "*" * max(0, min(len(token) - 10, 20)) + token[-4:] if len(token) > 10 else "****"

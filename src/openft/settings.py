@@ -1,0 +1,52 @@
+"""Settings from the environment (OPENFT_*) and the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OPENFT_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=lambda: Path.home() / ".openft")
+    database_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Largest single file accepted by POST /v1/files (OpenAI: 512 MB); larger ones go through /v1/uploads.
+    max_file_bytes: int = 512 * 1024 * 1024
+    max_upload_bytes: int = 8 * 1024 * 1024 * 1024
+    max_part_bytes: int = 64 * 1024 * 1024
+    upload_ttl_s: int = 3600
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'openft.db'}"
+
+    @property
+    def files_dir(self) -> Path:
+        return self.data_dir / "files"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.data_dir / "jobs"
+
+
+def load_settings(data_dir: Path | None = None, **overrides: object) -> Settings:
+    """Settings from the environment, with command-line values on top."""
+    updates: dict[str, object] = dict(overrides)
+    if data_dir is not None:
+        updates["data_dir"] = data_dir
+    return Settings().model_copy(update=updates)

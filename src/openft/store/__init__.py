@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy tables, blob storage, migrations (and, later, the job queue)."""

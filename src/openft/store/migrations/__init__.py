@@ -1,0 +1,1 @@
+"""Alembic migrations, applied on start by `openft.store.migrate.upgrade`."""
