@@ -8,15 +8,18 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from openft import __version__
-from openft.api import files, uploads
+from openft.api import files, jobs, models, uploads
 from openft.api.errors import install_error_handlers
 from openft.api.request_id import RequestIdMiddleware
 from openft.services.context import ServiceContext
 from openft.services.files import sweep_storage
 from openft.settings import Settings
+from openft.worker.loop import Worker
 
 
-def create_app(settings: Settings | None = None, *, local_mode_allowed: bool = True) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, local_mode_allowed: bool = True, run_worker: bool = True
+) -> FastAPI:
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -24,15 +27,20 @@ def create_app(settings: Settings | None = None, *, local_mode_allowed: bool = T
         ctx = ServiceContext.open(settings, local_mode_allowed=local_mode_allowed)
         sweep_storage(ctx)
         app.state.ctx = ctx
+        worker = Worker(ctx) if run_worker else None
+        if worker is not None:
+            worker.start_in_thread()
         try:
             yield
         finally:
+            if worker is not None:
+                worker.stop()
             ctx.close()
 
     app = FastAPI(title="openft", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
-    for module in (files, uploads):
+    for module in (files, uploads, jobs, models):
         app.include_router(module.router, prefix="/v1")
 
     @app.get("/health", include_in_schema=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
@@ -85,7 +86,7 @@ def file_content(file_id: str, ctx: Context, project: CurrentProject) -> Streami
         media_type="application/octet-stream",
         headers={
             "content-length": str(row.bytes),
-            "content-disposition": f'attachment; filename="{row.filename}"',
+            "content-disposition": f"attachment; filename*=UTF-8''{quote(row.filename, safe='')}",
         },
     )
 

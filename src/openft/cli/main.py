@@ -6,6 +6,7 @@ import typer
 
 from openft.cli.keys import keys_app
 from openft.cli.serve import serve
+from openft.cli.worker import worker
 
 app = typer.Typer(
     name="openft",
@@ -14,6 +15,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command()(serve)
+app.command()(worker)
 app.add_typer(keys_app, name="keys", help="Create, list and revoke API keys.")
 
 

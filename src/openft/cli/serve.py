@@ -38,6 +38,7 @@ def serve(
         typer.Option(help="Where files, models and the SQLite database live.", envvar="OPENFT_DATA_DIR"),
     ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    worker: Annotated[bool, typer.Option(help="Run a training worker inside the server process.")] = True,
 ) -> None:
     """Run the OpenAI-compatible API server."""
     import uvicorn
@@ -60,7 +61,7 @@ def serve(
         )
         raise typer.Exit(code=2)
     _print_banner(settings, local_mode=loopback and n_keys == 0)
-    app = create_app(settings, local_mode_allowed=loopback)
+    app = create_app(settings, local_mode_allowed=loopback, run_worker=worker)
     uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=30)
 
 

@@ -1,0 +1,108 @@
+"""HTTP for /v1/fine_tuning/jobs: create, list, retrieve, cancel, pause, resume, events, checkpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from openft.api.deps import Context, CurrentProject
+from openft.schemas.common import CursorPage
+from openft.schemas.jobs import CreateJobRequest, FineTuningJob, JobCheckpoint, JobEventList, JobList
+from openft.services import jobs as job_service
+from openft.services.context import Project, ServiceContext
+
+router = APIRouter(prefix="/fine_tuning/jobs")
+
+TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
+STREAM_POLL_S = 0.5
+
+
+@router.post("", response_model=FineTuningJob)
+def create_job(body: CreateJobRequest, ctx: Context, project: CurrentProject) -> FineTuningJob:
+    return job_service.create_job(ctx, project, body)
+
+
+@router.get("", response_model=JobList)
+def list_jobs(
+    request: Request, ctx: Context, project: CurrentProject, after: str | None = None, limit: int = 20
+) -> JobList:
+    # The SDK sends the metadata filter as bracketed keys: metadata[k]=v.
+    metadata = {
+        key[len("metadata[") : -1]: value
+        for key, value in request.query_params.items()
+        if key.startswith("metadata[") and key.endswith("]")
+    }
+    return job_service.list_jobs(ctx, project, after=after, limit=limit, metadata=metadata)
+
+
+@router.get("/{job_id}", response_model=FineTuningJob)
+def retrieve_job(job_id: str, ctx: Context, project: CurrentProject) -> FineTuningJob:
+    return job_service.retrieve_job(ctx, project, job_id)
+
+
+@router.post("/{job_id}/cancel", response_model=FineTuningJob)
+def cancel_job(job_id: str, ctx: Context, project: CurrentProject) -> FineTuningJob:
+    return job_service.cancel_job(ctx, project, job_id)
+
+
+@router.post("/{job_id}/pause", response_model=FineTuningJob)
+def pause_job(job_id: str, ctx: Context, project: CurrentProject) -> FineTuningJob:
+    return job_service.pause_job(ctx, project, job_id)
+
+
+@router.post("/{job_id}/resume", response_model=FineTuningJob)
+def resume_job(job_id: str, ctx: Context, project: CurrentProject) -> FineTuningJob:
+    return job_service.resume_job(ctx, project, job_id)
+
+
+@router.get("/{job_id}/events", response_model=None)
+async def list_events(
+    job_id: str,
+    request: Request,
+    ctx: Context,
+    project: CurrentProject,
+    after: str | None = None,
+    limit: int = 20,
+    stream: bool = False,
+) -> JobEventList | StreamingResponse:
+    if not stream:
+        return await run_in_threadpool(
+            job_service.list_events, ctx, project, job_id, after=after, limit=limit
+        )
+    # Extension: Server-Sent Events, oldest first, replaying what came after Last-Event-ID.
+    last_event_id = request.headers.get("last-event-id") or after
+    start_seq = await run_in_threadpool(job_service.event_seq, ctx, last_event_id) if last_event_id else 0
+    await run_in_threadpool(job_service.events_since, ctx, project, job_id, start_seq)  # 404 before streaming
+    return StreamingResponse(
+        _event_stream(request, ctx, project, job_id, start_seq),
+        media_type="text/event-stream",
+        headers={"cache-control": "no-cache"},
+    )
+
+
+async def _event_stream(
+    request: Request, ctx: ServiceContext, project: Project, job_id: str, seq: int
+) -> AsyncIterator[str]:
+    while True:
+        events, status = await run_in_threadpool(job_service.events_since, ctx, project, job_id, seq)
+        for event_seq, event in events:
+            yield f"id: {event.id}\nevent: {event.type}\ndata: {event.model_dump_json()}\n\n"
+            seq = event_seq
+        if status in TERMINAL_STATUSES and not events:
+            yield f"event: end\ndata: {json.dumps({'status': status})}\n\n"
+            return
+        if await request.is_disconnected():
+            return
+        await asyncio.sleep(STREAM_POLL_S)
+
+
+@router.get("/{job_id}/checkpoints", response_model=CursorPage[JobCheckpoint])
+def list_checkpoints(
+    job_id: str, ctx: Context, project: CurrentProject, after: str | None = None, limit: int = 10
+) -> CursorPage[JobCheckpoint]:
+    return job_service.list_checkpoints(ctx, project, job_id, after=after, limit=limit)

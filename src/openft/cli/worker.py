@@ -1,0 +1,31 @@
+"""`openft worker`: a standalone worker sharing the server's queue (same database URL and data dir)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from openft.settings import load_settings
+
+
+def worker(
+    data_dir: Annotated[Path | None, typer.Option(help="openft data dir.", envvar="OPENFT_DATA_DIR")] = None,
+    name: Annotated[str | None, typer.Option(help="Worker name in job records (default host-pid).")] = None,
+) -> None:
+    """Claim and run fine-tuning jobs from the shared queue until stopped (SIGINT/SIGTERM)."""
+    from openft.services.context import ServiceContext
+    from openft.worker.loop import Worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    ctx = ServiceContext.open(load_settings(data_dir))
+    runner = Worker(ctx, name=name)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: runner.stop())
+    try:
+        runner.run_forever()
+    finally:
+        ctx.close()

@@ -1,0 +1,54 @@
+"""What a job's `model` names: a base model of the catalog, or one of the project's fine-tuned models."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from openft.errors import InvalidRequest
+from openft.models.catalog import Catalog, UnknownModelError
+from openft.models.defaults import PRETRAINED_DEFAULTS, TrainingDefaults
+from openft.services.context import ServiceContext
+from openft.store.tables import FineTunedModelRow
+
+
+@dataclass(frozen=True)
+class BaseModelChoice:
+    """The root base model, and the adapter to start from when continuing a fine-tuned model."""
+
+    name: str
+    defaults: TrainingDefaults
+    context_length: int
+    init_adapter_path: str | None
+
+
+def catalog(ctx: ServiceContext) -> Catalog:
+    return Catalog(ctx.settings.models_dir)
+
+
+def resolve_base_model(ctx: ServiceContext, project_id: str, name: str) -> BaseModelChoice:
+    if name.startswith("ft:"):
+        with ctx.db.session() as session:
+            row = session.scalar(
+                select(FineTunedModelRow).where(
+                    FineTunedModelRow.name == name, FineTunedModelRow.project_id == project_id
+                )
+            )
+        if row is None:
+            raise _not_available(name)
+        root = resolve_base_model(ctx, project_id, row.base_model)
+        return BaseModelChoice(row.base_model, root.defaults, root.context_length, row.path)
+    try:
+        entry = catalog(ctx).get(name)
+    except UnknownModelError as exc:
+        raise _not_available(name) from exc
+    return BaseModelChoice(entry.name, entry.defaults or PRETRAINED_DEFAULTS, entry.context_length, None)
+
+
+def _not_available(name: str) -> InvalidRequest:
+    return InvalidRequest(
+        f"Model {name} is not available for fine-tuning or does not exist. See `openft models list` "
+        "for base models, or register a local one with `openft models add NAME PATH`.",
+        param="model",
+    )

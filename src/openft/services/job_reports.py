@@ -1,0 +1,222 @@
+"""Turning a running recipe's reports into OpenAI's job events, checkpoints, result file and model."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from openft import ids
+from openft.services.base_models import resolve_base_model
+from openft.services.context import Project, ServiceContext, now
+from openft.services.files import register_file
+from openft.services.jobs import add_event
+from openft.store.tables import CheckpointRow, FileRow, FineTunedModelRow, JobRow, ProjectRow
+
+KEEP_CHECKPOINTS = 3
+RESULTS_FILENAME = "step_metrics.csv"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything the training subprocess needs; written as JSON, so no torch is needed to make it."""
+
+    job_id: str
+    base_model: str
+    models_dir: str
+    init_adapter_path: str | None
+    training_file: str
+    validation_file: str | None
+    output_dir: str
+    hyperparameters: dict[str, Any]
+    seed: int
+    resume_from: str | None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+
+def start_run(ctx: ServiceContext, job_id: str) -> RunSpec | None:
+    """queued -> running; None when the job was cancelled or paused meanwhile."""
+    with ctx.db.session() as session:
+        job = _job(session, job_id)
+        if job.status != "queued":
+            job.worker_id = None
+            return None
+        base = resolve_base_model(ctx, job.project_id, job.model)
+        output_dir = ctx.settings.jobs_dir / job.id
+        job.status, job.n_attempts = "running", job.n_attempts + 1
+        resume_from = latest_resumable_checkpoint(output_dir)
+        add_event(
+            session,
+            job.id,
+            "Fine-tuning job started"
+            if resume_from is None
+            else f"Fine-tuning job resumed from {Path(resume_from).name}",
+            data=None,
+        )
+        return RunSpec(
+            job_id=job.id,
+            base_model=base.name,
+            models_dir=str(ctx.settings.models_dir),
+            init_adapter_path=base.init_adapter_path,
+            training_file=str(_blob_path(ctx, session, job.training_file)),
+            validation_file=str(_blob_path(ctx, session, job.validation_file))
+            if job.validation_file
+            else None,
+            output_dir=str(output_dir),
+            hyperparameters=json.loads(job.hyperparameters_json),
+            seed=job.seed,
+            resume_from=resume_from,
+        )
+
+
+def latest_resumable_checkpoint(output_dir: Path) -> str | None:
+    checkpoints = [
+        p for p in (output_dir / "checkpoints").glob("step-*") if (p / "trainer_state.pt").exists()
+    ]
+    if not checkpoints:
+        return None
+    return str(max(checkpoints, key=lambda p: int(p.name.removeprefix("step-"))))
+
+
+def record_metrics(
+    ctx: ServiceContext, job_id: str, step: int, total_steps: int, values: dict[str, float]
+) -> None:
+    parts = [f"training loss={values['train_loss']:.2f}"] if "train_loss" in values else []
+    if "valid_loss" in values:
+        parts.append(f"validation loss={values['valid_loss']:.2f}")
+    if "full_valid_loss" in values:
+        parts.append(f"full validation loss={values['full_valid_loss']:.2f}")
+    with ctx.db.session() as session:
+        add_event(
+            session,
+            job_id,
+            f"Step {step}/{total_steps}: " + ", ".join(parts),
+            type_="metrics",
+            data={"step": step, "total_steps": total_steps, **values},
+        )
+
+
+def record_checkpoint(
+    ctx: ServiceContext, job_id: str, *, step: int, total_steps: int, path: str, metrics: dict[str, float]
+) -> None:
+    """A checkpoint is a model of its own; the last epoch's carries the final model's name."""
+    with ctx.db.session() as session:
+        job = _job(session, job_id)
+        project = _project(session, job.project_id)
+        short_id = job.model_short_id if step >= total_steps else ids.new_model_short_id()
+        name = ids.fine_tuned_model_name(_root_base(ctx, job), project.name, job.suffix, short_id)
+        if step < total_steps:
+            name += f":ckpt-step-{step}"
+        session.add(
+            CheckpointRow(
+                id=ids.new_checkpoint_id(),
+                job_id=job_id,
+                created_at=now(),
+                step_number=step,
+                model_name=name,
+                path=path,
+                metrics_json=json.dumps({"step": step, **metrics}),
+            )
+        )
+        session.merge(
+            FineTunedModelRow(
+                name=name,
+                project_id=job.project_id,
+                job_id=job_id,
+                base_model=_root_base(ctx, job),
+                path=path,
+                created_at=now(),
+            )
+        )
+        add_event(session, job_id, f"Checkpoint created at step {step} with Snapshot ID: {name}", data={})
+        session.flush()
+        _drop_old_checkpoints(session, job_id)
+
+
+def _drop_old_checkpoints(session: Any, job_id: str) -> None:
+    rows = list(
+        session.scalars(
+            select(CheckpointRow)
+            .where(CheckpointRow.job_id == job_id)
+            .order_by(CheckpointRow.step_number.desc())
+        )
+    )
+    for old in rows[KEEP_CHECKPOINTS:]:
+        session.execute(delete(FineTunedModelRow).where(FineTunedModelRow.name == old.model_name))
+        session.delete(old)
+
+
+def complete_job(ctx: ServiceContext, job_id: str, *, trained_tokens: int, final_path: str | None) -> None:
+    with ctx.db.session() as session:
+        job = _job(session, job_id)
+        if job.status != "running":  # cancelled while the last step ran: keep the user's decision
+            job.worker_id = None
+            return
+        project = Project(job.project_id, _project(session, job.project_id).name)
+        base = _root_base(ctx, job)
+    csv_path = Path(ctx.settings.jobs_dir / job_id / "results.csv")
+    encoded = base64.b64encode(csv_path.read_bytes() if csv_path.exists() else b"")
+    blob = ctx.files.write_all([encoded])
+    result = register_file(
+        ctx, project, filename=RESULTS_FILENAME, purpose="fine-tune-results", blob=blob, expires_after_s=None
+    )
+    final_name = ids.fine_tuned_model_name(base, project.name, job.suffix, job.model_short_id)
+    with ctx.db.session() as session:
+        job = _job(session, job_id)
+        if session.get(FineTunedModelRow, final_name) is None and final_path:
+            session.add(
+                FineTunedModelRow(
+                    name=final_name,
+                    project_id=job.project_id,
+                    job_id=job_id,
+                    base_model=base,
+                    path=final_path,
+                    created_at=now(),
+                )
+            )
+        job.status, job.worker_id, job.finished_at = "succeeded", None, now()
+        job.fine_tuned_model, job.trained_tokens, job.result_file_id = final_name, trained_tokens, result.id
+        job.estimated_finish = None
+        add_event(session, job_id, f"New fine-tuned model created: {final_name}", data={})
+        add_event(session, job_id, "The job has successfully completed", data={})
+
+
+def mark_stopped(ctx: ServiceContext, job_id: str) -> None:
+    """The recipe stopped on request (cancel or pause): release the job; its status is already set."""
+    with ctx.db.session() as session:
+        _job(session, job_id).worker_id = None
+
+
+def _job(session: Any, job_id: str) -> JobRow:
+    job = session.scalar(select(JobRow).where(JobRow.id == job_id))
+    assert isinstance(job, JobRow)
+    return job
+
+
+def _project(session: Any, project_id: str) -> ProjectRow:
+    project = session.get(ProjectRow, project_id)
+    assert isinstance(project, ProjectRow)
+    return project
+
+
+def _root_base(ctx: ServiceContext, job: JobRow) -> str:
+    return resolve_base_model(ctx, job.project_id, job.model).name
+
+
+def _blob_path(ctx: ServiceContext, session: Any, file_id: str) -> Path:
+    row = session.scalar(select(FileRow).where(FileRow.id == file_id))
+    assert row is not None
+    return ctx.files.path(row.blob_name)
+
+
+def record_message(ctx: ServiceContext, job_id: str, text: str, level: str = "info") -> None:
+    with ctx.db.session() as session:
+        add_event(
+            session, job_id, text, level=level if level in ("info", "warn", "error") else "info", data={}
+        )

@@ -1,0 +1,351 @@
+"""The Jobs verbs the API calls: create, list, retrieve, cancel, pause, resume, events, checkpoints."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any
+
+from sqlalchemy import select
+
+from openft import ids
+from openft.errors import InvalidRequest, NotFound, no_such_object
+from openft.schemas.common import CursorPage
+from openft.schemas.jobs import (
+    CreateJobRequest,
+    FineTuningJob,
+    Hyperparameters,
+    JobCheckpoint,
+    JobError,
+    JobEvent,
+    JobEventList,
+    JobList,
+)
+from openft.services.base_models import resolve_base_model
+from openft.services.context import Project, ServiceContext, now
+from openft.services.files import get_file_row
+from openft.store.tables import CheckpointRow, JobEventRow, JobRow
+
+ACTIVE_STATUSES = ("validating_files", "queued", "running", "paused")
+MAX_METADATA_PAIRS, MAX_METADATA_KEY, MAX_METADATA_VALUE = 16, 64, 512
+
+
+def create_job(ctx: ServiceContext, project: Project, request: CreateJobRequest) -> FineTuningJob:
+    hyperparameters = _requested_hyperparameters(request)
+    _validate_hyperparameters(hyperparameters)
+    _validate_metadata(request.metadata)
+    resolve_base_model(ctx, project.id, request.model)
+    _require_fine_tune_file(ctx, project, request.training_file, "training_file")
+    if request.validation_file:
+        _require_fine_tune_file(ctx, project, request.validation_file, "validation_file")
+    row = JobRow(
+        id=ids.new_job_id(),
+        project_id=project.id,
+        model=request.model,
+        training_file=request.training_file,
+        validation_file=request.validation_file,
+        hyperparameters_json=hyperparameters.model_dump_json(),
+        method_type="supervised",
+        suffix=request.suffix,
+        seed=request.seed if request.seed is not None else secrets.randbelow(2**31),
+        metadata_json=json.dumps(request.metadata) if request.metadata is not None else None,
+        integrations_json=json.dumps([i.model_dump() for i in request.integrations or []]),
+        status="validating_files",
+        model_short_id=ids.new_model_short_id(),
+        created_at=now(),
+        n_attempts=0,
+    )
+    validating = f"Validating training file: {row.training_file}"
+    if row.validation_file:
+        validating += f" and validation file: {row.validation_file}"
+    with ctx.db.session() as session:
+        session.add(row)
+        session.flush()
+        add_event(session, row.id, f"Created fine-tuning job: {row.id}", data={})
+        add_event(session, row.id, validating, data={})
+    return to_job_object(row, project)
+
+
+def _requested_hyperparameters(request: CreateJobRequest) -> Hyperparameters:
+    method = request.method
+    if method is not None and method.type != "supervised":
+        raise InvalidRequest(
+            f"Fine-tuning method '{method.type}' is not supported yet by openft; use "
+            "method={'type': 'supervised'} (or omit method).",
+            param="method.type",
+        )
+    if method is not None and method.supervised and method.supervised.hyperparameters:
+        return method.supervised.hyperparameters
+    return request.hyperparameters or Hyperparameters()
+
+
+def _validate_hyperparameters(hp: Hyperparameters) -> None:
+    checks: list[tuple[str, Any, bool, str]] = [
+        (
+            "batch_size",
+            hp.batch_size,
+            isinstance(hp.batch_size, int) and 1 <= hp.batch_size <= 256,
+            "1 to 256",
+        ),
+        ("n_epochs", hp.n_epochs, isinstance(hp.n_epochs, int) and 1 <= hp.n_epochs <= 50, "1 to 50"),
+        (
+            "learning_rate_multiplier",
+            hp.learning_rate_multiplier,
+            isinstance(hp.learning_rate_multiplier, int | float) and hp.learning_rate_multiplier > 0,
+            "a number above 0",
+        ),
+        ("lora_rank", hp.lora_rank, hp.lora_rank is None or 1 <= hp.lora_rank <= 1024, "1 to 1024"),
+        (
+            "max_seq_length",
+            hp.max_seq_length,
+            hp.max_seq_length is None or 16 <= hp.max_seq_length <= 1_048_576,
+            "16 to 1048576",
+        ),
+    ]
+    for name, value, ok, allowed in checks:
+        if value in ("auto", None) and name not in ("lora_rank", "max_seq_length"):
+            continue
+        if not ok:
+            raise InvalidRequest(
+                f"Invalid hyperparameter {name}={value!r}: use 'auto' or {allowed}.",
+                param=f"hyperparameters.{name}",
+            )
+
+
+def _validate_metadata(metadata: dict[str, str] | None) -> None:
+    if metadata is None:
+        return
+    if len(metadata) > MAX_METADATA_PAIRS:
+        raise InvalidRequest(f"metadata may hold at most {MAX_METADATA_PAIRS} pairs.", param="metadata")
+    for key, value in metadata.items():
+        if len(key) > MAX_METADATA_KEY or len(value) > MAX_METADATA_VALUE:
+            raise InvalidRequest(
+                f"metadata keys may be at most {MAX_METADATA_KEY} characters and values at most "
+                f"{MAX_METADATA_VALUE}; {key[:70]!r} is too long.",
+                param="metadata",
+            )
+
+
+def _require_fine_tune_file(ctx: ServiceContext, project: Project, file_id: str, param: str) -> None:
+    try:
+        row = get_file_row(ctx, project, file_id, param=param)
+    except NotFound as exc:
+        raise InvalidRequest(
+            f"invalid {param}: {file_id}. No such file exists in this project; upload it with "
+            "client.files.create(..., purpose='fine-tune') first.",
+            param=param,
+        ) from exc
+    if row.purpose != "fine-tune":
+        raise InvalidRequest(
+            f"File {file_id} has purpose '{row.purpose}'; {param} needs a file uploaded with "
+            "purpose 'fine-tune'.",
+            param=param,
+        )
+
+
+def add_event(
+    session: Any,
+    job_id: str,
+    message: str,
+    *,
+    level: str = "info",
+    type_: str = "message",
+    data: dict[str, Any] | None = None,
+) -> None:
+    session.add(
+        JobEventRow(
+            id=ids.new_event_id(),
+            job_id=job_id,
+            created_at=now(),
+            level=level,
+            message=message,
+            type=type_,
+            data_json=json.dumps(data) if data is not None else None,
+        )
+    )
+
+
+def to_job_object(row: JobRow, project: Project) -> FineTuningJob:
+    hyperparameters = json.loads(row.hyperparameters_json)
+    wire_hp = {
+        k: hyperparameters.get(k, "auto") for k in ("batch_size", "learning_rate_multiplier", "n_epochs")
+    }
+    extensions = {k: v for k, v in hyperparameters.items() if k not in wire_hp and v is not None}
+    wire_hp.update(extensions)
+    return FineTuningJob(
+        id=row.id,
+        created_at=row.created_at,
+        error=JobError(code=row.error_code, message=row.error_message, param=row.error_param),
+        fine_tuned_model=row.fine_tuned_model,
+        finished_at=row.finished_at,
+        hyperparameters=wire_hp,
+        model=row.model,
+        organization_id=project.id,
+        result_files=[row.result_file_id] if row.result_file_id else [],
+        seed=row.seed,
+        status=row.status,
+        trained_tokens=row.trained_tokens,
+        training_file=row.training_file,
+        validation_file=row.validation_file,
+        estimated_finish=row.estimated_finish,
+        integrations=json.loads(row.integrations_json),
+        metadata=json.loads(row.metadata_json) if row.metadata_json else None,
+        method={"type": "supervised", "supervised": {"hyperparameters": wire_hp}},
+        user_provided_suffix=row.suffix,
+    )
+
+
+def get_job_row(session: Any, project: Project, job_id: str) -> JobRow:
+    row = session.scalar(select(JobRow).where(JobRow.id == job_id, JobRow.project_id == project.id))
+    if row is None:
+        raise no_such_object("FineTuningJob", job_id, "fine_tuning_job_id")
+    assert isinstance(row, JobRow)
+    return row
+
+
+def retrieve_job(ctx: ServiceContext, project: Project, job_id: str) -> FineTuningJob:
+    with ctx.db.session() as session:
+        return to_job_object(get_job_row(session, project, job_id), project)
+
+
+def list_jobs(
+    ctx: ServiceContext, project: Project, *, after: str | None, limit: int, metadata: dict[str, str]
+) -> JobList:
+    if not 1 <= limit <= 100:
+        raise InvalidRequest("limit must be between 1 and 100.", param="limit")
+    query = select(JobRow).where(JobRow.project_id == project.id).order_by(JobRow.seq.desc())
+    with ctx.db.session() as session:
+        if after:
+            query = query.where(JobRow.seq < get_job_row(session, project, after).seq)
+        rows = list(session.scalars(query))
+    if metadata:
+        rows = [r for r in rows if _metadata_matches(r.metadata_json, metadata)]
+    return JobList(data=[to_job_object(r, project) for r in rows[:limit]], has_more=len(rows) > limit)
+
+
+def _metadata_matches(metadata_json: str | None, wanted: dict[str, str]) -> bool:
+    have = json.loads(metadata_json) if metadata_json else {}
+    return all(have.get(key) == value for key, value in wanted.items())
+
+
+def cancel_job(ctx: ServiceContext, project: Project, job_id: str) -> FineTuningJob:
+    with ctx.db.session() as session:
+        row = get_job_row(session, project, job_id)
+        if row.status not in ACTIVE_STATUSES:
+            raise InvalidRequest(
+                f"Job {job_id} has status '{row.status}' and can no longer be cancelled.",
+                param="fine_tuning_job_id",
+            )
+        # A running job's worker sees the status change at its next heartbeat and stops the recipe.
+        row.status, row.finished_at = "cancelled", now()
+        add_event(session, row.id, "Fine-tuning job cancelled", data={})
+        return to_job_object(row, project)
+
+
+def pause_job(ctx: ServiceContext, project: Project, job_id: str) -> FineTuningJob:
+    with ctx.db.session() as session:
+        row = get_job_row(session, project, job_id)
+        if row.status not in ("running", "queued"):
+            raise InvalidRequest(
+                f"Job {job_id} has status '{row.status}'; only a queued or running job can be paused.",
+                param="fine_tuning_job_id",
+            )
+        row.status = "paused"
+        add_event(session, row.id, "Fine-tuning job paused", data={})
+        return to_job_object(row, project)
+
+
+def resume_job(ctx: ServiceContext, project: Project, job_id: str) -> FineTuningJob:
+    with ctx.db.session() as session:
+        row = get_job_row(session, project, job_id)
+        if row.status != "paused":
+            raise InvalidRequest(
+                f"Job {job_id} has status '{row.status}'; only a paused job can be resumed.",
+                param="fine_tuning_job_id",
+            )
+        row.status, row.worker_id = "queued", None
+        add_event(session, row.id, "Fine-tuning job resumed, moving job to queued state", data={})
+        return to_job_object(row, project)
+
+
+def list_events(
+    ctx: ServiceContext, project: Project, job_id: str, *, after: str | None, limit: int
+) -> JobEventList:
+    if not 1 <= limit <= 1000:
+        raise InvalidRequest("limit must be between 1 and 1000.", param="limit")
+    with ctx.db.session() as session:
+        get_job_row(session, project, job_id)
+        query = select(JobEventRow).where(JobEventRow.job_id == job_id).order_by(JobEventRow.seq.desc())
+        if after:
+            cursor = session.scalar(select(JobEventRow.seq).where(JobEventRow.id == after))
+            if cursor is None:
+                raise no_such_object("FineTuningJobEvent", after, "after")
+            query = query.where(JobEventRow.seq < cursor)
+        rows = list(session.scalars(query.limit(limit + 1)))
+    events = [_to_event(r) for r in rows[:limit]]
+    return JobEventList(data=events, has_more=len(rows) > limit)
+
+
+def events_since(
+    ctx: ServiceContext, project: Project, job_id: str, after_seq: int
+) -> tuple[list[tuple[int, JobEvent]], str]:
+    """Events after a position, oldest first, with the job's status: the feed of the SSE stream."""
+    with ctx.db.session() as session:
+        status = get_job_row(session, project, job_id).status
+        rows = list(
+            session.scalars(
+                select(JobEventRow)
+                .where(JobEventRow.job_id == job_id, JobEventRow.seq > after_seq)
+                .order_by(JobEventRow.seq)
+            )
+        )
+    return [(r.seq, _to_event(r)) for r in rows], status
+
+
+def event_seq(ctx: ServiceContext, event_id: str) -> int:
+    with ctx.db.session() as session:
+        return session.scalar(select(JobEventRow.seq).where(JobEventRow.id == event_id)) or 0
+
+
+def _to_event(row: JobEventRow) -> JobEvent:
+    return JobEvent(
+        id=row.id,
+        created_at=row.created_at,
+        level=row.level,  # type: ignore[arg-type]
+        message=row.message,
+        type=row.type,  # type: ignore[arg-type]
+        data=json.loads(row.data_json) if row.data_json is not None else None,
+    )
+
+
+def list_checkpoints(
+    ctx: ServiceContext, project: Project, job_id: str, *, after: str | None, limit: int
+) -> CursorPage[JobCheckpoint]:
+    if not 1 <= limit <= 1000:
+        raise InvalidRequest("limit must be between 1 and 1000.", param="limit")
+    with ctx.db.session() as session:
+        get_job_row(session, project, job_id)
+        query = select(CheckpointRow).where(CheckpointRow.job_id == job_id).order_by(CheckpointRow.seq.desc())
+        if after:
+            cursor = session.scalar(select(CheckpointRow.seq).where(CheckpointRow.id == after))
+            if cursor is None:
+                raise no_such_object("FineTuningJobCheckpoint", after, "after")
+            query = query.where(CheckpointRow.seq < cursor)
+        rows = list(session.scalars(query.limit(limit + 1)))
+    data = [
+        JobCheckpoint(
+            id=r.id,
+            created_at=r.created_at,
+            fine_tuned_model_checkpoint=r.model_name,
+            fine_tuning_job_id=r.job_id,
+            step_number=r.step_number,
+            metrics=json.loads(r.metrics_json),
+        )
+        for r in rows[:limit]
+    ]
+    return CursorPage[JobCheckpoint](
+        data=data,
+        first_id=data[0].id if data else None,
+        last_id=data[-1].id if data else None,
+        has_more=len(rows) > limit,
+    )

@@ -1,0 +1,148 @@
+"""Runs one job's recipe in a subprocess and relays its JSON-lines reports into the job's record.
+
+The subprocess boundary is what keeps a crash or an out-of-memory kill in training from taking the
+server down. A heartbeat thread tells the database this worker is alive and passes a cancel or pause
+on to the recipe through its control file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from openft.services import job_reports, job_runs
+from openft.services.context import ServiceContext
+
+log = logging.getLogger("openft.worker")
+
+STDERR_TAIL_LINES = 20
+
+
+class JobRunner:
+    def __init__(
+        self, ctx: ServiceContext, job_id: str, *, heartbeat_s: float = 2.0, kill_grace_s: float = 30.0
+    ):
+        self.ctx = ctx
+        self.job_id = job_id
+        self.heartbeat_s = heartbeat_s
+        self.kill_grace_s = kill_grace_s
+        self._finished = threading.Event()
+        self._started_at = time.time()
+        self._progress: tuple[int, int] | None = None  # (step, total_steps) from the latest metrics
+        self._first_step_at: tuple[float, int] | None = None
+
+    def run(self) -> None:
+        spec = job_reports.start_run(self.ctx, self.job_id)
+        if spec is None:
+            return
+        output_dir = Path(spec.output_dir)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / "control").unlink(missing_ok=True)
+        spec_path = output_dir / "run_spec.json"
+        spec_path.write_text(spec.to_json())
+        stderr_path = output_dir / "stderr.log"
+        with open(stderr_path, "ab") as stderr:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "openft.worker.entry", str(spec_path)],
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+                bufsize=1,
+            )
+            watcher = threading.Thread(target=self._watch, args=(process, output_dir), daemon=True)
+            watcher.start()
+            done = self._relay(process)
+            returncode = process.wait()
+            self._finished.set()
+            watcher.join()
+        self._conclude(done, returncode, stderr_path)
+
+    def _relay(self, process: subprocess.Popen[str]) -> dict[str, Any] | None:
+        assert process.stdout is not None
+        done = None
+        for line in process.stdout:
+            try:
+                report = json.loads(line)
+            except json.JSONDecodeError:
+                log.info("job %s: %s", self.job_id, line.rstrip())
+                continue
+            if report.get("type") == "done":
+                done = report
+            else:
+                self._record(report)
+        return done
+
+    def _record(self, report: dict[str, Any]) -> None:
+        kind = report.get("type")
+        if kind == "metrics":
+            step, total = int(report["step"]), int(report["total_steps"])
+            self._progress = (step, total)
+            if self._first_step_at is None:
+                self._first_step_at = (time.time(), step)
+            job_reports.record_metrics(self.ctx, self.job_id, step, total, report["data"])
+        elif kind == "checkpoint":
+            total = self._progress[1] if self._progress else int(report["step"])
+            job_reports.record_checkpoint(
+                self.ctx,
+                self.job_id,
+                step=int(report["step"]),
+                total_steps=total,
+                path=report["path"],
+                metrics=report.get("metrics", {}),
+            )
+        elif kind == "message":
+            job_reports.record_message(self.ctx, self.job_id, report["text"], report.get("level", "info"))
+
+    def _conclude(self, done: dict[str, Any] | None, returncode: int, stderr_path: Path) -> None:
+        if done is not None and done.get("status") == "succeeded":
+            job_reports.complete_job(
+                self.ctx,
+                self.job_id,
+                trained_tokens=int(done.get("trained_tokens", 0)),
+                final_path=done.get("final_path"),
+            )
+        elif done is not None:
+            job_reports.mark_stopped(self.ctx, self.job_id)
+        else:
+            tail = _tail(stderr_path)
+            job_runs.fail_job(
+                self.ctx,
+                self.job_id,
+                job_runs.JobFailure(
+                    "training_failed",
+                    f"Training stopped with exit code {returncode}: {tail or 'no error output'}. "
+                    f"Full log: {stderr_path}",
+                    None,
+                ),
+            )
+
+    def _watch(self, process: subprocess.Popen[str], output_dir: Path) -> None:
+        stop_asked_at: float | None = None
+        while not self._finished.wait(self.heartbeat_s):
+            status = job_runs.heartbeat(self.ctx, self.job_id, self._estimated_finish())
+            if status in ("cancelled", "paused") and stop_asked_at is None:
+                (output_dir / "control").write_text("cancel" if status == "cancelled" else "pause")
+                stop_asked_at = time.time()
+            if stop_asked_at is not None and time.time() - stop_asked_at > self.kill_grace_s:
+                process.kill()
+
+    def _estimated_finish(self) -> int | None:
+        if self._progress is None or self._first_step_at is None:
+            return None
+        step, total = self._progress
+        first_at, first_step = self._first_step_at
+        if step <= first_step:
+            return None
+        seconds_per_step = (time.time() - first_at) / (step - first_step)
+        return int(time.time() + seconds_per_step * (total - step))
+
+
+def _tail(path: Path) -> str:
+    lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    return lines[-1] if lines else ""
