@@ -80,36 +80,16 @@ def _requested_hyperparameters(request: CreateJobRequest) -> Hyperparameters:
 
 
 def _validate_hyperparameters(hp: Hyperparameters) -> None:
-    checks: list[tuple[str, Any, bool, str]] = [
-        (
-            "batch_size",
-            hp.batch_size,
-            isinstance(hp.batch_size, int) and 1 <= hp.batch_size <= 256,
-            "1 to 256",
-        ),
-        ("n_epochs", hp.n_epochs, isinstance(hp.n_epochs, int) and 1 <= hp.n_epochs <= 50, "1 to 50"),
-        (
-            "learning_rate_multiplier",
-            hp.learning_rate_multiplier,
-            isinstance(hp.learning_rate_multiplier, int | float) and hp.learning_rate_multiplier > 0,
-            "a number above 0",
-        ),
-        ("lora_rank", hp.lora_rank, hp.lora_rank is None or 1 <= hp.lora_rank <= 1024, "1 to 1024"),
-        (
-            "max_seq_length",
-            hp.max_seq_length,
-            hp.max_seq_length is None or 16 <= hp.max_seq_length <= 1_048_576,
-            "16 to 1048576",
-        ),
-    ]
-    for name, value, ok, allowed in checks:
-        if value in ("auto", None) and name not in ("lora_rank", "max_seq_length"):
-            continue
-        if not ok:
-            raise InvalidRequest(
-                f"Invalid hyperparameter {name}={value!r}: use 'auto' or {allowed}.",
-                param=f"hyperparameters.{name}",
-            )
+    """The recipe's own checks (ranges, LoRA vs full), answered synchronously as a 400."""
+    from openft.train.config import ConfigError
+    from openft.train.config import Hyperparameters as RecipeHyperparameters
+
+    try:
+        RecipeHyperparameters.from_dict(hp.model_dump())
+    except ConfigError as exc:
+        field = str(exc).split(" ", 1)[0]
+        param = f"hyperparameters.{field}" if field in Hyperparameters.model_fields else "hyperparameters"
+        raise InvalidRequest(f"Invalid hyperparameters: {exc}.", param=param) from exc
 
 
 def _validate_metadata(metadata: dict[str, str] | None) -> None:

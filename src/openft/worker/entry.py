@@ -1,35 +1,27 @@
 """`python -m openft.worker.entry RUN_SPEC.json`: the training subprocess of one job.
 
 Turns the job's run spec into a fully resolved recipe config (building a built-in base model on first
-use), saves it, then becomes the recipe process (`python -m openft.train.run`), whose JSON-lines reports
-on stdout the worker relays. Runs only in the subprocess, so the server never imports torch.
+use), saves it, then runs the recipe as `python -m openft.train.run` would, whose JSON-lines reports on
+stdout the worker relays. Runs only in the subprocess, so the server never imports torch.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
 
 def main(argv: list[str]) -> None:
     from openft.models.catalog import Catalog
+    from openft.train import run
     from openft.train.config import Hyperparameters, resolve_config
 
     spec = json.loads(Path(argv[0]).read_text())
     catalog = Catalog(Path(spec["models_dir"]))
     entry = catalog.get(spec["base_model"])
-    hp = spec["hyperparameters"]
     config = resolve_config(
-        Hyperparameters(
-            n_epochs=hp["n_epochs"],
-            batch_size=hp["batch_size"],
-            learning_rate_multiplier=hp["learning_rate_multiplier"],
-            lora_rank=hp.get("lora_rank"),
-            full_finetune=hp.get("full_finetune"),
-            max_seq_length=hp.get("max_seq_length"),
-        ),
+        Hyperparameters.from_dict(spec["hyperparameters"]),
         n_train_examples=_count_examples(Path(spec["training_file"])),
         base_model_name=entry.name,
         base_model_path=str(catalog.resolve_path(entry.name)),
@@ -43,11 +35,10 @@ def main(argv: list[str]) -> None:
     )
     config_path = Path(spec["output_dir"]) / "config.json"
     config_path.write_text(config.to_json())
-    command = [sys.executable, "-m", "openft.train.run", str(config_path)]
+    args = [str(config_path)]
     if spec.get("resume_from"):
-        command += ["--resume-from", spec["resume_from"]]
-    sys.stdout.flush()
-    os.execv(sys.executable, command)
+        args += ["--resume-from", spec["resume_from"]]
+    raise SystemExit(run.main(args))
 
 
 def _count_examples(path: Path) -> int:
