@@ -11,15 +11,17 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
 
+from openft.data import CheckReport, check_file
 from openft.services.context import ServiceContext, now
 from openft.services.jobs import add_event
 from openft.store.tables import FileRow, JobRow
 
-MIN_EXAMPLES = 10
+MAX_LINT_EVENTS = 5
 
 
 @dataclass(frozen=True)
@@ -55,55 +57,83 @@ def release_job(ctx: ServiceContext, job_id: str) -> None:
 
 
 def validate_job_files(ctx: ServiceContext, job_id: str) -> None:
-    """validating_files -> queued with concrete hyperparameters, or -> failed naming line and field."""
+    """validating_files -> queued with concrete hyperparameters, or -> failed naming line and field.
+
+    The full data checker runs outside any transaction (a big file takes a while); lint findings become
+    warning events and never block.
+    """
     with ctx.db.session() as session:
-        job = session.scalar(select(JobRow).where(JobRow.id == job_id))
-        assert job is not None
+        job = _job(session, job_id)
         if job.status != "validating_files":
             job.worker_id = None
             return
-        try:
-            n_train = _check_file(session, job.training_file, "training_file")
-            if job.validation_file:
-                _check_file(session, job.validation_file, "validation_file")
-        except JobFailure as failure:
-            _fail(session, job, failure)
+        paths = {
+            param: _file_path(ctx, session, file_id)
+            for param, file_id in (
+                ("training_file", job.training_file),
+                ("validation_file", job.validation_file),
+            )
+            if file_id
+        }
+    failure, report = _check_files(paths)
+    with ctx.db.session() as session:
+        job = _job(session, job_id)
+        if job.status != "validating_files":  # cancelled while the check ran
+            job.worker_id = None
             return
-        job.hyperparameters_json = json.dumps(_resolve_hyperparameters(ctx, job, n_train))
+        if failure is not None or report is None:
+            _fail(
+                session,
+                job,
+                failure or JobFailure("invalid_training_file", "The training file is gone.", None),
+            )
+            return
+        for finding in report.lint[:MAX_LINT_EVENTS]:
+            lines = ", ".join(str(n) for n in finding.lines)
+            add_event(
+                session,
+                job.id,
+                f"Data warning ({finding.file} file, lines {lines}): {finding.message} {finding.advice}",
+                level="warn",
+                data={"code": finding.code, "n_examples": finding.n_examples},
+            )
+        job.hyperparameters_json = json.dumps(
+            _resolve_hyperparameters(ctx, job, report.training.n_valid_examples)
+        )
         job.status, job.worker_id = "queued", None
         add_event(session, job.id, "Files validated, moving job to queued state", data={})
 
 
-def _check_file(session: Any, file_id: str, param: str) -> int:
-    which = "training" if param == "training_file" else "validation"
-    code = f"invalid_{param}"
+def _file_path(ctx: ServiceContext, session: Any, file_id: str) -> Path | None:
     row = session.scalar(select(FileRow).where(FileRow.id == file_id))
-    if row is None:
-        raise JobFailure(
-            code, f"The job failed due to an invalid {which} file. File {file_id} was deleted.", param
-        )
-    if row.status == "error":
-        raise JobFailure(
-            code,
-            f"The job failed due to an invalid {which} file. Invalid file format. {row.status_details}",
-            param,
-        )
-    if row.data_format not in (None, "chat"):
-        raise JobFailure(
-            code,
-            f"The job failed due to an invalid {which} file. Invalid file format. Input file {file_id} is in "
-            f"the {row.data_format} format, but the specified fine-tuning job is using method=supervised, "
-            "which needs chat messages.",
-            param,
-        )
-    n_examples = row.n_examples or 0
-    if param == "training_file" and n_examples < MIN_EXAMPLES:
-        raise JobFailure(
-            "invalid_n_examples",
-            f"Training file has {n_examples} example(s), but must have at least {MIN_EXAMPLES} examples",
-            param,
-        )
-    return n_examples
+    return ctx.files.path(row.blob_name) if row is not None else None
+
+
+def _check_files(paths: dict[str, Path | None]) -> tuple[JobFailure | None, CheckReport | None]:
+    for param, path in paths.items():
+        if path is None:
+            which = param.removesuffix("_file")
+            message = (
+                f"The job failed due to an invalid {which} file. The file was deleted before it was read."
+            )
+            return JobFailure(f"invalid_{param}", message, param), None
+    training_path = paths["training_file"]
+    assert training_path is not None
+    report = check_file(training_path, validation_path=paths.get("validation_file"))
+    blocking = report.blocking_error()
+    if blocking is not None:
+        return JobFailure(blocking.code, blocking.message, blocking.param), report
+    for file_report in (report.training, report.validation):
+        if file_report is not None and file_report.format != "chat":
+            param = f"{file_report.purpose}_file"
+            message = (
+                f"The job failed due to an invalid {file_report.purpose} file. Invalid file format. "
+                "The file is "
+                f"in the {file_report.format} format, but the specified fine-tuning job is using "
+                "method=supervised, which needs chat messages."
+            )
+            return JobFailure(f"invalid_{param}", message, param), report
+    return None, report
 
 
 def _resolve_hyperparameters(ctx: ServiceContext, job: JobRow, n_train: int) -> dict[str, Any]:
@@ -130,8 +160,7 @@ def _fail(session: Any, job: JobRow, failure: JobFailure) -> None:
 
 def fail_job(ctx: ServiceContext, job_id: str, failure: JobFailure) -> None:
     with ctx.db.session() as session:
-        job = session.scalar(select(JobRow).where(JobRow.id == job_id))
-        assert job is not None
+        job = _job(session, job_id)
         if job.status not in ("cancelled", "failed", "succeeded"):
             _fail(session, job, failure)
 
@@ -139,8 +168,7 @@ def fail_job(ctx: ServiceContext, job_id: str, failure: JobFailure) -> None:
 def heartbeat(ctx: ServiceContext, job_id: str, estimated_finish: int | None = None) -> str:
     """Record that the worker is alive; returns the job's status (a cancel or pause shows up here)."""
     with ctx.db.session() as session:
-        job = session.scalar(select(JobRow).where(JobRow.id == job_id))
-        assert job is not None
+        job = _job(session, job_id)
         job.heartbeat_at = time.time()
         if estimated_finish is not None and job.status == "running":
             job.estimated_finish = estimated_finish
@@ -186,3 +214,9 @@ def recover_stale_jobs(ctx: ServiceContext, *, stale_after_s: float, max_attempt
                     data={},
                 )
     return recovered
+
+
+def _job(session: Any, job_id: str) -> JobRow:
+    job = session.scalar(select(JobRow).where(JobRow.id == job_id))
+    assert isinstance(job, JobRow)
+    return job

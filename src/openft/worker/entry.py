@@ -20,17 +20,21 @@ def main(argv: list[str]) -> None:
     spec = json.loads(Path(argv[0]).read_text())
     catalog = Catalog(Path(spec["models_dir"]))
     entry = catalog.get(spec["base_model"])
+    base_model_path, init_adapter_path = str(catalog.resolve_path(entry.name)), spec["init_adapter_path"]
+    if init_adapter_path and not (Path(init_adapter_path) / "adapter_config.json").exists():
+        # Continuing a fully fine-tuned model: its checkpoint is a complete model, the new starting point.
+        base_model_path, init_adapter_path = init_adapter_path, None
     config = resolve_config(
         Hyperparameters.from_dict(spec["hyperparameters"]),
         n_train_examples=_count_examples(Path(spec["training_file"])),
         base_model_name=entry.name,
-        base_model_path=str(catalog.resolve_path(entry.name)),
+        base_model_path=base_model_path,
         defaults=entry.defaults,
         training_file=spec["training_file"],
         validation_file=spec["validation_file"],
         output_dir=spec["output_dir"],
         seed=spec["seed"],
-        init_adapter_path=spec["init_adapter_path"],
+        init_adapter_path=init_adapter_path,
         context_length=entry.context_length,
     )
     config_path = Path(spec["output_dir"]) / "config.json"

@@ -1,0 +1,67 @@
+"""Fixtures for job tests: a server with a worker, the built-in tiny model built once per session."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from openai import OpenAI
+from openai.types.fine_tuning import FineTuningJob
+
+from openft.models.builtin import ensure_builtin_model
+from openft.train.synthetic import make_split
+
+if TYPE_CHECKING:
+    from tests.conftest import LiveServer, ServerFactory
+
+TERMINAL = ("succeeded", "failed", "cancelled")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return ensure_builtin_model("openft-tiny", tmp_path_factory.mktemp("models"))
+
+
+def start_job_server(factory: ServerFactory, tiny_model_dir: Path, **overrides: Any) -> LiveServer:
+    """A server with its worker running, and openft-tiny already in its models dir (built once)."""
+    data_dir = factory.root / f"server{len(factory.servers)}"
+    shutil.copytree(tiny_model_dir, data_dir / "models" / tiny_model_dir.name)
+    return factory(run_worker=True, **overrides)
+
+
+@pytest.fixture
+def job_server(server_factory: ServerFactory, tiny_model_dir: Path) -> LiveServer:
+    return start_job_server(server_factory, tiny_model_dir)
+
+
+def upload_examples(client: OpenAI, examples: list[dict[str, Any]], name: str = "train.jsonl") -> str:
+    body = "\n".join(json.dumps(example) for example in examples).encode()
+    return client.files.create(file=(name, body), purpose="fine-tune").id
+
+
+def synthetic_files(client: OpenAI, n_train: int = 20, n_valid: int = 10, seed: int = 0) -> tuple[str, str]:
+    train, valid = make_split(n_train, n_valid, seed=seed)
+    return upload_examples(client, train), upload_examples(client, valid, "valid.jsonl")
+
+
+def wait_for_job(
+    client: OpenAI, job_id: str, statuses: tuple[str, ...] = TERMINAL, timeout_s: float = 240
+) -> FineTuningJob:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        job = client.fine_tuning.jobs.retrieve(job_id)
+        if job.status in statuses:
+            return job
+        if time.monotonic() > deadline:
+            raise AssertionError(f"job {job_id} still {job.status} after {timeout_s} s")
+        time.sleep(0.2)
+
+
+def event_messages(client: OpenAI, job_id: str, level: str = "info") -> list[str]:
+    """A job's event messages of one level, oldest first."""
+    events = reversed(list(client.fine_tuning.jobs.list_events(job_id, limit=100)))
+    return [e.message for e in events if e.level == level]
