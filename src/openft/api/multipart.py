@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
 from openft.errors import InvalidRequest
@@ -118,6 +118,10 @@ async def stream_form(
         async for chunk in request.stream():
             parser.write(chunk)
         parser.finalize()
+        if parser.state != MultipartState.END:  # a body cut short must not store a truncated file
+            raise InvalidRequest(
+                "Malformed multipart body: it ends before the closing boundary.", param=file_field
+            )
     except (InvalidRequest, ClientDisconnect):
         form.discard()
         raise

@@ -1,6 +1,6 @@
 """Fine-tuning jobs, their events and checkpoints, and fine-tuned models.
 
-Revision ID: 0002_jobs_events_checkpoints_models
+Revision ID: 0002_jobs_events_ckpts_models
 Revises: 0001_projects_keys_files_uploads
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_jobs_events_checkpoints_models"
+revision = "0002_jobs_events_ckpts_models"
 down_revision = "0001_projects_keys_files_uploads"
 branch_labels = None
 depends_on = None
