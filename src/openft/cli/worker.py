@@ -15,6 +15,11 @@ from openft.settings import load_settings
 def worker(
     data_dir: Annotated[Path | None, typer.Option(help="openft data dir.", envvar="OPENFT_DATA_DIR")] = None,
     name: Annotated[str | None, typer.Option(help="Worker name in job records (default host-pid).")] = None,
+    heartbeat_s: Annotated[float, typer.Option(help="Seconds between heartbeats of a running job.")] = 2.0,
+    stale_after_s: Annotated[
+        float, typer.Option(help="A running job with no heartbeat for this long is requeued.")
+    ] = 30.0,
+    max_attempts: Annotated[int, typer.Option(help="Runs a job gets before it fails for good.")] = 3,
 ) -> None:
     """Claim and run fine-tuning jobs from the shared queue until stopped (SIGINT/SIGTERM)."""
     from openft.services.context import ServiceContext
@@ -22,7 +27,9 @@ def worker(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     ctx = ServiceContext.open(load_settings(data_dir))
-    runner = Worker(ctx, name=name)
+    runner = Worker(
+        ctx, name=name, heartbeat_s=heartbeat_s, stale_after_s=stale_after_s, max_attempts=max_attempts
+    )
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: runner.stop())
     try:

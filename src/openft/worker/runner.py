@@ -7,8 +7,10 @@ on to the recipe through its control file.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
+import signal
 import subprocess
 import sys
 import threading
@@ -21,7 +23,7 @@ from openft.services.context import ServiceContext
 
 log = logging.getLogger("openft.worker")
 
-STDERR_TAIL_LINES = 20
+PR_SET_PDEATHSIG = 1
 
 
 class JobRunner:
@@ -141,6 +143,14 @@ class JobRunner:
             return None
         seconds_per_step = (time.time() - first_at) / (step - first_step)
         return int(time.time() + seconds_per_step * (total - step))
+
+
+def _die_with_parent() -> None:
+    """Linux: the recipe gets SIGKILL when the worker dies, so no orphan keeps a device or writes a
+    checkpoint while another worker resumes the job."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _tail(path: Path) -> str:
