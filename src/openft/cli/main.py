@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from openft.cli.keys import keys_app
+from openft.cli.models import models_app
 from openft.cli.serve import serve
 from openft.cli.worker import worker
 
@@ -17,6 +18,7 @@ app = typer.Typer(
 app.command()(serve)
 app.command()(worker)
 app.add_typer(keys_app, name="keys", help="Create, list and revoke API keys.")
+app.add_typer(models_app, name="models", help="List, register and build base models.")
 
 
 if __name__ == "__main__":
