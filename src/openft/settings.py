@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 8 * 1024 * 1024 * 1024
     max_part_bytes: int = 64 * 1024 * 1024
     upload_ttl_s: int = 3600
+    # Webhook retries: the n-th failed attempt waits base * 2**(n-1) seconds, capped at an hour.
+    webhook_retry_base_s: float = 5.0
+    webhook_max_attempts: int = 8
 
     @property
     def resolved_database_url(self) -> str:

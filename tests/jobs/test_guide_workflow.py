@@ -10,6 +10,7 @@ import openai
 import pytest
 
 from tests.jobs.conftest import event_messages, synthetic_files, wait_for_job
+from tests.jobs.webhook_receiver import WebhookReceiver
 
 if TYPE_CHECKING:
     from tests.conftest import LiveServer
@@ -20,6 +21,10 @@ MODEL_NAME = re.compile(r"^ft:openft-tiny:personal:guide:[0-9A-Za-z]{8}$")
 
 def test_upload_train_watch_and_continue(job_server: LiveServer) -> None:
     client = job_server.client()
+    receiver = WebhookReceiver().start()
+    endpoint = client.webhooks.create(
+        event_types=["fine_tuning.job.succeeded"], name="done", url=receiver.url
+    )
     training_file, validation_file = synthetic_files(client, n_train=20, n_valid=10)
 
     created = client.fine_tuning.jobs.create(
@@ -57,6 +62,12 @@ def test_upload_train_watch_and_continue(job_server: LiveServer) -> None:
     assert job.trained_tokens is not None and job.trained_tokens > 0
     assert job.finished_at is not None and job.finished_at >= job.created_at
     assert job.estimated_finish is None
+
+    # The user is told: a signed `fine_tuning.job.succeeded` webhook.
+    request = receiver.wait_for(1)[0]
+    receiver.stop()
+    announced = client.webhooks.unwrap(request.body, request.headers, secret=endpoint.signing_secret)
+    assert announced.type == "fine_tuning.job.succeeded" and announced.data.id == job.id
 
     # Events, oldest first, with OpenAI's texts.
     messages = event_messages(client, job.id)

@@ -8,13 +8,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from openft import __version__
-from openft.api import files, jobs, models, uploads
+from openft.api import files, jobs, models, uploads, webhooks
 from openft.api.errors import install_error_handlers
 from openft.api.request_id import RequestIdMiddleware
 from openft.services.context import ServiceContext
 from openft.services.files import sweep_storage
 from openft.settings import Settings
 from openft.worker.loop import Worker
+from openft.worker.webhook_sender import WebhookSender, webhook_policy
 
 
 def create_app(
@@ -30,9 +31,12 @@ def create_app(
         worker = Worker(ctx) if run_worker else None
         if worker is not None:
             worker.start_in_thread()
+        sender = WebhookSender(ctx, webhook_policy(settings))
+        sender.start_in_thread()
         try:
             yield
         finally:
+            sender.stop()
             if worker is not None:
                 worker.stop()
             ctx.close()
@@ -40,7 +44,7 @@ def create_app(
     app = FastAPI(title="openft", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
-    for module in (files, uploads, jobs, models):
+    for module in (files, uploads, jobs, models, webhooks):
         app.include_router(module.router, prefix="/v1")
 
     @app.get("/health", include_in_schema=False)

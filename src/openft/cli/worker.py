@@ -24,9 +24,12 @@ def worker(
     """Claim and run fine-tuning jobs from the shared queue until stopped (SIGINT/SIGTERM)."""
     from openft.services.context import ServiceContext
     from openft.worker.loop import Worker
+    from openft.worker.webhook_sender import WebhookSender, webhook_policy
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     ctx = ServiceContext.open(load_settings(data_dir))
+    sender = WebhookSender(ctx, webhook_policy(ctx.settings))
+    sender.start_in_thread()
     runner = Worker(
         ctx, name=name, heartbeat_s=heartbeat_s, stale_after_s=stale_after_s, max_attempts=max_attempts
     )
@@ -35,4 +38,5 @@ def worker(
     try:
         runner.run_forever()
     finally:
+        sender.stop()
         ctx.close()

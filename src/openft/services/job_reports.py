@@ -15,6 +15,7 @@ from openft.services.base_models import resolve_base_model
 from openft.services.context import Project, ServiceContext, now
 from openft.services.files import register_file
 from openft.services.jobs import add_event
+from openft.services.webhooks import enqueue_event
 from openft.store.tables import CheckpointRow, FileRow, FineTunedModelRow, JobRow, ProjectRow
 
 KEEP_CHECKPOINTS = 3
@@ -185,6 +186,7 @@ def complete_job(ctx: ServiceContext, job_id: str, *, trained_tokens: int, final
         job.estimated_finish = None
         add_event(session, job_id, f"New fine-tuned model created: {final_name}", data={})
         add_event(session, job_id, "The job has successfully completed", data={})
+        enqueue_event(session, job.project_id, "fine_tuning.job.succeeded", job_id)
 
 
 def mark_stopped(ctx: ServiceContext, job_id: str) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 from openft.data import CheckReport, check_file
 from openft.services.context import ServiceContext, now
 from openft.services.jobs import add_event
+from openft.services.webhooks import enqueue_event
 from openft.store.tables import FileRow, JobRow
 
 MAX_LINT_EVENTS = 5
@@ -156,6 +157,7 @@ def _fail(session: Any, job: JobRow, failure: JobFailure) -> None:
     job.status, job.worker_id, job.finished_at = "failed", None, now()
     job.error_code, job.error_message, job.error_param = failure.code, failure.message, failure.param
     add_event(session, job.id, failure.message, level="error", data={})
+    enqueue_event(session, job.project_id, "fine_tuning.job.failed", job.id)
 
 
 def fail_job(ctx: ServiceContext, job_id: str, failure: JobFailure) -> None:

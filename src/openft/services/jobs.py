@@ -24,6 +24,7 @@ from openft.schemas.jobs import (
 from openft.services.base_models import resolve_base_model
 from openft.services.context import Project, ServiceContext, now
 from openft.services.files import get_file_row
+from openft.services.webhooks import enqueue_event
 from openft.store.tables import CheckpointRow, JobEventRow, JobRow
 
 ACTIVE_STATUSES = ("validating_files", "queued", "running", "paused")
@@ -219,6 +220,7 @@ def cancel_job(ctx: ServiceContext, project: Project, job_id: str) -> FineTuning
         # A running job's worker sees the status change at its next heartbeat and stops the recipe.
         row.status, row.finished_at = "cancelled", now()
         add_event(session, row.id, "Fine-tuning job cancelled", data={})
+        enqueue_event(session, row.project_id, "fine_tuning.job.cancelled", row.id)
         return to_job_object(row, project)
 
 

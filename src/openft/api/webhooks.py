@@ -1,0 +1,68 @@
+"""HTTP for /v1/webhook_endpoints: the SDK's `client.webhooks` create/list/retrieve/update/delete/test."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from openft.api.deps import Context, CurrentProject
+from openft.schemas.webhooks import (
+    CreateWebhookEndpointRequest,
+    DeletedWebhookEndpoint,
+    RotateSecretRequest,
+    TestWebhookEndpointRequest,
+    UpdateWebhookEndpointRequest,
+    WebhookEndpoint,
+    WebhookEndpointList,
+    WebhookEndpointTestResult,
+    WebhookEndpointWithSecret,
+)
+from openft.services import webhook_delivery
+from openft.services import webhooks as webhook_service
+
+router = APIRouter(prefix="/webhook_endpoints")
+
+
+@router.post("", response_model=WebhookEndpointWithSecret)
+def create_endpoint(
+    body: CreateWebhookEndpointRequest, ctx: Context, project: CurrentProject
+) -> WebhookEndpointWithSecret:
+    return webhook_service.create_endpoint(ctx, project, body)
+
+
+@router.get("", response_model=WebhookEndpointList)
+def list_endpoints(
+    ctx: Context, project: CurrentProject, after: str | None = None, limit: int = 20
+) -> WebhookEndpointList:
+    return webhook_service.list_endpoints(ctx, project, after=after, limit=limit)
+
+
+@router.get("/{endpoint_id}", response_model=WebhookEndpoint)
+def retrieve_endpoint(endpoint_id: str, ctx: Context, project: CurrentProject) -> WebhookEndpoint:
+    return webhook_service.retrieve_endpoint(ctx, project, endpoint_id)
+
+
+@router.post("/{endpoint_id}", response_model=WebhookEndpoint)
+def update_endpoint(
+    endpoint_id: str, body: UpdateWebhookEndpointRequest, ctx: Context, project: CurrentProject
+) -> WebhookEndpoint:
+    return webhook_service.update_endpoint(ctx, project, endpoint_id, body)
+
+
+@router.delete("/{endpoint_id}", response_model=DeletedWebhookEndpoint)
+def delete_endpoint(endpoint_id: str, ctx: Context, project: CurrentProject) -> DeletedWebhookEndpoint:
+    return webhook_service.delete_endpoint(ctx, project, endpoint_id)
+
+
+@router.post("/{endpoint_id}/rotate_secret", response_model=WebhookEndpointWithSecret)
+def rotate_secret(
+    endpoint_id: str, ctx: Context, project: CurrentProject, body: RotateSecretRequest | None = None
+) -> WebhookEndpointWithSecret:
+    keep = body.keep_old_secret_active_for_24_hours if body else False
+    return webhook_service.rotate_secret(ctx, project, endpoint_id, keep_old_for_24_hours=keep)
+
+
+@router.post("/{endpoint_id}/test", response_model=WebhookEndpointTestResult)
+def test_endpoint(
+    endpoint_id: str, body: TestWebhookEndpointRequest, ctx: Context, project: CurrentProject
+) -> WebhookEndpointTestResult:
+    return webhook_delivery.send_test_event(ctx, project, endpoint_id, body.event_type)

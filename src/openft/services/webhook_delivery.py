@@ -1,0 +1,148 @@
+"""Sending queued webhook deliveries: claim one, sign it, POST it, then mark it or schedule a retry.
+
+Any number of senders (in the server and in standalone workers) share the queue: a delivery is held
+through a claim token with an expiry, taken with one conditional UPDATE.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from dataclasses import dataclass
+
+import httpx
+from sqlalchemy import or_, select, update
+
+from openft.errors import InvalidRequest
+from openft.schemas.webhooks import SUPPORTED_EVENT_TYPES, WebhookEndpointTestResult
+from openft.services.context import Project, ServiceContext, now
+from openft.services.webhooks import event_payload, get_endpoint_row
+from openft.store.tables import WebhookDeliveryRow, WebhookEndpointRow
+
+CLAIM_S = 60.0
+SEND_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    base_delay_s: float = 5.0
+    max_delay_s: float = 3600.0
+    max_attempts: int = 8
+
+    def delay_after(self, n_attempts: int) -> float:
+        return float(min(self.max_delay_s, self.base_delay_s * 2 ** (n_attempts - 1)))
+
+
+def signature_headers(
+    secrets_: list[str], message_id: str, body: str, timestamp: int | None = None
+) -> dict[str, str]:
+    """Standard Webhooks headers; several secrets (during a rotation) give several signatures."""
+    timestamp = timestamp or now()
+    signed = f"{message_id}.{timestamp}.{body}".encode()
+    signatures = []
+    for secret in secrets_:
+        key = base64.b64decode(secret.removeprefix("whsec_"))
+        signatures.append("v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode())
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": " ".join(signatures),
+        "content-type": "application/json",
+        "user-agent": "openft-webhooks",
+    }
+
+
+def _active_secrets(endpoint: WebhookEndpointRow) -> list[str]:
+    keep_previous = endpoint.previous_secret and (endpoint.previous_secret_expires_at or 0) > now()
+    return [endpoint.secret, endpoint.previous_secret] if keep_previous else [endpoint.secret]  # type: ignore[list-item]
+
+
+def _post(url: str, body: str, headers: dict[str, str]) -> int:
+    response = httpx.post(url, content=body.encode(), headers=headers, timeout=SEND_TIMEOUT_S)
+    return response.status_code
+
+
+def deliver_due(ctx: ServiceContext, policy: RetryPolicy) -> bool:
+    """Send one due delivery; False when none is due."""
+    token = secrets.token_hex(8)
+    due = (
+        select(WebhookDeliveryRow.id)
+        .where(
+            WebhookDeliveryRow.status == "pending",
+            WebhookDeliveryRow.next_attempt_at <= time.time(),
+            or_(WebhookDeliveryRow.claimed_until.is_(None), WebhookDeliveryRow.claimed_until < time.time()),
+        )
+        .order_by(WebhookDeliveryRow.seq)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    with ctx.db.session() as session:
+        session.execute(
+            update(WebhookDeliveryRow)
+            .where(WebhookDeliveryRow.id == due)
+            .values(claim_token=token, claimed_until=time.time() + CLAIM_S)
+        )
+        delivery = session.scalar(select(WebhookDeliveryRow).where(WebhookDeliveryRow.claim_token == token))
+        if delivery is None:
+            return False
+        endpoint = session.scalar(
+            select(WebhookEndpointRow).where(WebhookEndpointRow.id == delivery.endpoint_id)
+        )
+        assert endpoint is not None
+        url, body, event_id, keys = (
+            endpoint.url,
+            delivery.payload,
+            delivery.event_id,
+            _active_secrets(endpoint),
+        )
+    error = None
+    try:
+        status = _post(url, body, signature_headers(keys, event_id, body))
+        if not 200 <= status < 300:
+            error = f"HTTP {status}"
+    except httpx.HTTPError as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    _record_attempt(ctx, token, error, policy)
+    return True
+
+
+def _record_attempt(ctx: ServiceContext, token: str, error: str | None, policy: RetryPolicy) -> None:
+    with ctx.db.session() as session:
+        delivery = session.scalar(select(WebhookDeliveryRow).where(WebhookDeliveryRow.claim_token == token))
+        assert delivery is not None
+        delivery.n_attempts += 1
+        delivery.claim_token, delivery.claimed_until, delivery.last_error = None, None, error
+        if error is None:
+            delivery.status, delivery.delivered_at = "delivered", now()
+        elif delivery.n_attempts >= policy.max_attempts:
+            delivery.status = "failed"
+        else:
+            delivery.next_attempt_at = time.time() + policy.delay_after(delivery.n_attempts)
+
+
+def send_test_event(
+    ctx: ServiceContext, project: Project, endpoint_id: str, event_type: str
+) -> WebhookEndpointTestResult:
+    """Send a sample event now and report the receiver's status code (what `client.webhooks.test` does)."""
+    if event_type not in SUPPORTED_EVENT_TYPES:
+        raise InvalidRequest(
+            f"openft does not send {event_type!r} events; supported: {', '.join(SUPPORTED_EVENT_TYPES)}.",
+            param="event_type",
+        )
+    with ctx.db.session() as session:
+        endpoint = get_endpoint_row(session, project, endpoint_id)
+        url, keys = endpoint.url, _active_secrets(endpoint)
+    payload = event_payload(event_type, "ftjob-test")
+    body = json.dumps(payload)
+    try:
+        status = _post(url, body, signature_headers(keys, payload["id"], body))
+    except httpx.HTTPError as exc:
+        raise InvalidRequest(f"Could not reach {url}: {exc}", param="webhook_endpoint_id") from exc
+    return WebhookEndpointTestResult(
+        event_type=event_type, status_code=status, webhook_endpoint_id=endpoint_id
+    )
