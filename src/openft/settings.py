@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     # Webhook retries: the n-th failed attempt waits base * 2**(n-1) seconds, capped at an hour.
     webhook_retry_base_s: float = 5.0
     webhook_max_attempts: int = 8
+    # Processes per training run: above 1 the recipe runs under torchrun with DistributedDataParallel
+    # (one process per GPU; gloo on CPU).
+    train_processes: int = 1
 
     @property
     def resolved_database_url(self) -> str:

@@ -142,3 +142,18 @@ def test_a_killed_worker_s_job_resumes_on_another_worker(
             if worker is not None and worker.poll() is None:
                 worker.send_signal(signal.SIGTERM)
                 worker.wait(timeout=30)
+
+
+def test_a_job_can_train_under_torchrun_with_two_processes(
+    server_factory: ServerFactory, tiny_model_dir: Path
+) -> None:
+    server = start_job_server(server_factory, tiny_model_dir, train_processes=2)
+    client = server.client()
+    training_file, _ = synthetic_files(client, n_train=12, n_valid=2)
+    job = client.fine_tuning.jobs.create(
+        model="openft-tiny", training_file=training_file, hyperparameters={"n_epochs": 1, "batch_size": 4}
+    )
+    job = wait_for_job(client, job.id, timeout_s=240)
+    assert job.status == "succeeded", job.error
+    assert any("2 processes" in m for m in event_messages(client, job.id))
+    assert job.fine_tuned_model in [m.id for m in client.models.list()]

@@ -8,6 +8,7 @@ stdout the worker relays. Runs only in the subprocess, so the server never impor
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -37,8 +38,11 @@ def main(argv: list[str]) -> None:
         init_adapter_path=init_adapter_path,
         context_length=entry.context_length,
     )
+    # Under torchrun every rank resolves the same config; each writes it whole and renames it into place.
     config_path = Path(spec["output_dir"]) / "config.json"
-    config_path.write_text(config.to_json())
+    partial = config_path.with_name(f".config.{os.getpid()}.json")
+    partial.write_text(config.to_json())
+    os.replace(partial, config_path)
     args = [str(config_path)]
     if spec.get("resume_from"):
         args += ["--resume-from", spec["resume_from"]]

@@ -51,7 +51,7 @@ class JobRunner:
         stderr_path = output_dir / "stderr.log"
         with open(stderr_path, "ab") as stderr:
             process = subprocess.Popen(
-                [sys.executable, "-m", "openft.worker.entry", str(spec_path)],
+                training_command(spec_path, self.ctx.settings.train_processes),
                 stdout=subprocess.PIPE,
                 stderr=stderr,
                 text=True,
@@ -143,6 +143,21 @@ class JobRunner:
             return None
         seconds_per_step = (time.time() - first_at) / (step - first_step)
         return int(time.time() + seconds_per_step * (total - step))
+
+
+def training_command(spec_path: Path, n_processes: int) -> list[str]:
+    entry = ["-m", "openft.worker.entry", str(spec_path)]
+    if n_processes <= 1:
+        return [sys.executable, *entry]
+    # torchrun starts one process per device; only rank 0 reports on stdout.
+    launcher = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={n_processes}",
+    ]
+    return [*launcher, *entry]
 
 
 def _die_with_parent() -> None:
