@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from openft import __version__
 from openft.api import files, jobs, models, uploads, webhooks
 from openft.api.errors import install_error_handlers
-from openft.api.request_id import RequestIdMiddleware
+from openft.api.middleware import RejectNulMiddleware, RequestIdMiddleware
 from openft.services.context import ServiceContext
 from openft.services.files import sweep_storage
 from openft.settings import Settings
@@ -43,6 +43,7 @@ def create_app(
 
     app = FastAPI(title="openft", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
+    app.add_middleware(RejectNulMiddleware)
     app.add_middleware(RequestIdMiddleware)
     for module in (files, uploads, jobs, models, webhooks):
         app.include_router(module.router, prefix="/v1")

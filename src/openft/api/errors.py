@@ -8,6 +8,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response
 
 from openft.errors import OpenFTError
 
@@ -66,10 +68,16 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
         "The server had an error while processing your request. The error is logged; "
         "please retry or report it.",
         type_="server_error",
+        headers={"x-request-id": request.scope.get("openft.request_id", "")},
     )
 
 
+async def _client_disconnected(_request: Request, _exc: Exception) -> Response:
+    return Response(status_code=400)  # the client is gone: nobody reads this, and it is no server error
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ClientDisconnect, _client_disconnected)
     app.add_exception_handler(OpenFTError, _openft_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)

@@ -15,7 +15,7 @@ from openft.schemas.common import CursorPage, DeletedObject
 from openft.schemas.files import CREATE_PURPOSES, UNDOWNLOADABLE_PURPOSES, FileObject
 from openft.services.context import Project, ServiceContext, now
 from openft.store.blobs import BlobStore, BlobTooLarge, BlobWriter, StoredBlob
-from openft.store.tables import FileRow
+from openft.store.tables import FileRow, UploadPartRow, UploadRow
 
 __all__ = ["BlobTooLarge", "BlobWriter", "StoredFile"]
 
@@ -23,6 +23,7 @@ BATCH_DEFAULT_TTL_S = 30 * 24 * 3600
 MIN_EXPIRES_AFTER_S = 3600
 MAX_EXPIRES_AFTER_S = 30 * 24 * 3600
 MAX_LIST_LIMIT = 10000
+MAX_FILENAME_CHARS = 512  # FileRow.filename, UploadRow.filename
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,11 @@ def validate_purpose(purpose: str | None, param: str = "purpose") -> str:
 
 
 def validate_filename(filename: str, purpose: str, param: str = "file") -> None:
+    if len(filename) > MAX_FILENAME_CHARS or "\x00" in filename:
+        raise InvalidRequest(
+            f"The filename must be at most {MAX_FILENAME_CHARS} characters, without NUL characters.",
+            param=param,
+        )
     if purpose == "fine-tune" and not filename.lower().endswith(".jsonl"):
         raise InvalidRequest(
             f"Invalid file format for Fine-Tuning API. Must be .jsonl (got filename {filename!r}). "
@@ -206,4 +212,16 @@ def sweep_storage(ctx: ServiceContext) -> int:
         for row in expired:
             session.delete(row)
         referenced = set(session.scalars(select(FileRow.blob_name)))
-    return len(expired) + ctx.files.sweep(referenced)
+        stale = list(
+            session.scalars(
+                select(UploadRow).where(UploadRow.status == "pending", UploadRow.expires_at <= now())
+            )
+        )
+        for upload in stale:
+            upload.status = "expired"
+        stale_ids = [upload.id for upload in stale]
+        for part in session.scalars(select(UploadPartRow).where(UploadPartRow.upload_id.in_(stale_ids))):
+            session.delete(part)
+        session.flush()
+        referenced_parts = set(session.scalars(select(UploadPartRow.blob_name)))
+    return len(expired) + ctx.files.sweep(referenced) + ctx.upload_parts.sweep(referenced_parts)

@@ -23,6 +23,10 @@ from openft.store.tables import FileRow, UploadPartRow, UploadRow
 def create_upload(ctx: ServiceContext, project: Project, request: CreateUploadRequest) -> UploadObject:
     purpose = validate_purpose(request.purpose)
     validate_filename(request.filename, purpose, param="filename")
+    if len(request.mime_type) > 128 or "\x00" in request.mime_type:
+        raise InvalidRequest(
+            "mime_type must be at most 128 characters, without NUL characters.", param="mime_type"
+        )
     if not 0 <= request.bytes <= ctx.settings.max_upload_bytes:
         raise InvalidRequest(
             f"bytes must be between 0 and {ctx.settings.max_upload_bytes} (8 GB); got {request.bytes}.",

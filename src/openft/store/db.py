@@ -8,7 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session, sessionmaker
+
+from openft.errors import InvalidRequest
 
 
 def make_engine(url: str) -> Engine:
@@ -42,9 +45,19 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A unit of work: commits on success, rolls back on any error."""
-        with self._sessions() as session, session.begin():
-            yield session
+        """A unit of work: commits on success, rolls back on any error.
+
+        A value the database cannot store (a NUL character, a string over its column's length: PostgreSQL
+        refuses both, SQLite neither) is the client's error, so it becomes a 400, the same on both.
+        """
+        try:
+            with self._sessions() as session, session.begin():
+                yield session
+        except DataError as exc:
+            raise InvalidRequest(
+                "The request holds a value the server cannot store: a NUL character, or text longer than "
+                "its field allows. Remove the NUL characters or shorten the value."
+            ) from exc
 
     def dispose(self) -> None:
         self.engine.dispose()
