@@ -50,6 +50,7 @@ class Worker:
 
     def run_forever(self) -> None:
         log.info("worker %s started", self.name)
+        job_runs.expire_claims_of_dead_local_workers(self.ctx, socket.gethostname())
         while not self.stop_event.is_set():
             try:
                 busy = self.run_once()
