@@ -1,0 +1,229 @@
+"""`openft data ...`: check a training file before a job, and split a file into train and test parts."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.text import Text
+
+from openft.data import CheckReport, FileReport, MaskPreview, check_file, split_file
+
+data_app = typer.Typer(
+    help="Check training data (errors, tokens, cost, lint) and split files.", no_args_is_help=True
+)
+console = Console(highlight=False, soft_wrap=True)  # long lines stay whole, for grep and copy
+
+CALIBRATION_S = 2.0  # how long the training-speed measurement runs, after one warm-up step
+
+
+def load_tokenizer(model: str) -> Any:
+    """The tokenizer (with its chat template) of a base model from the catalog; built-ins are built."""
+    from transformers import AutoTokenizer
+
+    from openft.models.catalog import Catalog
+    from openft.settings import Settings
+
+    return AutoTokenizer.from_pretrained(str(Catalog(Settings().models_dir).resolve_path(model)))
+
+
+def measure_tokens_per_s(model: str, batch_size: int, sequence_tokens: int) -> tuple[float, str]:
+    """Training throughput of `model` here: full fine-tuning steps (forward, backward, AdamW) on random
+    tokens, timed after one warm-up step. Returns tokens/s and a sentence that says how it was measured."""
+    import torch
+    from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+
+    from openft.models.catalog import Catalog
+    from openft.settings import Settings
+
+    model_dir = Catalog(Settings().models_dir).resolve_path(model)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    network: Any = AutoModelForCausalLM.from_pretrained(str(model_dir))
+    network = network.to(device)
+    network.train()
+    optimizer = torch.optim.AdamW(network.parameters(), lr=1e-5)
+    vocab_size = network.get_input_embeddings().weight.shape[0]
+    batch = torch.randint(0, vocab_size, (batch_size, sequence_tokens), device=device)
+
+    def step() -> None:
+        loss = network(input_ids=batch, labels=batch).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+
+    step()  # warm-up: allocations and kernel selection
+    n_steps, start = 0, time.perf_counter()
+    while n_steps < 2 or time.perf_counter() - start < CALIBRATION_S:
+        step()
+        n_steps += 1
+    if device == "cuda":
+        torch.cuda.synchronize()
+    elapsed_s = time.perf_counter() - start
+    tokens_per_s = n_steps * batch_size * sequence_tokens / elapsed_s
+    how = (
+        f"measured: {n_steps} full fine-tuning steps of {model} on {device}, batch {batch_size} × "
+        f"{sequence_tokens} tokens, {elapsed_s:.1f} s after a warm-up step"
+    )
+    return tokens_per_s, how
+
+
+@data_app.command("check")
+def check(
+    train: Path = typer.Argument(..., exists=True, dir_okay=False, help="Training file (JSONL)."),
+    validation: Path | None = typer.Option(None, "--validation", exists=True, dir_okay=False),
+    model: str = typer.Option("openft-tiny", "--model", help="Base model whose tokenizer counts tokens."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    n_epochs: int | None = typer.Option(None, "--epochs", min=1, help="Epochs instead of the auto rule."),
+    estimate_time: bool | None = typer.Option(
+        None,
+        "--estimate-time/--no-estimate-time",
+        help="Measure training speed here for a time estimate (default: on for built-in models).",
+    ),
+    lint: bool = typer.Option(True, "--lint/--no-lint", help="Run the data-quality lint."),
+) -> None:
+    """Check a training file like a job would, and show tokens, cost and data-quality warnings."""
+    tokenizer = load_tokenizer(model)
+    report = check_file(train, tokenizer=tokenizer, validation_path=validation, n_epochs=n_epochs, lint=lint)
+    calibration = None
+    if _wants_timing(estimate_time, model) and report.training.tokens is not None:
+        from openft.models import BUILTIN_MODELS
+
+        batch_size = BUILTIN_MODELS[model].defaults.batch_size if model in BUILTIN_MODELS else 1
+        sequence = max(
+            16, min(report.training.tokens.context_length, round(report.training.tokens.total_tokens.mean))
+        )
+        tokens_per_s, calibration = measure_tokens_per_s(model, batch_size, sequence)
+        report = _with_speed(report, tokens_per_s, n_epochs)
+    if as_json:
+        data = report.to_dict()
+        data["model"], data["calibration"] = model, calibration
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        _print_report(report, model, calibration, n_epochs)
+    raise typer.Exit(code=0 if report.ok else 1)
+
+
+@data_app.command("split")
+def split(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSONL file to split."),
+    test_fraction: float = typer.Option(0.1, "--test-fraction", min=0.0, max=0.99),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Write FILE_train.jsonl and FILE_test.jsonl beside FILE, a random test_fraction in the test file."""
+    result = split_file(file, test_fraction=test_fraction, seed=seed)
+    console.print(f"{result.n_train} examples -> {result.train_path}")
+    console.print(f"{result.n_test} examples -> {result.test_path}")
+
+
+def _wants_timing(estimate_time: bool | None, model: str) -> bool:
+    if estimate_time is not None:
+        return estimate_time
+    from openft.models import BUILTIN_MODELS
+
+    return model in BUILTIN_MODELS
+
+
+def _with_speed(report: CheckReport, tokens_per_s: float, n_epochs: int | None) -> CheckReport:
+    import dataclasses
+
+    from openft.data import estimate_training
+
+    if report.estimate is None:
+        return report
+    estimate = estimate_training(
+        report.training.n_valid_examples,
+        report.estimate.tokens_per_epoch,
+        n_epochs=n_epochs,
+        tokens_per_s=tokens_per_s,
+    )
+    return dataclasses.replace(report, estimate=estimate)
+
+
+def _print_report(report: CheckReport, model: str, calibration: str | None, n_epochs: int | None) -> None:
+    _print_file(report.training)
+    if report.validation is not None:
+        _print_file(report.validation)
+    estimate = report.estimate
+    if estimate is not None:
+        console.print("\n[bold]Estimate[/bold]")
+        rule = (
+            "given" if n_epochs else "auto: aim for 3, seeing 100 to 25,000 examples in all, 1 to 25 epochs"
+        )
+        console.print(f"  epochs: {estimate.n_epochs} ({rule})")
+        console.print(
+            f"  tokens per epoch (each example capped at the context): {estimate.tokens_per_epoch:,}"
+        )
+        console.print(f"  trained tokens (epochs × tokens per epoch): {estimate.trained_tokens:,}")
+        if estimate.estimated_training_s is not None and estimate.tokens_per_s is not None:
+            console.print(
+                f"  training time here: about {_duration(estimate.estimated_training_s)} "
+                f"at {estimate.tokens_per_s:,.0f} tokens/s ({escape(calibration or '')})"
+            )
+    if report.lint:
+        console.print(f"\n[bold]Data-quality warnings[/bold] ({len(report.lint)}; they never block a job)")
+        for finding in report.lint:
+            lines = ", ".join(str(line) for line in finding.lines)
+            where = f"{finding.file}, lines {lines}"
+            console.print(f"  [yellow]{finding.code}[/yellow] ({where}): {escape(finding.message)}")
+            console.print(f"    → {escape(finding.advice)}")
+    error = report.blocking_error()
+    if error is None:
+        console.print(f"\n[green]OK[/green]: a job on {model} would accept these files.")
+    else:
+        console.print(f"\n[red]A job would fail[/red] ({error.code}, {error.param}): {escape(error.message)}")
+
+
+def _print_file(file: FileReport) -> None:
+    console.print(
+        f"[bold]{file.purpose.capitalize()} file[/bold] {escape(file.path)}: "
+        f"{file.format or 'unknown format'}, {file.n_examples} examples ({file.n_valid_examples} valid)"
+    )
+    if file.errors:
+        console.print(f"  [red]{file.n_errors} error(s)[/red]")
+        for error in file.errors:
+            console.print(f"  {error.code}: {error.count}")
+            for issue in error.first:
+                console.print(f"    {escape(issue.location())}: {escape(issue.message)}")
+    if file.messages_per_example is not None:
+        console.print(f"  messages per example: {file.messages_per_example.to_text()}")
+        console.print(
+            f"  examples without a system message: {file.n_missing_system}; "
+            f"without a user message: {file.n_missing_user}"
+        )
+    tokens = file.tokens
+    if tokens is not None:
+        console.print(f"  tokens per example: {tokens.total_tokens.to_text()}")
+        console.print(f"  trained tokens per example: {tokens.trained_tokens.to_text()}")
+        console.print(f"  total: {tokens.n_tokens:,} tokens, {tokens.n_trained_tokens:,} trained")
+        if tokens.n_over_context:
+            lines = ", ".join(str(line) for line in tokens.over_context_lines)
+            console.print(
+                f"  [yellow]{tokens.n_over_context} example(s) exceed the {tokens.context_length}-token "
+                f"context and will be truncated from the end[/yellow] (lines {lines})"
+            )
+    if file.preview is not None:
+        _print_preview(file.preview)
+
+
+def _print_preview(preview: MaskPreview) -> None:
+    console.print(f"  mask preview, line {preview.line} ([green]trained[/green], [dim]not trained[/dim]):")
+    text = Text("  ")
+    for span in preview.spans:
+        text.append(span.text, style="green" if span.trained else "dim")
+    console.print(text)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

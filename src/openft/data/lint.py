@@ -1,0 +1,36 @@
+"""The data-quality lint: warnings about a file's content that never block a job."""
+
+from __future__ import annotations
+
+from openft.data.formats import FileFormat
+from openft.data.issues import LintFinding
+from openft.data.lint_features import LintTable
+from openft.data.lint_repeats import conflicting_answers, duplicates, imbalanced_answers, leakage
+from openft.data.lint_style import answer_formats, answer_length_outliers, system_prompts
+
+
+def lint_table(table: LintTable, file: str, file_format: FileFormat | None) -> list[LintFinding]:
+    """Every finding about one file (`file` is "training" or "validation")."""
+    if not len(table):
+        return []
+    findings = duplicates(table, file)
+    if file_format != "preference":  # several preference pairs per prompt are normal
+        findings += conflicting_answers(table, file)
+        findings += imbalanced_answers(table, file)
+    findings += system_prompts(table, file)
+    findings += answer_formats(table, file)
+    findings += answer_length_outliers(table, file)
+    return findings
+
+
+def lint_files(
+    training: LintTable,
+    training_format: FileFormat | None,
+    validation: LintTable | None = None,
+    validation_format: FileFormat | None = None,
+) -> list[LintFinding]:
+    findings = lint_table(training, "training", training_format)
+    if validation is not None:
+        findings += lint_table(validation, "validation", validation_format)
+        findings += leakage(training, validation) if len(training) and len(validation) else []
+    return findings

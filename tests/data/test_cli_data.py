@@ -1,0 +1,62 @@
+"""`openft data check` and `openft data split` through the command line, on the real built-in model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from openft.cli.data import data_app
+
+FIXTURES = Path(__file__).parent / "fixtures"
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    # One models directory for the session: the built-in model is built once, on first use.
+    monkeypatch.setenv("OPENFT_DATA_DIR", str(tmp_path_factory.getbasetemp() / "openft-data"))
+
+
+def test_check_of_a_clean_file_exits_0_and_reports(tmp_path: Path) -> None:
+    result = runner.invoke(data_app, ["check", str(FIXTURES / "marv.jsonl"), "--no-estimate-time"])
+    assert result.exit_code == 0, result.output
+    assert "chat, 10 examples (10 valid)" in result.output
+    assert "epochs: 10 (auto" in result.output
+    assert "OK: a job on openft-tiny would accept these files." in result.output
+
+
+def test_check_json_has_the_report_and_the_blocking_error(tmp_path: Path) -> None:
+    path = FIXTURES / "errors" / "invalid_weight.jsonl"
+    result = runner.invoke(data_app, ["check", str(path), "--json", "--no-estimate-time"])
+    assert result.exit_code == 1
+    data = json.loads(result.output)
+    assert data["ok"] is False and data["model"] == "openft-tiny"
+    assert data["blocking_error"]["code"] == "invalid_training_file"
+    assert [error["code"] for error in data["training"]["errors"]] == ["invalid_weight"]
+    assert data["training"]["preview"]["spans"][1] == {
+        "text": "Paris.<|im_end|>",
+        "trained": True,
+        "n_tokens": 7,
+    }
+
+
+def test_check_with_validation_and_time_estimate(tmp_path: Path) -> None:
+    validation = FIXTURES / "lint" / "validation_leakage.jsonl"
+    result = runner.invoke(data_app, ["check", str(FIXTURES / "marv.jsonl"), "--validation", str(validation)])
+    assert result.exit_code == 0, result.output
+    assert "validation_leakage" in result.output
+    assert "training time here: about" in result.output
+    assert "full fine-tuning steps of openft-tiny on cpu" in result.output
+
+
+def test_split_writes_both_files(tmp_path: Path) -> None:
+    source = tmp_path / "marv.jsonl"
+    shutil.copy(FIXTURES / "marv.jsonl", source)
+    result = runner.invoke(data_app, ["split", str(source), "--test-fraction", "0.2", "--seed", "1"])
+    assert result.exit_code == 0, result.output
+    assert len((tmp_path / "marv_train.jsonl").read_text().splitlines()) == 8
+    assert len((tmp_path / "marv_test.jsonl").read_text().splitlines()) == 2

@@ -1,0 +1,112 @@
+# ruff: noqa: E501  (expected messages are compared whole)
+"""One fixture per lint finding: each names how many examples, which lines, and what to do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from openft.data import LintFinding, check_file
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+ADVICE = {
+    "duplicate_examples": "Remove the copies: each one is trained on again every epoch and pulls the model towards it.",
+    "near_duplicate_examples": "Remove the near-copies, or vary them if they are meant to teach different things.",
+    "validation_leakage": "Remove them from the validation file: the model has seen them, so the validation loss would look better than the model really is.",
+    "conflicting_answers": "Make the answers to the same prompt consistent, or add to the prompt whatever decides between them.",
+    "imbalanced_answers": "Balance the answers (fewer of the common one, more of the others), or the model may learn to give the common answer whatever the prompt.",
+    "missing_system_prompt": "Give every example the same system message (the one you will use in production), or none.",
+    "several_system_prompts": "Use one system prompt throughout, the one you will deploy with; the lines shown are the first use of each.",
+    "mixed_answer_formats": "Answer in one format throughout, so the model knows which one to produce.",
+    "trailing_whitespace": "Strip the answers: the model learns to emit the whitespace too.",
+    "mixed_scripts": "If the model should answer in one language, translate or remove the others; if languages should follow the user, make sure each is well represented.",
+    "empty_answers": 'Write the answer, or set "weight": 0 on that message if it should not be learned.',
+    "short_answers": "Check that they are complete and intended; outliers often come from a broken export.",
+    "long_answers": "Check that they are complete and intended; outliers often come from a broken export.",
+}
+
+# fixture (and finding) name -> (file, n_examples, lines, message)
+EXPECTED = {
+    "duplicate_examples": ("training", 1, (11,), "1 example(s) are exact copies of an earlier line."),
+    "near_duplicate_examples": (
+        "training",
+        1,
+        (11,),
+        "1 example(s) repeat an earlier example once case, spacing and punctuation are ignored.",
+    ),
+    "validation_leakage": (
+        "validation",
+        2,
+        (1, 3),
+        "2 validation example(s) also appear in the training file (compared ignoring case, spacing and punctuation).",
+    ),
+    "conflicting_answers": (
+        "training",
+        2,
+        (1, 11),
+        "1 prompt(s) get different answers in different examples (2 examples); their answers agree with the most common one 50% of the time.",
+    ),
+    "imbalanced_answers": (
+        "training",
+        8,
+        (1, 2, 4, 5, 7),
+        'One answer dominates: "positive" 8 (67%), "negative" 3 (25%), "neutral" 1 (8%) of 12 examples.',
+    ),
+    "missing_system_prompt": ("training", 2, (4, 9), "2 example(s) have no system message while 8 have one."),
+    "several_system_prompts": (
+        "training",
+        10,
+        (1, 6),
+        '2 different system prompts are used: "Marv is a factual chatbot that is also sarcastic." (5); "You are Marv, a sarcastic but factual assistant." (5).',
+    ),
+    "mixed_answer_formats": (
+        "training",
+        2,
+        (3, 7),
+        "2 answer(s) are JSON and 8 are prose; the lines shown are JSON.",
+    ),
+    "trailing_whitespace": ("training", 2, (2, 5), "2 answer(s) end with spaces or newlines."),
+    "mixed_scripts": (
+        "training",
+        1,
+        (10,),
+        "Answers are written in several scripts (latin 9, cyrillic 1); the lines shown are not in latin.",
+    ),
+    "empty_answers": ("training", 2, (6, 8), "2 assistant answer(s) are empty or whitespace only."),
+    "short_answers": (
+        "training",
+        1,
+        (4,),
+        "1 answer(s) are over 10× shorter than the median answer (58 characters).",
+    ),
+    "long_answers": (
+        "training",
+        1,
+        (9,),
+        "1 answer(s) are over 10× longer than the median answer (60 characters).",
+    ),
+}
+
+
+def test_every_finding_has_a_fixture() -> None:
+    assert {path.stem for path in (FIXTURES / "lint").glob("*.jsonl")} == set(EXPECTED) == set(ADVICE)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_fixture_gives_exactly_its_finding(name: str, tokenizer: Any) -> None:
+    path = FIXTURES / "lint" / f"{name}.jsonl"
+    if name == "validation_leakage":
+        report = check_file(FIXTURES / "marv.jsonl", tokenizer=tokenizer, validation_path=path)
+    else:
+        report = check_file(path, tokenizer=tokenizer)
+    file, n_examples, lines, message = EXPECTED[name]
+    assert report.lint == (LintFinding(name, file, n_examples, lines, message, ADVICE[name]),)
+    assert report.training.errors == ()  # lint findings are warnings: the files stay valid
+
+
+def test_lint_can_be_turned_off(tokenizer: Any) -> None:
+    report = check_file(FIXTURES / "lint" / "duplicate_examples.jsonl", tokenizer=tokenizer, lint=False)
+    assert report.lint == ()
