@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from openft import __version__
-from openft.api import files, jobs, models, uploads, webhooks
+from openft.api import chat, files, jobs, models, uploads, webhooks
 from openft.api.errors import install_error_handlers
 from openft.api.middleware import RejectNulMiddleware, RequestIdMiddleware
 from openft.services.context import ServiceContext
@@ -31,6 +31,7 @@ def create_app(
         worker = Worker(ctx) if run_worker else None
         if worker is not None:
             worker.start_in_thread()
+            app.state.wake_worker = worker.wake
         sender = WebhookSender(ctx, webhook_policy(settings))
         sender.start_in_thread()
         try:
@@ -39,13 +40,14 @@ def create_app(
             sender.stop()
             if worker is not None:
                 worker.stop()
+            chat.close_engine(app)
             ctx.close()
 
     app = FastAPI(title="openft", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
     app.add_middleware(RejectNulMiddleware)
     app.add_middleware(RequestIdMiddleware)
-    for module in (files, uploads, jobs, models, webhooks):
+    for module in (files, uploads, jobs, models, webhooks, chat):
         app.include_router(module.router, prefix="/v1")
 
     @app.get("/health", include_in_schema=False)

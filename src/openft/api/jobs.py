@@ -22,9 +22,20 @@ TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
 STREAM_POLL_S = 0.5
 
 
+def _wake_worker(request: Request) -> None:
+    """The in-process worker, if any, picks the job up now rather than at its next poll."""
+    wake = getattr(request.app.state, "wake_worker", None)
+    if wake is not None:
+        wake()
+
+
 @router.post("", response_model=FineTuningJob)
-def create_job(body: CreateJobRequest, ctx: Context, project: CurrentProject) -> FineTuningJob:
-    return job_service.create_job(ctx, project, body)
+def create_job(
+    body: CreateJobRequest, request: Request, ctx: Context, project: CurrentProject
+) -> FineTuningJob:
+    job = job_service.create_job(ctx, project, body)
+    _wake_worker(request)
+    return job
 
 
 @router.get("", response_model=JobList)
@@ -56,8 +67,10 @@ def pause_job(job_id: str, ctx: Context, project: CurrentProject) -> FineTuningJ
 
 
 @router.post("/{job_id}/resume", response_model=FineTuningJob)
-def resume_job(job_id: str, ctx: Context, project: CurrentProject) -> FineTuningJob:
-    return job_service.resume_job(ctx, project, job_id)
+def resume_job(job_id: str, request: Request, ctx: Context, project: CurrentProject) -> FineTuningJob:
+    job = job_service.resume_job(ctx, project, job_id)
+    _wake_worker(request)
+    return job
 
 
 @router.get("/{job_id}/events", response_model=None)

@@ -32,6 +32,7 @@ class Worker:
         self.stale_after_s = stale_after_s
         self.max_attempts = max_attempts
         self.stop_event = threading.Event()
+        self._wake_event = threading.Event()
 
     def run_once(self) -> bool:
         """Do one piece of work; False when there was nothing to do."""
@@ -59,12 +60,18 @@ class Worker:
                 log.exception("worker %s: unexpected error", self.name)
                 busy = False
             if not busy:
-                self.stop_event.wait(self.poll_interval_s)
+                self._wake_event.wait(self.poll_interval_s)
+                self._wake_event.clear()
 
     def start_in_thread(self) -> threading.Thread:
         thread = threading.Thread(target=self.run_forever, name=f"openft-worker-{self.name}", daemon=True)
         thread.start()
         return thread
 
+    def wake(self) -> None:
+        """Look for work now instead of at the next poll (a job was just created or resumed)."""
+        self._wake_event.set()
+
     def stop(self) -> None:
         self.stop_event.set()
+        self._wake_event.set()

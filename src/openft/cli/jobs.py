@@ -1,0 +1,499 @@
+"""`openft jobs ...`: create, inspect, follow and control fine-tuning jobs on a server, via the official SDK.
+
+Human output is rich tables on stdout, notes and errors on stderr; `--json` prints the API's own objects.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn
+from rich.table import Table
+from rich.text import Text
+
+from openft.cli.client import (
+    DEFAULT_BASE_URL,
+    ApiKey,
+    AsJson,
+    BaseUrl,
+    CliError,
+    EventFeed,
+    connected,
+    err_console,
+)
+
+if TYPE_CHECKING:
+    from openai import OpenAI
+    from openai.types.fine_tuning import FineTuningJob, FineTuningJobEvent
+
+jobs_app = typer.Typer(
+    help="Create, list, follow and control fine-tuning jobs on an openft server.", no_args_is_help=True
+)
+console = Console(highlight=False)
+
+ETA_REFRESH_S = 5.0  # how often `follow` re-reads the job for its estimated_finish
+LEVEL_STYLES = {"info": "", "warn": "yellow", "error": "red"}
+
+JobId = Annotated[str, typer.Argument(help="The job's id (ftjob-...).", show_default=False)]
+Limit = Annotated[int, typer.Option(help="How many objects to fetch.")]
+After = Annotated[str | None, typer.Option(help="Start after this id (pagination).")]
+Metadata = Annotated[list[str] | None, typer.Option("--metadata", help="KEY=VALUE; repeatable.")]
+Auto = Annotated[str, typer.Option(help='"auto" or a number.')]
+
+
+@jobs_app.command("create")
+def create(
+    model: Annotated[str, typer.Option(help="A base model, or an ft: model to train further.")],
+    training_file: Annotated[str, typer.Option(help="A file id, or a local JSONL file to upload first.")],
+    validation_file: Annotated[str | None, typer.Option(help="A file id or a local JSONL file.")] = None,
+    suffix: Annotated[str | None, typer.Option(help="Up to 64 characters in the model's name.")] = None,
+    n_epochs: Auto = "auto",
+    batch_size: Auto = "auto",
+    learning_rate_multiplier: Auto = "auto",
+    lora_rank: Annotated[int | None, typer.Option(help="LoRA rank (default: the model's).")] = None,
+    full: Annotated[
+        bool | None, typer.Option("--full/--lora", help="Full fine-tuning or LoRA (default: the model's).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed for a reproducible run.")] = None,
+    metadata: Metadata = None,
+    follow: Annotated[bool, typer.Option("--follow", help="Then follow it until it ends.")] = False,
+    base_url: BaseUrl = DEFAULT_BASE_URL,
+    api_key: ApiKey = "local",
+    as_json: AsJson = False,
+) -> None:
+    """Create a fine-tuning job; local training or validation files are uploaded first."""
+    hyperparameters: dict[str, Any] = {
+        "n_epochs": _auto("--n-epochs", n_epochs, int),
+        "batch_size": _auto("--batch-size", batch_size, int),
+        "learning_rate_multiplier": _auto("--learning-rate-multiplier", learning_rate_multiplier, float),
+    }
+    if lora_rank is not None:
+        hyperparameters["lora_rank"] = lora_rank
+    if full is not None:
+        hyperparameters["full_finetune"] = full
+    with connected(base_url, api_key) as client:
+        if any(Path(name).expanduser().is_file() for name in (training_file, validation_file) if name):
+            client.models.retrieve(model)  # a mistyped model fails now, not after a long upload
+        # openft's extensions (lora_rank, full_finetune) ride along in OpenAI's hyperparameters object.
+        method: Any = {"type": "supervised", "supervised": {"hyperparameters": hyperparameters}}
+        job = client.fine_tuning.jobs.create(
+            model=model,
+            training_file=_file_id(client, training_file, "--training-file"),
+            validation_file=_file_id(client, validation_file, "--validation-file")
+            if validation_file
+            else _omit(),
+            suffix=_given(suffix),
+            seed=_given(seed),
+            metadata=_pairs(metadata) if metadata else _omit(),
+            method=method,
+        )
+        if as_json:  # one line when events follow, so that stdout is JSON lines throughout
+            typer.echo(job.to_json(indent=None if follow else 2))
+        else:
+            console.print(_job_table(job, title=f"Created {job.id}"))
+        if not follow:
+            if not as_json:
+                err_console.print(f"Follow it with: openft jobs follow {job.id}")
+            return
+        code = _follow(client, job.id, as_json=as_json, poll=False)
+    raise typer.Exit(code)
+
+
+@jobs_app.command("list")
+def list_(
+    limit: Limit = 20,
+    after: After = None,
+    metadata: Metadata = None,
+    base_url: BaseUrl = DEFAULT_BASE_URL,
+    api_key: ApiKey = "local",
+    as_json: AsJson = False,
+) -> None:
+    """List jobs, newest first (optionally those whose metadata match)."""
+    with connected(base_url, api_key) as client:
+        page = client.fine_tuning.jobs.list(
+            limit=limit, after=_given(after), metadata=_pairs(metadata) if metadata else _omit()
+        )
+    if as_json:
+        _print_json(page.data)
+        return
+    table = Table(
+        "ID", "Status", "Model", "Fine-tuned model", "Created", "Finished", title="Fine-tuning jobs"
+    )
+    for job in page.data:
+        table.add_row(
+            job.id,
+            _status(job.status),
+            job.model,
+            job.fine_tuned_model or "",
+            _when(job.created_at),
+            _when(job.finished_at),
+        )
+    _no_wrap(table, 0, 3)
+    console.print(table)
+    if page.has_more and page.data:
+        err_console.print(f"More: openft jobs list --after {page.data[-1].id}")
+
+
+@jobs_app.command("get")
+def get(
+    job_id: JobId, base_url: BaseUrl = DEFAULT_BASE_URL, api_key: ApiKey = "local", as_json: AsJson = False
+) -> None:
+    """Show one job: status, files, hyperparameters, model, error."""
+    with connected(base_url, api_key) as client:
+        job = client.fine_tuning.jobs.retrieve(job_id)
+    typer.echo(job.to_json()) if as_json else console.print(_job_table(job))
+
+
+@jobs_app.command("cancel")
+def cancel(
+    job_id: JobId, base_url: BaseUrl = DEFAULT_BASE_URL, api_key: ApiKey = "local", as_json: AsJson = False
+) -> None:
+    """Cancel a job that has not finished; a running one stops at its next step."""
+    with connected(base_url, api_key) as client:
+        _print_change(client.fine_tuning.jobs.cancel(job_id), as_json)
+
+
+@jobs_app.command("pause")
+def pause(
+    job_id: JobId, base_url: BaseUrl = DEFAULT_BASE_URL, api_key: ApiKey = "local", as_json: AsJson = False
+) -> None:
+    """Pause a queued or running job; it saves a checkpoint and waits for `resume`."""
+    with connected(base_url, api_key) as client:
+        _print_change(client.fine_tuning.jobs.pause(job_id), as_json)
+
+
+@jobs_app.command("resume")
+def resume(
+    job_id: JobId, base_url: BaseUrl = DEFAULT_BASE_URL, api_key: ApiKey = "local", as_json: AsJson = False
+) -> None:
+    """Put a paused job back in the queue; it continues from its last checkpoint."""
+    with connected(base_url, api_key) as client:
+        _print_change(client.fine_tuning.jobs.resume(job_id), as_json)
+
+
+@jobs_app.command("events")
+def events(
+    job_id: JobId,
+    limit: Limit = 20,
+    after: After = None,
+    base_url: BaseUrl = DEFAULT_BASE_URL,
+    api_key: ApiKey = "local",
+    as_json: AsJson = False,
+) -> None:
+    """A job's latest events (JSON: newest first, as the API sends them; the table reads oldest first)."""
+    with connected(base_url, api_key) as client:
+        page = client.fine_tuning.jobs.list_events(job_id, limit=limit, after=_given(after))
+    if as_json:
+        _print_json(page.data)
+        return
+    table = Table("ID", "Time", "Level", "Message", title=f"Events of {job_id}")
+    for event in reversed(page.data):
+        table.add_row(event.id, _when(event.created_at), _level(event.level), escape(event.message))
+    _no_wrap(table, 0, 1)
+    console.print(table)
+    if page.has_more and page.data:
+        err_console.print(f"Older: openft jobs events {job_id} --after {page.data[-1].id}")
+
+
+@jobs_app.command("checkpoints")
+def checkpoints(
+    job_id: JobId,
+    limit: Limit = 10,
+    after: After = None,
+    base_url: BaseUrl = DEFAULT_BASE_URL,
+    api_key: ApiKey = "local",
+    as_json: AsJson = False,
+) -> None:
+    """A job's checkpoints, newest first; each is a model you can chat with or train further."""
+    with connected(base_url, api_key) as client:
+        page = client.fine_tuning.jobs.checkpoints.list(job_id, limit=limit, after=_given(after))
+    if as_json:
+        _print_json(page.data)
+        return
+    table = Table(
+        "ID",
+        "Step",
+        "Model",
+        "Train loss",
+        "Train acc",
+        "Valid loss",
+        "Valid acc",
+        "Created",
+        title=f"Checkpoints of {job_id}",
+    )
+    for checkpoint in page.data:
+        metrics = checkpoint.metrics
+        table.add_row(
+            checkpoint.id,
+            str(checkpoint.step_number),
+            checkpoint.fine_tuned_model_checkpoint,
+            _number(metrics.train_loss),
+            _number(metrics.train_mean_token_accuracy),
+            # The whole validation set's figures when the checkpoint has them (epoch ends), else a batch's.
+            _number(_first(metrics.full_valid_loss, metrics.valid_loss)),
+            _number(_first(metrics.full_valid_mean_token_accuracy, metrics.valid_mean_token_accuracy)),
+            _when(checkpoint.created_at),
+        )
+    _no_wrap(table, 0, 2)
+    console.print(table)
+
+
+@jobs_app.command("follow")
+def follow(
+    job_id: JobId,
+    poll: Annotated[bool, typer.Option("--poll", help="Poll the events list instead of streaming.")] = False,
+    base_url: BaseUrl = DEFAULT_BASE_URL,
+    api_key: ApiKey = "local",
+    as_json: AsJson = False,
+) -> None:
+    """Watch a job until it ends: messages, a progress bar with losses and ETA, then the model name.
+
+    Exit status 0 when it succeeded, 1 when it failed or was cancelled. `--json` prints one event per
+    line, then the final job.
+    """
+    with connected(base_url, api_key) as client:
+        code = _follow(client, job_id, as_json=as_json, poll=poll)
+    raise typer.Exit(code)
+
+
+def _follow(client: OpenAI, job_id: str, *, as_json: bool, poll: bool) -> int:
+    job = client.fine_tuning.jobs.retrieve(job_id)  # an unknown id fails here, before any output
+    feed = EventFeed(client, job_id, stream=not poll)
+    try:
+        if as_json:
+            for event in feed:
+                typer.echo(event.to_json(indent=None))
+        else:
+            with _Watch(client, job) as watch:
+                for event in feed:
+                    watch.show(event)
+                job = client.fine_tuning.jobs.retrieve(job_id)
+                watch.progress.update(watch.task, description=job.status, estimated_finish=None)
+    except KeyboardInterrupt:
+        err_console.print(f"Stopped following; {job_id} goes on (openft jobs cancel {job_id} stops it).")
+        return 130
+    if as_json:
+        job = client.fine_tuning.jobs.retrieve(job_id)
+        typer.echo(job.to_json(indent=None))
+    return _conclude(job, err_console if as_json else console)
+
+
+class _EtaColumn(ProgressColumn):
+    """Time left until the job's `estimated_finish` (the worker's estimate), counting down between reads."""
+
+    def render(self, task: Task) -> Text:
+        if task.total and task.completed >= task.total:
+            return Text("finishing", style="progress.remaining")  # an estimate read earlier may lag
+        finish = task.fields.get("estimated_finish")
+        if not finish:
+            return Text("ETA -:--", style="progress.remaining")
+        left_s = max(0, int(finish - time.time()))
+        return Text(f"ETA {left_s // 60}:{left_s % 60:02d}", style="progress.remaining")
+
+
+class _Watch:
+    """The live view of a job: messages scroll above a progress bar that metrics events move."""
+
+    def __init__(self, client: OpenAI, job: FineTuningJob) -> None:
+        self.client, self.job_id = client, job.id
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[scores]}"),
+            _EtaColumn(),
+            console=console,
+        )
+        self.task = self.progress.add_task(
+            job.status, total=None, scores="", estimated_finish=job.estimated_finish
+        )
+        self.scores: dict[str, float] = {}
+        self.job_read_at = time.monotonic()
+
+    def __enter__(self) -> _Watch:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def show(self, event: FineTuningJobEvent) -> None:
+        if event.type == "metrics" and isinstance(event.data, dict):
+            self._step(event.data)
+            if console.is_terminal:
+                return  # the bar says it; logs and pipes get the line as well
+        style = LEVEL_STYLES.get(event.level, "")
+        text = escape(event.message)
+        # Whole lines, however long (paths, data warnings): they are read, grepped and copied.
+        self.progress.console.print(
+            f"[dim]{_when(event.created_at)}[/] " + (f"[{style}]{text}[/]" if style else text), soft_wrap=True
+        )
+
+    def _step(self, data: dict[str, Any]) -> None:
+        # Validation figures come only every few steps: keep the last ones shown until new ones arrive.
+        for label, keys in SCORE_KEYS.items():
+            value = next((data[k] for k in keys if isinstance(data.get(k), int | float)), None)
+            if value is not None:
+                self.scores[label] = float(value)
+        shown = (f"{label} {self.scores[label]:.3f}" for label in SCORE_KEYS if label in self.scores)
+        fields: dict[str, Any] = {"scores": "  ".join(shown)}
+        if time.monotonic() - self.job_read_at > ETA_REFRESH_S:
+            job = self.client.fine_tuning.jobs.retrieve(self.job_id)
+            fields |= {"estimated_finish": job.estimated_finish, "description": job.status}
+            self.job_read_at = time.monotonic()
+        self.progress.update(
+            self.task,
+            completed=int(data.get("step", 0)),
+            total=int(data.get("total_steps", 0)) or None,
+            **fields,
+        )
+
+
+SCORE_KEYS = {
+    "loss": ("train_loss",),
+    "valid loss": ("full_valid_loss", "valid_loss"),
+    "acc": ("train_mean_token_accuracy",),
+}
+
+
+def _conclude(job: FineTuningJob, out: Console) -> int:
+    """The last line of `follow` (stderr under --json, so stdout stays JSON) and the exit status."""
+    if job.status == "succeeded":
+        tokens = f" ({job.trained_tokens} tokens trained)" if job.trained_tokens else ""
+        out.print(f"[green]Succeeded[/]: {job.id} -> [bold]{job.fine_tuned_model}[/]{tokens}")
+        return 0
+    if job.status == "failed":
+        error = job.error
+        where = f" [{error.code}{', ' + error.param if error.param else ''}]" if error and error.code else ""
+        message = error.message if error and error.message else "no error message"
+        out.print(f"[red]Failed[/]: {job.id}: {escape(message)}{escape(where)}")
+        return 1
+    out.print(f"[yellow]{job.status.capitalize()}[/]: {job.id}")
+    return 1
+
+
+def _file_id(client: OpenAI, value: str, option: str) -> str:
+    """A local file is uploaded (purpose fine-tune) and processed first; anything else must be an id."""
+    path = Path(value).expanduser()
+    if path.is_file():
+        with err_console.status(f"Uploading {path.name}..."):
+            uploaded = client.files.create(file=path, purpose="fine-tune")
+            uploaded = client.files.wait_for_processing(uploaded.id, poll_interval=0.5)
+        if uploaded.status == "error":
+            raise CliError(f"{path}: {uploaded.status_details or 'the server could not read it'}")
+        err_console.print(f"Uploaded {path} as {uploaded.id}")
+        return uploaded.id
+    if value.startswith("file-"):
+        return value
+    raise CliError(f"{option} {value}: no such local file, and not a file id (file-...)")
+
+
+def _auto(option: str, value: str, kind: type[int] | type[float]) -> str | int | float:
+    if value == "auto":
+        return value
+    try:
+        return kind(value)
+    except ValueError:
+        what = "a whole number" if kind is int else "a number"
+        raise typer.BadParameter(f'"auto" or {what}, not {value!r}', param_hint=option) from None
+
+
+def _pairs(items: list[str]) -> dict[str, str]:
+    pairs = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"KEY=VALUE, not {item!r}", param_hint="--metadata")
+        pairs[key] = value
+    return pairs
+
+
+def _omit() -> Any:
+    from openai import omit
+
+    return omit
+
+
+def _given(value: Any) -> Any:
+    """The value, or the SDK's marker for a parameter left out of the request."""
+    return _omit() if value is None else value
+
+
+def _job_table(job: FineTuningJob, title: str | None = None) -> Table:
+    hyperparameters = job.method.supervised.hyperparameters if job.method and job.method.supervised else None
+    table = Table(show_header=False, title=title or job.id, title_justify="left")
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    rows = {
+        "status": _status(job.status),
+        "model": job.model,
+        "fine_tuned_model": job.fine_tuned_model or "",
+        "training_file": job.training_file,
+        "validation_file": job.validation_file or "",
+        "hyperparameters": _compact((hyperparameters or job.hyperparameters).to_dict()),
+        "suffix": getattr(job, "user_provided_suffix", None) or "",  # sent by the API, not in the SDK type
+        "seed": str(job.seed),
+        "metadata": _compact(job.metadata or {}),
+        "trained_tokens": str(job.trained_tokens or ""),
+        "created_at": _when(job.created_at),
+        "estimated_finish": _when(job.estimated_finish),
+        "finished_at": _when(job.finished_at),
+        "result_files": ", ".join(job.result_files),
+        "error": escape(job.error.message) if job.error and job.error.message else "",
+    }
+    for key, value in rows.items():
+        if value:
+            table.add_row(key, value)
+    return table
+
+
+def _print_change(job: FineTuningJob, as_json: bool) -> None:
+    if as_json:
+        typer.echo(job.to_json())
+    else:
+        console.print(f"{job.id} is now {_status(job.status)}.")
+
+
+def _print_json(objects: Iterable[Any]) -> None:
+    typer.echo(json.dumps([o.to_dict(mode="json") for o in objects], indent=2))
+
+
+def _no_wrap(table: Table, *columns: int) -> None:
+    """Ids and model names stay whole (for copying); the other columns give way on narrow terminals."""
+    for index in columns:
+        table.columns[index].no_wrap = True
+        table.columns[index].min_width = 0
+
+
+def _compact(values: dict[str, Any]) -> str:
+    return escape(", ".join(f"{k}={v}" for k, v in values.items()))
+
+
+def _status(status: str) -> str:
+    style = {"succeeded": "green", "failed": "red", "cancelled": "yellow", "running": "cyan"}.get(status)
+    return f"[{style}]{status}[/]" if style else status
+
+
+def _level(level: str) -> str:
+    style = LEVEL_STYLES.get(level)
+    return f"[{style}]{level}[/]" if style else level
+
+
+def _when(timestamp: int | None) -> str:
+    return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S") if timestamp else ""
+
+
+def _first(*values: float | None) -> float | None:
+    return next((value for value in values if value is not None), None)
+
+
+def _number(value: float | None) -> str:
+    return f"{value:.3f}" if value is not None else ""
