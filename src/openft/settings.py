@@ -26,6 +26,18 @@ class Settings(BaseSettings):
     # Processes per training run: above 1 the recipe runs under torchrun with DistributedDataParallel
     # (one process per GPU; gloo on CPU).
     train_processes: int = 1
+    # Inference (docs/inference.md). "local": transformers + PEFT in the server process; "vllm": a vLLM
+    # OpenAI server at inference_vllm_url, started with LoRA enabled.
+    inference_backend: str = "local"
+    inference_device: str = "auto"
+    inference_dtype: str = "auto"
+    inference_max_loaded_models: int = 2
+    inference_adapter_cache_mb: int = 1024
+    inference_max_batch_sequences: int = 32
+    inference_max_batch_tokens: int = 65536
+    inference_cpu_threads: int | None = None
+    inference_vllm_url: str | None = None
+    inference_vllm_api_key: str | None = None
 
     @property
     def resolved_database_url(self) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from openft.cli.chat import chat
 from openft.cli.data import data_app
 from openft.cli.jobs import jobs_app
 from openft.cli.keys import keys_app
@@ -19,6 +20,7 @@ app = typer.Typer(
 )
 app.command()(serve)
 app.command()(worker)
+app.command()(chat)
 app.add_typer(jobs_app, name="jobs", help="Create, follow and control fine-tuning jobs on a server.")
 app.add_typer(keys_app, name="keys", help="Create, list and revoke API keys.")
 app.add_typer(models_app, name="models", help="List, register and build base models.")

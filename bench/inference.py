@@ -1,0 +1,194 @@
+"""Inference engine figures: speed with and without a LoRA adapter, memory per adapter, batching gain.
+
+Runs the built-in engine (openft.inference.LocalEngine) in this process on a built-in model:
+  1. one request at a time: time to first token and decode tokens/s, base model vs the same model with a
+     LoRA adapter (goal: adapter overhead <= 15 %),
+  2. resident memory (RSS) with 1 adapter loaded vs 10,
+  3. 8 requests at once vs the same 8 one after another (aggregate tokens/s), for the base model and
+     for 8 requests spread over 4 adapters of it (one mixed batch).
+Adapters are random (rank 16, every linear layer), so the numbers do not depend on training.
+
+    .venv/bin/python bench/inference.py [--model openft-small] [--tokens 128] [--threads N] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import statistics
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from openft.data.render import render_prompt, stop_token_ids
+from openft.inference.config import EngineConfig
+from openft.inference.local import LocalEngine
+from openft.inference.types import GenerationRequest, ModelRef, SamplingParams
+from openft.models.builtin import ensure_builtin_model
+
+MB = 1024 * 1024
+PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
+
+
+def make_adapters(base_dir: Path, out_dir: Path, n: int, rank: int) -> list[Path]:
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    dirs = []
+    for seed in range(n):
+        torch.manual_seed(seed)
+        model = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32)
+        config = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules="all-linear", init_lora_weights=False)
+        path = out_dir / f"adapter-{seed}"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # PEFT calls a deprecated transformers API
+            get_peft_model(model, config).save_pretrained(str(path))
+        (path / "base_model.json").write_text(json.dumps({"name": base_dir.name, "path": str(base_dir)}))
+        dirs.append(path)
+    return dirs
+
+
+class Bench:
+    def __init__(self, engine: LocalEngine, base_dir: Path, n_tokens: int) -> None:
+        self.engine = engine
+        self.base = ModelRef(base_dir.name, str(base_dir), None, str(base_dir), 2048)
+        tokenizer = engine.tokenizer(self.base)
+        self.prompt = render_prompt(tokenizer, [{"role": "user", "content": PROMPT}])
+        self.stops = tuple(stop_token_ids(tokenizer))
+        # Forbid the end tokens: every request generates exactly n_tokens, whatever the random model says.
+        self.params = SamplingParams(
+            max_tokens=n_tokens, temperature=0.0, logprobs=0, logit_bias={s: -100.0 for s in self.stops}
+        )
+
+    def ref(self, adapter: Path | None) -> ModelRef:
+        if adapter is None:
+            return self.base
+        return ModelRef(adapter.name, self.base.weights_path, str(adapter), self.base.tokenizer_path, 2048)
+
+    async def one(self, adapter: Path | None) -> tuple[float, float, int]:
+        """(time to first token, total time, tokens) of one request."""
+        request = GenerationRequest(self.ref(adapter), self.prompt, self.params, self.stops)
+        started = time.perf_counter()
+        first, n_tokens = None, 0
+        async for delta in self.engine.generate(request):
+            first = first or time.perf_counter() - started
+            n_tokens = delta.n_tokens
+        return first or 0.0, time.perf_counter() - started, n_tokens
+
+    def single(self, adapter: Path, repeats: int) -> dict[str, dict[str, float]]:
+        """Base and adapter runs taken in turn, so that a busy machine slows both alike."""
+        runs: dict[Path | None, list[tuple[float, float, int]]] = {None: [], adapter: []}
+        for model in runs:
+            asyncio.run(self.one(model))  # warm-up: loads the weights or the adapter
+        for _ in range(repeats):
+            for model, results in runs.items():
+                results.append(asyncio.run(self.one(model)))
+        return {
+            "base" if model is None else "lora": {
+                "ttft_ms": 1000 * statistics.median(r[0] for r in results),
+                "decode_tokens_per_s": statistics.median((r[2] - 1) / (r[1] - r[0]) for r in results),
+            }
+            for model, results in runs.items()
+        }
+
+    def concurrent_vs_sequential(self, adapters: list[Path | None]) -> dict[str, float]:
+        async def together() -> list[tuple[float, float, int]]:
+            return await asyncio.gather(*(self.one(a) for a in adapters))
+
+        for adapter in set(adapters):
+            asyncio.run(self.one(adapter))  # warm-up
+        started = time.perf_counter()
+        sequential = [asyncio.run(self.one(a)) for a in adapters]
+        sequential_s = time.perf_counter() - started
+        started = time.perf_counter()
+        concurrent = asyncio.run(together())
+        concurrent_s = time.perf_counter() - started
+        n_tokens = sum(r[2] for r in sequential)
+        assert n_tokens == sum(r[2] for r in concurrent)
+        return {
+            "sequential_tokens_per_s": n_tokens / sequential_s,
+            "concurrent_tokens_per_s": n_tokens / concurrent_s,
+            "speedup": sequential_s / concurrent_s,
+        }
+
+
+def rss_mb() -> float:
+    return psutil.Process().memory_info().rss / MB
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="openft-small", choices=["openft-tiny", "openft-small"])
+    parser.add_argument("--tokens", type=int, default=128, help="tokens generated per request")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--rank", type=int, default=16, help="LoRA rank of the adapters")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="openft-bench-inference-"))
+    base_dir = ensure_builtin_model(args.model, work / "models")
+    adapters = make_adapters(base_dir, work / "adapters", 10, args.rank)
+    engine = LocalEngine(EngineConfig(device=args.device, cpu_threads=args.threads))
+    bench = Bench(engine, base_dir, args.tokens)
+    figures: dict[str, Any] = {
+        "model": args.model,
+        "tokens_per_request": args.tokens,
+        "threads": args.threads,
+    }
+    try:
+        figures |= bench.single(adapters[0], args.repeats)
+        figures["adapter_overhead_pct"] = 100 * (
+            1 - figures["lora"]["decode_tokens_per_s"] / figures["base"]["decode_tokens_per_s"]
+        )
+        figures["rss_mb_1_adapter"] = rss_mb()
+        for adapter in adapters[1:]:
+            asyncio.run(bench.one(adapter))
+        figures["rss_mb_10_adapters"] = rss_mb()
+        figures["adapter_cache_mb_10_adapters"] = engine.stats().adapter_bytes / MB
+        figures["peak_rss_mb"] = peak_rss_mb()
+        figures["batch_8_base"] = bench.concurrent_vs_sequential([None] * 8)
+        figures["batch_8_over_4_adapters"] = bench.concurrent_vs_sequential(adapters[:4] * 2)
+    finally:
+        engine.close()
+    print(json.dumps(figures, indent=2) if args.json else report(figures))
+
+
+def report(f: dict[str, Any]) -> str:
+    base, lora = f["base"], f["lora"]
+    lines = [
+        f"model {f['model']}, {f['tokens_per_request']} tokens per request, "
+        f"threads {f['threads'] or 'default'}",
+        f"  base        TTFT {base['ttft_ms']:7.1f} ms   decode {base['decode_tokens_per_s']:7.1f} tokens/s",
+        f"  + LoRA      TTFT {lora['ttft_ms']:7.1f} ms   decode {lora['decode_tokens_per_s']:7.1f} tokens/s",
+        f"  adapter overhead {f['adapter_overhead_pct']:.1f} % (goal <= 15 %)",
+        f"  RSS with 1 adapter {f['rss_mb_1_adapter']:.0f} MB, "
+        f"with 10 adapters {f['rss_mb_10_adapters']:.0f} MB "
+        f"(adapter cache {f['adapter_cache_mb_10_adapters']:.1f} MB), peak {f['peak_rss_mb']:.0f} MB",
+    ]
+    for key, label in (
+        ("batch_8_base", "8 requests, base"),
+        ("batch_8_over_4_adapters", "8 requests, 4 adapters"),
+    ):
+        b = f[key]
+        lines.append(
+            f"  {label:24} sequential {b['sequential_tokens_per_s']:7.1f} tokens/s, "
+            f"concurrent {b['concurrent_tokens_per_s']:7.1f} tokens/s ({b['speedup']:.2f}x)"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+"""The built-in engine's settings, resolved to concrete values (torch-free)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    # "auto": the first CUDA device if there is one, else the CPU. Or "cpu", "cuda", "cuda:1", "mps".
+    device: str = "auto"
+    # "auto": bfloat16 on a GPU that has it (float16 otherwise), float32 on the CPU.
+    dtype: str = "auto"
+    # Whole models (bases and full fine-tunes) kept loaded; the least recently used one goes first.
+    max_loaded_models: int = 2
+    # LoRA adapters kept loaded, by the size of their weights; the least recently used go first.
+    adapter_cache_bytes: int = 1024 * MIB
+    # Sequences (choices) generated together in one batch.
+    max_batch_sequences: int = 32
+    # KV-cache positions one batch may need (prompt + max_tokens of each sequence): bounds its memory.
+    max_batch_tokens: int = 65536
+    # CPU threads for generation; None keeps torch's default (one per core). On a shared or busy machine
+    # fewer threads are faster: torch's threads spin waiting for each other when cores are taken.
+    cpu_threads: int | None = None
+    # How long the scheduler waits for more requests to join a batch that is about to start.
+    batch_wait_s: float = 0.005

@@ -1,0 +1,186 @@
+"""LoRA adapters applied at generation time, many per base model, without merging them into its weights.
+
+Each targeted `nn.Linear` of the base is wrapped once in a `LoraLinear` that holds the (A, B) pair of
+every loaded adapter touching it. A `Router` shared by the wrappers says, per batch, which adapter each
+row uses: none (the base alone), one for the whole batch (one extra low-rank product per layer), or a
+mix (rows grouped by adapter). This is the same arithmetic as PEFT's LoRA layer, `W x + B A x * alpha/r`,
+with the scale folded into B and a fraction of PEFT's per-call overhead, which on small models is most
+of the cost of an adapter.
+
+Only what openft's trainer writes is accepted (plain LoRA on linear layers, optionally rsLoRA); DoRA,
+embedding LoRA, extra trained modules and per-layer rank patterns are refused with a clear error rather
+than served wrongly.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from openft.inference.types import ModelLoadError
+
+SAVED_PREFIX = "base_model.model."
+A_SUFFIX, B_SUFFIX = ".lora_A.weight", ".lora_B.weight"
+# Adapter settings that change the arithmetic; a value other than these is refused.
+PLAIN_SETTINGS: dict[str, Any] = {
+    "use_dora": False,
+    "fan_in_fan_out": False,
+    "bias": "none",
+    "lora_bias": False,
+    "modules_to_save": None,
+    "rank_pattern": {},
+    "alpha_pattern": {},
+    "layer_replication": None,
+    "trainable_token_indices": None,
+    "target_parameters": None,
+    "use_qalora": False,
+}
+
+
+@dataclass
+class Router:
+    """Which adapter each row of the current batch uses (set by the batch, read by every LoraLinear)."""
+
+    single: str | None = None
+    groups: list[tuple[str, torch.Tensor]] = field(default_factory=list)
+
+    def route(self, adapters: list[str | None], device: torch.device) -> None:
+        names = set(adapters)
+        self.single, self.groups = None, []
+        if names == {None}:
+            return
+        if len(names) == 1:
+            self.single = adapters[0]
+            return
+        for name in sorted(n for n in names if n is not None):
+            rows = [i for i, a in enumerate(adapters) if a == name]
+            self.groups.append((name, torch.tensor(rows, device=device)))
+
+    def clear(self) -> None:
+        self.single, self.groups = None, []
+
+
+class LoraLinear(nn.Module):
+    def __init__(self, base: nn.Linear, router: Router) -> None:
+        super().__init__()
+        self.base = base
+        self.router = router
+        # adapter name -> (A as [in, r], B * scale as [r, out])
+        self.pairs: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.base(x)
+        router = self.router
+        if router.single is not None:
+            pair = self.pairs.get(router.single)
+            if pair is None:
+                return out
+            flat = x.reshape(-1, x.shape[-1])
+            return torch.addmm(out.reshape(-1, out.shape[-1]), flat @ pair[0], pair[1]).view_as(out)
+        for name, rows in router.groups:
+            pair = self.pairs.get(name)
+            if pair is not None:
+                out.index_add_(0, rows, (x.index_select(0, rows) @ pair[0]) @ pair[1])
+        return out
+
+
+class LoraSet:
+    """The adapters loaded on one base model."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        self.router = Router()
+        self._wrapped: dict[str, LoraLinear] = {}
+        self.names: set[str] = set()
+
+    def add(self, name: str, adapter_dir: str, device: torch.device, dtype: torch.dtype) -> int:
+        """Load an adapter under `name`; returns the bytes its weights take."""
+        pairs = read_adapter(Path(adapter_dir), device, dtype)
+        for module_path in pairs:
+            self._wrap(module_path, adapter_dir)
+        for module_path, pair in pairs.items():
+            self._wrapped[module_path].pairs[name] = pair
+        self.names.add(name)
+        return sum(a.numel() * a.element_size() + b.numel() * b.element_size() for a, b in pairs.values())
+
+    def remove(self, name: str) -> None:
+        for wrapper in self._wrapped.values():
+            wrapper.pairs.pop(name, None)
+        self.names.discard(name)
+
+    def _wrap(self, module_path: str, adapter_dir: str) -> None:
+        if module_path in self._wrapped:
+            return
+        parent_path, _, child = module_path.rpartition(".")
+        try:
+            parent = self.model.get_submodule(parent_path)
+            module = getattr(parent, child)
+        except AttributeError:
+            raise ModelLoadError(
+                f"the adapter at {adapter_dir} targets {module_path}, which the base lacks"
+            ) from None
+        if not isinstance(module, nn.Linear):
+            raise ModelLoadError(
+                f"the adapter at {adapter_dir} targets {module_path}, which is not a linear layer"
+            )
+        wrapper = LoraLinear(module, self.router)
+        setattr(parent, child, wrapper)
+        self._wrapped[module_path] = wrapper
+
+
+def read_adapter(
+    adapter_dir: Path, device: torch.device, dtype: torch.dtype
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """module path -> (A^T, B^T * scale), ready for `x @ A @ B`."""
+    config = _read_config(adapter_dir)
+    rank, alpha = int(config["r"]), float(config["lora_alpha"])
+    scale = alpha / (math.sqrt(rank) if config.get("use_rslora") else rank)
+    tensors = _read_weights(adapter_dir)
+    pairs = {}
+    for key, a in tensors.items():
+        if key.endswith(B_SUFFIX):
+            continue
+        if not key.endswith(A_SUFFIX) or key[: -len(A_SUFFIX)] + B_SUFFIX not in tensors:
+            raise ModelLoadError(f"the adapter at {adapter_dir} has weights openft cannot apply ({key})")
+        b = tensors[key[: -len(A_SUFFIX)] + B_SUFFIX]
+        module_path = key[: -len(A_SUFFIX)].removeprefix(SAVED_PREFIX)
+        a_t = a.t().to(device=device, dtype=dtype).contiguous()
+        b_t = (b.t().float() * scale).to(device=device, dtype=dtype).contiguous()
+        pairs[module_path] = (a_t, b_t)
+    if not pairs:
+        raise ModelLoadError(f"the adapter at {adapter_dir} has no LoRA weights")
+    return pairs
+
+
+def _read_config(adapter_dir: Path) -> dict[str, Any]:
+    try:
+        config = json.loads((adapter_dir / "adapter_config.json").read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"cannot read the adapter config in {adapter_dir}: {exc}") from exc
+    if config.get("peft_type", "LORA") != "LORA":
+        raise ModelLoadError(f"the adapter at {adapter_dir} is {config.get('peft_type')}, not LoRA")
+    for key, plain in PLAIN_SETTINGS.items():
+        value = config.get(key)
+        if value and value != plain:
+            raise ModelLoadError(
+                f"the adapter at {adapter_dir} uses {key}={value!r}, which openft does not serve"
+            )
+    return config
+
+
+def _read_weights(adapter_dir: Path) -> dict[str, torch.Tensor]:
+    safetensors_path = adapter_dir / "adapter_model.safetensors"
+    try:
+        if safetensors_path.is_file():
+            from safetensors.torch import load_file
+
+            return load_file(str(safetensors_path))
+        return torch.load(adapter_dir / "adapter_model.bin", map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError) as exc:
+        raise ModelLoadError(f"cannot read the adapter weights in {adapter_dir}: {exc}") from exc

@@ -1,0 +1,93 @@
+"""The scheduler thread: takes the oldest waiting request and everything that can share its batch, runs it.
+
+Requests for the same weights (a base model, whatever adapters they use) share a batch; other weights
+wait for the next one. One thread owns the models, so loading, eviction and generation never overlap.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import torch
+
+from openft.inference.batch import Sequence, run_batch
+from openft.inference.config import EngineConfig
+from openft.inference.queueing import Job, WaitingQueue
+from openft.inference.text import IncrementalDecoder, StopMatcher
+from openft.inference.tokenizers import TokenizerCache
+from openft.inference.types import EngineStats, ModelLoadError
+from openft.inference.weights import LoadedWeights, WeightCache
+
+log = logging.getLogger("openft.inference")
+
+
+class Scheduler:
+    def __init__(
+        self, config: EngineConfig, queue: WaitingQueue, stats: EngineStats, tokenizers: TokenizerCache
+    ) -> None:
+        self.config = config
+        self.queue = queue
+        self.stats = stats
+        self.tokenizers = tokenizers
+        self.cache = WeightCache(config, stats)
+        self.running: list[Job] = []  # read by LocalEngine.close from another thread
+
+    def run_forever(self) -> None:
+        if self.config.cpu_threads:
+            torch.set_num_threads(self.config.cpu_threads)
+        while self.queue.wait():
+            # Requests that arrive together (a client's concurrent calls) should start together.
+            if self.config.batch_wait_s > 0:
+                time.sleep(self.config.batch_wait_s)
+            jobs = self.queue.take_batch(self.config.max_batch_sequences, self.config.max_batch_tokens)
+            if jobs:
+                self._run(jobs)
+
+    def _run(self, jobs: list[Job]) -> None:
+        self.stats.n_waiting = len(self.queue)
+        try:
+            weights = self.cache.weights(jobs[0].request.model.group_key)
+            sequences = self._sequences(weights, jobs)
+        except Exception as exc:
+            _fail(jobs, exc)
+            return
+        if not sequences:
+            return
+        self.running = jobs
+        self.stats.n_running = len(sequences)
+        self.stats.n_batches += 1
+        self.stats.max_batch_sequences = max(self.stats.max_batch_sequences, len(sequences))
+        self.stats.n_mixed_adapter_batches += len({s.adapter for s in sequences}) > 1
+        try:
+            run_batch(weights, sequences, self.cache.device)
+        except Exception as exc:
+            log.exception("generation failed")
+            _fail(list({id(s.job): s.job for s in sequences}.values()), exc)
+        finally:
+            self.running = []
+            self.stats.n_running = 0
+
+    def _sequences(self, weights: LoadedWeights, jobs: list[Job]) -> list[Sequence]:
+        pinned = {(weights.key, j.request.model.adapter_path) for j in jobs if j.request.model.adapter_path}
+        sequences = []
+        for job in jobs:
+            model = job.request.model
+            try:
+                adapter = (
+                    self.cache.adapter(weights, model.adapter_path, pinned) if model.adapter_path else None
+                )
+                tokenizer = self.tokenizers.get(model.tokenizer_path)
+            except ModelLoadError as exc:
+                job.sink(exc)
+                continue
+            texts = self.tokenizers.texts(model.tokenizer_path)
+            for choice in range(job.n_sequences):
+                decoder, stopper = IncrementalDecoder(tokenizer), StopMatcher(job.request.params.stop)
+                sequences.append(Sequence(job, choice, adapter, decoder, stopper, texts))
+        return sequences
+
+
+def _fail(jobs: list[Job], exc: Exception) -> None:
+    for job in jobs:
+        job.sink(exc)

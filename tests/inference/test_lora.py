@@ -1,0 +1,65 @@
+"""openft's LoRA application gives PEFT's numbers: one adapter, a mixed batch, and after removal."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+
+from openft.inference.lora import LoraSet
+from openft.inference.types import ModelLoadError
+
+
+def _model(path: Path) -> torch.nn.Module:
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32).eval()
+
+
+def _peft_logits(base_dir: Path, adapter: Path, ids: torch.Tensor) -> torch.Tensor:
+    from peft import PeftModel
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        model = PeftModel.from_pretrained(_model(base_dir), str(adapter)).eval()
+    with torch.no_grad():
+        return model(input_ids=ids).logits
+
+
+def test_adapters_match_peft_alone_and_mixed(tiny_model_dir: Path, adapter_dirs: list[Path]) -> None:
+    ids = torch.randint(0, 256, (3, 9), generator=torch.Generator().manual_seed(0))
+    expected = [_peft_logits(tiny_model_dir, a, ids) for a in adapter_dirs[:2]]
+    model = _model(tiny_model_dir)
+    with torch.no_grad():
+        plain = model(input_ids=ids).logits
+    lora = LoraSet(model)
+    lora.add("a", str(adapter_dirs[0]), torch.device("cpu"), torch.float32)
+    lora.add("b", str(adapter_dirs[1]), torch.device("cpu"), torch.float32)
+    with torch.no_grad():
+        lora.router.route(["a"] * 3, torch.device("cpu"))
+        torch.testing.assert_close(model(input_ids=ids).logits, expected[0], atol=1e-4, rtol=1e-4)
+        lora.router.route(["b", None, "a"], torch.device("cpu"))
+        mixed = model(input_ids=ids).logits
+        torch.testing.assert_close(mixed[0], expected[1][0], atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(mixed[1], plain[1], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(mixed[2], expected[0][2], atol=1e-4, rtol=1e-4)
+        lora.remove("a")
+        lora.router.route(["a"] * 3, torch.device("cpu"))  # gone: the base alone
+        torch.testing.assert_close(model(input_ids=ids).logits, plain, atol=1e-5, rtol=1e-5)
+
+
+def test_adapters_openft_cannot_apply_are_refused(
+    tiny_model_dir: Path, adapter_dirs: list[Path], tmp_path: Path
+) -> None:
+    dora = tmp_path / "dora"
+    dora.mkdir()
+    config = json.loads((adapter_dirs[0] / "adapter_config.json").read_text()) | {"use_dora": True}
+    (dora / "adapter_config.json").write_text(json.dumps(config))
+    (dora / "adapter_model.safetensors").write_bytes(
+        (adapter_dirs[0] / "adapter_model.safetensors").read_bytes()
+    )
+    with pytest.raises(ModelLoadError, match="use_dora"):
+        LoraSet(_model(tiny_model_dir)).add("d", str(dora), torch.device("cpu"), torch.float32)
