@@ -199,9 +199,10 @@ def test_a_50_mb_single_line_is_an_error_and_memory_stays_flat(
     assert created["bytes"] == path.stat().st_size
     assert created["status"] == "error"
     assert created["status_details"].startswith("line 1 is longer than")
-    # Reading the line whole would cost 50 MB of bytes plus the decoded text; the scan holds at most
-    # its line limit (16 MiB) plus a read chunk, briefly twice while it grows.
-    assert rss.growth_mb < 40, f"RSS grew by {rss.growth_mb:.0f} MB"
+    # Reading the line whole would cost 50 MB of bytes plus the decoded text (measured: ~200 MB); the
+    # scan holds at most its line limit (16 MiB) plus a read chunk, briefly twice while it grows, and the
+    # allocator keeps some of that: bounded well below the whole-line cost.
+    assert rss.growth_mb < 80, f"RSS grew by {rss.growth_mb:.0f} MB"
     assert shared_server.client().files.retrieve(created["id"]).status == "error"
 
 
