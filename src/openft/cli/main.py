@@ -10,6 +10,7 @@ from openft.cli.jobs import jobs_app
 from openft.cli.keys import keys_app
 from openft.cli.models import models_app
 from openft.cli.serve import serve
+from openft.cli.train import train
 from openft.cli.worker import worker
 
 app = typer.Typer(
@@ -21,6 +22,7 @@ app = typer.Typer(
 app.command()(serve)
 app.command()(worker)
 app.command()(chat)
+app.command()(train)
 app.add_typer(jobs_app, name="jobs", help="Create, follow and control fine-tuning jobs on a server.")
 app.add_typer(keys_app, name="keys", help="Create, list and revoke API keys.")
 app.add_typer(models_app, name="models", help="List, register and build base models.")

@@ -1,0 +1,357 @@
+"""Training throughput: openft's SFT recipe against TRL's SFTTrainer, same model, data and settings.
+
+    python bench/train_throughput.py [--n-train 600] [--repeat 1] [--work /tmp/openft-bench-train]
+
+Builds a 10M-parameter Llama-architecture model (random init, openft's byte tokenizer and chat
+template) and a chat data set of five tasks whose answers vary from a few tokens to a few hundred, then
+trains it one epoch with LoRA r16 on all linear layers, lr 1e-3, batch 8, linear schedule with 5 %
+warmup, fp32, assistant-only loss, first with openft and then with TRL (padding-free, its fastest CPU
+mode). Each side runs in a fresh process so that its peak RSS is its own. Both sides train on exactly
+the same token ids and loss masks (openft.data.render); both are scored by the same validation-loss code.
+
+Printed per side: tokens/s (non-padding tokens per second of the training loop, model loading and data
+preparation excluded), peak RSS, final validation loss; then the ratios openft / TRL. TRL is optional:
+without it (pip install trl datasets) only openft's side runs. Speeds vary between machines and runs;
+compare only figures from one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+MODEL = dict(hidden=384, layers=6, heads=6, kv_heads=2, mlp=1024, context=1024)
+SETTINGS = dict(
+    lora_rank=16, lora_alpha=32, learning_rate=1e-3, batch_size=8, n_epochs=1, warmup_ratio=0.05, seed=0
+)
+
+_WORD_TEXT = (
+    "acorn badger canyon dahlia estuary fennel granite hollow island jackal kelp lichen mango "
+    "nutmeg otter pebble quince reed spruce thicket urchin vale wren yew zest alder brine "
+    "cinder drizzle fable"
+)
+WORDS = _WORD_TEXT.split()
+PEOPLE = ["Amara", "Bruno", "Chen", "Dalia", "Emil", "Freya", "Gideon", "Hiro", "Ines", "Jonas", "Kira"]
+TOWNS = ["Accra", "Bergen", "Cusco", "Dakar", "Esbjerg", "Fez", "Graz", "Hue", "Izmir", "Jena", "Kobe"]
+
+
+# ---- data: five tasks, answers from one word to a few hundred characters ----------------------------
+
+
+def _task(rng: random.Random) -> tuple[str, str]:
+    kind = rng.randrange(5)
+    if kind == 0:
+        words = rng.sample(WORDS, rng.randint(3, 24))
+        return "Put these words in alphabetical order: " + ", ".join(words), ", ".join(sorted(words))
+    if kind == 1:
+        numbers = [str(rng.randint(0, 999)) for _ in range(rng.randint(3, 30))]
+        return "Write this list backwards: " + " ".join(numbers), " ".join(reversed(numbers))
+    if kind == 2:
+        person, age, town = rng.choice(PEOPLE), rng.randint(18, 90), rng.choice(TOWNS)
+        record = json.dumps({"name": person, "age": age, "town": town})
+        return f"JSON for: name {person}, age {age}, town {town}", record
+    if kind == 3:
+        order, person, town = rng.randint(1000, 9999), rng.choice(PEOPLE), rng.choice(TOWNS)
+        field = rng.choice(["town", "customer", "order"])
+        answer = {"town": town, "customer": person, "order": str(order)}[field]
+        return (
+            f"Order {order}: {rng.randint(1, 9)} {rng.choice(WORDS)} for {person}, to {town}. The {field}?",
+            answer,
+        )
+    phrase = " ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 16)))
+    return "In capitals: " + phrase, phrase.upper()
+
+
+def make_examples(n: int, rng: random.Random) -> list[dict[str, Any]]:
+    examples = []
+    for _ in range(n):
+        messages = (
+            [{"role": "system", "content": "Reply with the result only."}] if rng.random() < 0.3 else []
+        )
+        for _ in range(rng.choice([1, 1, 1, 2])):
+            user, assistant = _task(rng)
+            messages += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+        examples.append({"messages": messages})
+    return examples
+
+
+def build_inputs(work: Path, n_train: int, n_valid: int) -> None:
+    """The model directory and the two JSONL files (built once per work directory)."""
+    if (work / "model" / "config.json").is_file() and (work / f"train-{n_train}.jsonl").is_file():
+        return
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from openft.models.tokenizer import VOCAB_SIZE, build_byte_tokenizer
+
+    tokenizer = build_byte_tokenizer(model_max_length=MODEL["context"])
+    config = LlamaConfig(
+        vocab_size=VOCAB_SIZE,
+        hidden_size=MODEL["hidden"],
+        intermediate_size=MODEL["mlp"],
+        num_hidden_layers=MODEL["layers"],
+        num_attention_heads=MODEL["heads"],
+        num_key_value_heads=MODEL["kv_heads"],
+        max_position_embeddings=MODEL["context"],
+        tie_word_embeddings=True,
+        bos_token_id=None,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config)
+    model.save_pretrained(work / "model")
+    tokenizer.save_pretrained(work / "model")
+    rng = random.Random(0)
+    for name, n in ((f"train-{n_train}.jsonl", n_train), ("valid.jsonl", n_valid)):
+        lines = (json.dumps(example) + "\n" for example in make_examples(n, rng))
+        (work / name).write_text("".join(lines))
+
+
+# ---- one side per process ---------------------------------------------------------------------------
+
+
+def validation_loss(model: Any, work: Path) -> float:
+    """Mean loss per assistant token on the validation file: the same code scores both sides."""
+    from openft.train.adapters import load_tokenizer
+    from openft.train.examples import load_examples
+    from openft.train.loss import TokenLoss, evaluate
+
+    examples = load_examples(work / "valid.jsonl", load_tokenizer(work / "model"), MODEL["context"])
+    totals = evaluate(
+        TokenLoss(model, packed=False), examples, max_tokens=1, device=model.device, autocast=_no_autocast
+    )
+    return round(totals.mean_loss, 4)
+
+
+def _no_autocast() -> Any:
+    from contextlib import nullcontext
+
+    return nullcontext()
+
+
+def run_openft(work: Path, n_train: int) -> dict[str, Any]:
+    import torch
+
+    from openft.train.config import SFTConfig
+    from openft.train.sft import train_sft
+
+    config = SFTConfig(
+        base_model_path=str(work / "model"),
+        base_model_name="bench",
+        init_adapter_path=None,
+        training_file=str(work / f"train-{n_train}.jsonl"),
+        validation_file=None,
+        output_dir=str(work / "openft-out"),
+        n_epochs=SETTINGS["n_epochs"],
+        batch_size=SETTINGS["batch_size"],
+        learning_rate_multiplier=1.0,
+        learning_rate=SETTINGS["learning_rate"],
+        method="lora",
+        lora_rank=SETTINGS["lora_rank"],
+        lora_alpha=SETTINGS["lora_alpha"],
+        lora_dropout=0.0,
+        lora_target_modules=["all-linear"],
+        max_seq_length=MODEL["context"],
+        seed=SETTINGS["seed"],
+        warmup_ratio=SETTINGS["warmup_ratio"],
+        weight_decay=0.0,
+        max_grad_norm=1.0,
+        eval_every_n_steps=10**9,
+        n_valid_batch_examples=1,
+    )
+    reporter = TimedReporter()
+    result = train_sft(config, reporter)
+    seconds = reporter.last_step_at - reporter.started_at
+    from openft.train.adapters import load_for_inference
+
+    model, _ = load_for_inference(result.final_path)
+    return {
+        "side": "openft",
+        "threads": torch.get_num_threads(),
+        "train_tokens": result.trained_tokens,
+        "train_seconds": round(seconds, 1),
+        "tokens_per_s": round(result.trained_tokens / seconds, 1),
+        "final_train_loss": round(sum(reporter.train_losses[-10:]) / 10, 4),
+        "final_valid_loss": validation_loss(model, work),
+        "peak_rss_mib": _peak_rss_mib(),
+    }
+
+
+class TimedReporter:
+    """Notes when the loop starts (the recipe's first message) and when the last step ends."""
+
+    def __init__(self) -> None:
+        from openft.train.reporting import MemoryReporter
+
+        self.inner = MemoryReporter()
+        self.started_at = 0.0
+        self.last_step_at = 0.0
+
+    @property
+    def train_losses(self) -> list[float]:
+        return self.inner.train_losses
+
+    def message(self, text: str, level: str = "info") -> None:
+        self.started_at = self.started_at or time.perf_counter()
+
+    def metrics(self, step: int, total_steps: int, values: dict[str, float]) -> None:
+        self.last_step_at = time.perf_counter()
+        self.inner.metrics(step, total_steps, values)
+
+    def checkpoint(self, step: int, epoch: int, path: str, metrics: dict[str, float]) -> None:
+        pass
+
+    def control(self) -> str:
+        return "continue"
+
+
+def run_trl(work: Path, n_train: int) -> dict[str, Any]:
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM
+    from trl import SFTConfig, SFTTrainer
+
+    from openft.train.adapters import load_tokenizer
+    from openft.train.examples import load_examples
+
+    tokenizer = load_tokenizer(work / "model")
+    examples = load_examples(work / f"train-{n_train}.jsonl", tokenizer, MODEL["context"])
+    # The same ids and masks as openft; TRL turns `assistant_masks` into labels (-100 elsewhere).
+    data = Dataset.from_dict(
+        {"input_ids": [e.input_ids for e in examples], "assistant_masks": [e.loss_mask for e in examples]}
+    )
+    model = AutoModelForCausalLM.from_pretrained(work / "model", dtype=torch.float32)
+    lora = LoraConfig(
+        r=SETTINGS["lora_rank"],
+        lora_alpha=SETTINGS["lora_alpha"],
+        lora_dropout=0.0,
+        target_modules="all-linear",
+        task_type="CAUSAL_LM",
+    )
+    args = SFTConfig(
+        output_dir=str(work / "trl-out"),
+        num_train_epochs=SETTINGS["n_epochs"],
+        per_device_train_batch_size=SETTINGS["batch_size"],
+        learning_rate=SETTINGS["learning_rate"],
+        lr_scheduler_type="linear",
+        warmup_steps=SETTINGS["warmup_ratio"],
+        weight_decay=0.0,
+        max_grad_norm=1.0,
+        padding_free=True,
+        max_length=None,  # padding-free without packing does not truncate; the examples fit the context
+        bf16=False,
+        gradient_checkpointing=False,
+        use_cpu=True,
+        dataloader_num_workers=0,
+        logging_steps=1,
+        save_strategy="no",
+        eval_strategy="no",
+        report_to="none",
+        seed=SETTINGS["seed"],
+        disable_tqdm=True,
+    )
+    trainer = SFTTrainer(
+        model=model, args=args, train_dataset=data, processing_class=tokenizer, peft_config=lora
+    )
+    tokens = sum(e.n_tokens for e in examples)
+    start = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - start
+    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+    return {
+        "side": "trl",
+        "threads": torch.get_num_threads(),
+        "train_tokens": tokens,
+        "train_seconds": round(seconds, 1),
+        "tokens_per_s": round(tokens / seconds, 1),
+        "final_train_loss": round(sum(losses[-10:]) / 10, 4),
+        "final_valid_loss": validation_loss(trainer.model, work),
+        "peak_rss_mib": _peak_rss_mib(),
+    }
+
+
+def _peak_rss_mib() -> int:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+# ---- the driver -------------------------------------------------------------------------------------
+
+
+def _side(name: str, work: Path, n_train: int) -> dict[str, Any] | None:
+    command = [sys.executable, __file__, "--side", name, "--work", str(work), "--n-train", str(n_train)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        print(f"{name} failed:\n{done.stderr[-3000:]}", file=sys.stderr)
+        return None
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def _has_trl() -> bool:
+    try:
+        import datasets  # noqa: F401
+        import trl  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _best(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    # On a shared machine the fastest run is the one least disturbed by others.
+    return max(runs, key=lambda run: run["tokens_per_s"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n-train", type=int, default=600)
+    parser.add_argument("--n-valid", type=int, default=60)
+    parser.add_argument("--repeat", type=int, default=1, help="runs per side, alternating; the best counts")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/openft-bench-train"))
+    parser.add_argument("--side", choices=["openft", "trl"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    if args.side:
+        run = run_openft if args.side == "openft" else run_trl
+        print(json.dumps(run(args.work, args.n_train)))
+        return
+
+    build_inputs(args.work, args.n_train, args.n_valid)
+    sides = ["openft", "trl"] if _has_trl() else ["openft"]
+    if "trl" not in sides:
+        print(
+            "TRL is not installed: running openft only (pip install trl datasets to compare)", file=sys.stderr
+        )
+    results: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
+    for _ in range(args.repeat):
+        for side in sides:
+            result = _side(side, args.work, args.n_train)
+            if result is not None:
+                print(json.dumps(result), flush=True)
+                results[side].append(result)
+    _print_summary({side: _best(runs) for side, runs in results.items() if runs})
+
+
+def _print_summary(best: dict[str, dict[str, Any]]) -> None:
+    print(f"\n{'side':8} {'tokens/s':>10} {'peak RSS MiB':>13} {'final valid loss':>17}")
+    for side, run in best.items():
+        speed, rss, loss = run["tokens_per_s"], run["peak_rss_mib"], run["final_valid_loss"]
+        print(f"{side:8} {speed:>10,.0f} {rss:>13,} {loss:>17.4f}")
+    if "openft" in best and "trl" in best:
+        ours, theirs = best["openft"], best["trl"]
+        print(
+            f"\nopenft / TRL: {ours['tokens_per_s'] / theirs['tokens_per_s']:.2f}x tokens/s, "
+            f"{ours['peak_rss_mib'] / theirs['peak_rss_mib']:.2f}x peak RSS, "
+            f"valid loss {ours['final_valid_loss']:.4f} vs {theirs['final_valid_loss']:.4f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""Packed batches: a micro-batch's examples laid end to end in one row, with no padding at all.
+
+Attention must still stay inside each example. Transformers' own packed mode builds a T x T
+block-diagonal mask for a row of T tokens (memory and compute quadratic in the whole row). Instead, an
+attention function registered with transformers runs causal attention on each example's slice of the
+row: the cost is the sum of the examples' squares and no mask is ever built. Everything else in the
+model (projections, MLPs, norms) runs once over the whole row, which is where the time goes.
+
+The model is asked for logits only at the positions that carry loss (`logits_to_keep` with indices),
+so the output layer and the cross-entropy never touch prompt tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from transformers import AttentionInterface
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+from openft.train.examples import TokenizedExample
+
+PACKED_ATTENTION = "openft_packed"
+SEQ_LENS_KWARG = "openft_seq_lens"
+
+
+@dataclass
+class PackedBatch:
+    input_ids: torch.Tensor  # (1, T)
+    position_ids: torch.Tensor  # (1, T): restart at 0 for every example
+    seq_lens: list[int]  # tokens per example, in row order
+    target_positions: torch.Tensor  # (N,) positions whose next token carries loss
+    targets: torch.Tensor  # (N,) those next tokens
+    n_tokens: int
+
+    def to(self, device: torch.device) -> PackedBatch:
+        if device.type == "cpu":
+            return self
+        return PackedBatch(
+            input_ids=self.input_ids.to(device),
+            position_ids=self.position_ids.to(device),
+            seq_lens=self.seq_lens,
+            target_positions=self.target_positions.to(device),
+            targets=self.targets.to(device),
+            n_tokens=self.n_tokens,
+        )
+
+
+def pack(examples: Sequence[TokenizedExample]) -> PackedBatch:
+    """Lay `examples` end to end; position p predicts token p+1 of its example where that token has loss."""
+    input_ids: list[int] = []
+    position_ids: list[int] = []
+    target_positions: list[int] = []
+    targets: list[int] = []
+    for example in examples:
+        offset = len(input_ids)
+        input_ids += example.input_ids
+        position_ids += range(example.n_tokens)
+        for p in range(example.n_tokens - 1):
+            if example.loss_mask[p + 1]:
+                target_positions.append(offset + p)
+                targets.append(example.input_ids[p + 1])
+    return PackedBatch(
+        input_ids=torch.tensor([input_ids], dtype=torch.long),
+        position_ids=torch.tensor([position_ids], dtype=torch.long),
+        seq_lens=[example.n_tokens for example in examples],
+        target_positions=torch.tensor(target_positions, dtype=torch.long),
+        targets=torch.tensor(targets, dtype=torch.long),
+        n_tokens=len(input_ids),
+    )
+
+
+def group_for_packing(
+    examples: Sequence[TokenizedExample], max_tokens: int, *, packed: bool
+) -> list[list[TokenizedExample]]:
+    """Consecutive examples grouped up to `max_tokens` per group; one per group if packing is unsupported."""
+    if not packed:
+        return [[example] for example in examples]
+    groups: list[list[TokenizedExample]] = []
+    tokens = 0
+    for example in examples:
+        if not groups or tokens + example.n_tokens > max_tokens:
+            groups.append([])
+            tokens = 0
+        groups[-1].append(example)
+        tokens += example.n_tokens
+    return groups
+
+
+def packed_attention(
+    module: torch.nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float | None = None,
+    dropout: float = 0.0,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, None]:
+    """Causal attention within each example of a packed row; plain SDPA when the row is not packed.
+
+    query is (1, heads, T, head_dim), key and value (1, kv_heads, T, head_dim); the result is
+    (1, T, heads, head_dim) as transformers expects.
+    """
+    seq_lens = kwargs.pop(SEQ_LENS_KWARG, None)
+    if seq_lens is None:  # generation, or a caller that did not pack: behave exactly like "sdpa"
+        return sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling, **kwargs)
+    gqa = query.shape[1] != key.shape[1]
+    pieces = [
+        F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scaling, enable_gqa=gqa)
+        for q, k, v in zip(
+            query.split(seq_lens, 2), key.split(seq_lens, 2), value.split(seq_lens, 2), strict=True
+        )
+    ]
+    return torch.cat(pieces, dim=2).transpose(1, 2), None
+
+
+AttentionInterface.register(PACKED_ATTENTION, packed_attention)
+
+
+def supports_packing(model: Any) -> bool:
+    """Whether the model routes attention through transformers' AttentionInterface (so packing is exact)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return bool(getattr(base, "_supports_attention_backend", False))
+
+
+@contextmanager
+def packed_attention_enabled(model: Any) -> Iterator[None]:
+    """Route the model's attention through `packed_attention` while training; restore it afterwards."""
+    config = model.config
+    before = config._attn_implementation
+    config._attn_implementation = PACKED_ATTENTION
+    try:
+        yield
+    finally:
+        config._attn_implementation = before
