@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
@@ -14,6 +14,7 @@ from openft.api.multipart import stream_form
 from openft.errors import InvalidRequest
 from openft.schemas.common import CursorPage, DeletedObject
 from openft.schemas.files import FileObject
+from openft.services import file_checks
 from openft.services import files as file_service
 
 router = APIRouter()
@@ -89,6 +90,12 @@ def file_content(file_id: str, ctx: Context, project: CurrentProject) -> Streami
             "content-disposition": f"attachment; filename*=UTF-8''{quote(row.filename, safe='')}",
         },
     )
+
+
+@router.get("/files/{file_id}/check")
+def check_file(file_id: str, ctx: Context, project: CurrentProject) -> dict[str, Any]:
+    """Extension: the data checker's report for a fine-tune file (errors, statistics, lint)."""
+    return file_checks.check_uploaded_file(ctx, project, file_id)
 
 
 @router.delete("/files/{file_id}", response_model=DeletedObject)
