@@ -100,7 +100,7 @@ def test_pause_then_resume_continues_from_the_checkpoint(job_server: LiveServer)
     client = job_server.client()
     training_file, _ = synthetic_files(client, n_train=20, n_valid=10)
     job_id = client.fine_tuning.jobs.create(
-        model="openft-tiny", training_file=training_file, hyperparameters={"n_epochs": 3, "batch_size": 2}
+        model="openft-tiny", training_file=training_file, hyperparameters={"n_epochs": 20, "batch_size": 2}
     ).id
     _wait_for_steps(client, job_id, 4)
 
@@ -118,7 +118,7 @@ def test_pause_then_resume_continues_from_the_checkpoint(job_server: LiveServer)
     messages = event_messages(client, job_id)
     assert any(m.startswith("Fine-tuning job resumed from step-") for m in messages)
     steps = [int(m.split("/")[0].removeprefix("Step ")) for m in messages if m.startswith("Step ")]
-    total = 3 * 10
+    total = 20 * 10  # long enough that the pause (seen at the next heartbeat) lands mid-run
     # Every step ran, and the resumed run picked up where the pause left off rather than at step 1.
     assert sorted(set(steps)) == list(range(1, total + 1))
     assert steps.count(1) == 1

@@ -24,6 +24,7 @@ from openft.schemas.jobs import (
 from openft.services.base_models import resolve_base_model
 from openft.services.context import Project, ServiceContext, now
 from openft.services.files import get_file_row
+from openft.services.pages import newest_first
 from openft.services.webhooks import enqueue_event
 from openft.store.tables import CheckpointRow, JobEventRow, JobRow
 
@@ -253,19 +254,13 @@ def resume_job(ctx: ServiceContext, project: Project, job_id: str) -> FineTuning
 def list_events(
     ctx: ServiceContext, project: Project, job_id: str, *, after: str | None, limit: int
 ) -> JobEventList:
-    if not 1 <= limit <= 1000:
-        raise InvalidRequest("limit must be between 1 and 1000.", param="limit")
     with ctx.db.session() as session:
         get_job_row(session, project, job_id)
-        query = select(JobEventRow).where(JobEventRow.job_id == job_id).order_by(JobEventRow.seq.desc())
-        if after:
-            cursor = session.scalar(select(JobEventRow.seq).where(JobEventRow.id == after))
-            if cursor is None:
-                raise no_such_object("FineTuningJobEvent", after, "after")
-            query = query.where(JobEventRow.seq < cursor)
-        rows = list(session.scalars(query.limit(limit + 1)))
-    events = [_to_event(r) for r in rows[:limit]]
-    return JobEventList(data=events, has_more=len(rows) > limit)
+        query = select(JobEventRow).where(JobEventRow.job_id == job_id)
+        rows, has_more = newest_first(
+            session, query, JobEventRow, after=after, limit=limit, kind="FineTuningJobEvent"
+        )
+    return JobEventList(data=[_to_event(r) for r in rows], has_more=has_more)
 
 
 def events_since(
@@ -303,17 +298,12 @@ def _to_event(row: JobEventRow) -> JobEvent:
 def list_checkpoints(
     ctx: ServiceContext, project: Project, job_id: str, *, after: str | None, limit: int
 ) -> CursorPage[JobCheckpoint]:
-    if not 1 <= limit <= 1000:
-        raise InvalidRequest("limit must be between 1 and 1000.", param="limit")
     with ctx.db.session() as session:
         get_job_row(session, project, job_id)
-        query = select(CheckpointRow).where(CheckpointRow.job_id == job_id).order_by(CheckpointRow.seq.desc())
-        if after:
-            cursor = session.scalar(select(CheckpointRow.seq).where(CheckpointRow.id == after))
-            if cursor is None:
-                raise no_such_object("FineTuningJobCheckpoint", after, "after")
-            query = query.where(CheckpointRow.seq < cursor)
-        rows = list(session.scalars(query.limit(limit + 1)))
+        query = select(CheckpointRow).where(CheckpointRow.job_id == job_id)
+        rows, has_more = newest_first(
+            session, query, CheckpointRow, after=after, limit=limit, kind="FineTuningJobCheckpoint"
+        )
     data = [
         JobCheckpoint(
             id=r.id,
@@ -323,11 +313,11 @@ def list_checkpoints(
             step_number=r.step_number,
             metrics=json.loads(r.metrics_json),
         )
-        for r in rows[:limit]
+        for r in rows
     ]
     return CursorPage[JobCheckpoint](
         data=data,
         first_id=data[0].id if data else None,
         last_id=data[-1].id if data else None,
-        has_more=len(rows) > limit,
+        has_more=has_more,
     )
