@@ -14,6 +14,7 @@ step's trained tokens however it was split, so results do not depend on the layo
 
 from __future__ import annotations
 
+import gc
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -89,10 +90,15 @@ class Run:
 def train_sft(config: SFTConfig, reporter: Reporter, *, resume_from: Path | None = None) -> TrainResult:
     """Run (or resume) one supervised fine-tuning job. Under torchrun, only rank 0 reports and writes."""
     dist = init_distributed()
+    run: Run | None = None
     try:
         run = _prepare(config, reporter if dist.is_main else SilentReporter(), dist, resume_from)
         return _train(run)
     finally:
+        # The DDP-wrapped model goes before its process group: destroyed in the other order, its
+        # teardown can wait forever on a rank that has already exited.
+        del run
+        gc.collect()
         close_distributed()
 
 

@@ -7,9 +7,11 @@ on to the recipe through its control file.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -24,6 +26,7 @@ from openft.services.context import ServiceContext
 log = logging.getLogger("openft.worker")
 
 PR_SET_PDEATHSIG = 1
+EXIT_GRACE_S = 30.0
 
 
 class JobRunner:
@@ -56,11 +59,13 @@ class JobRunner:
                 stderr=stderr,
                 text=True,
                 bufsize=1,
+                preexec_fn=_die_with_parent,
+                start_new_session=True,  # its own process group: torchrun's ranks can be stopped with it
             )
             watcher = threading.Thread(target=self._watch, args=(process, output_dir), daemon=True)
             watcher.start()
             done = self._relay(process)
-            returncode = process.wait()
+            returncode = self._reap(process, grace_s=EXIT_GRACE_S if done is not None else None)
             self._finished.set()
             watcher.join()
         self._conclude(done, returncode, stderr_path)
@@ -70,15 +75,25 @@ class JobRunner:
         done = None
         for line in process.stdout:
             try:
-                report = json.loads(line)
+                report: dict[str, Any] = json.loads(line)
             except json.JSONDecodeError:
                 log.info("job %s: %s", self.job_id, line.rstrip())
                 continue
             if report.get("type") == "done":
-                done = report
-            else:
-                self._record(report)
+                return report  # the outcome is known; a process slow to exit must not hold the job
+            self._record(report)
         return done
+
+    def _reap(self, process: subprocess.Popen[str], grace_s: float | None) -> int:
+        """Wait for the recipe to exit; after its last report, kill it (and any torchrun ranks, which
+        share its process group) if it has not exited within `grace_s`."""
+        try:
+            return process.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            log.warning("job %s: the recipe did not exit after its last report; killing it", self.job_id)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            return process.wait()
 
     def _record(self, report: dict[str, Any]) -> None:
         kind = report.get("type")
@@ -132,7 +147,8 @@ class JobRunner:
                 (output_dir / "control").write_text("cancel" if status == "cancelled" else "pause")
                 stop_asked_at = time.time()
             if stop_asked_at is not None and time.time() - stop_asked_at > self.kill_grace_s:
-                process.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
 
     def _estimated_finish(self) -> int | None:
         if self._progress is None or self._first_step_at is None:
