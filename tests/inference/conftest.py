@@ -153,12 +153,13 @@ def trained(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> I
     ]
     training_file = upload_examples(client, examples)
     # Both queued at once: the worker runs them back to back. Full fine-tuning learns the fixed answer
-    # in 30 steps; the LoRA run learns less, but each of its epochs answers differently.
+    # in 30 steps at 3x the default rate; the LoRA run learns less, but each of its epochs answers
+    # differently.
     full = client.fine_tuning.jobs.create(
         model="openft-tiny",
         training_file=training_file,
         seed=0,
-        hyperparameters={"n_epochs": 3, "batch_size": 1},
+        hyperparameters={"n_epochs": 3, "batch_size": 1, "learning_rate_multiplier": 3},
     )
     lora = client.fine_tuning.jobs.create(
         model="openft-tiny",

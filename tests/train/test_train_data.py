@@ -129,3 +129,43 @@ def test_a_weight_0_turn_adds_no_loss(tiny_model: Path, tokenizer) -> None:
         ignored = loss(pack([tokenize_example(tokenizer, {"messages": WITH_IGNORED_TURN}, 2048)]))
     assert ignored[0].item() == pytest.approx(plain[0].item(), rel=1e-5)
     assert ignored[1].item() == plain[1].item()
+
+
+def test_fused_lora_forward_matches_peft(tiny_model: Path) -> None:
+    from openft.train.adapters import build_trainable_model
+    from openft.train.config import Hyperparameters, resolve_config
+    from openft.train.fused_lora import fused_lora_forward
+
+    config = resolve_config(
+        Hyperparameters(lora_rank=4),
+        n_train_examples=1,
+        base_model_name="openft-tiny",
+        base_model_path=str(tiny_model),
+        defaults=None,
+        training_file="unused",
+        validation_file=None,
+        output_dir="unused",
+        seed=0,
+        context_length=2048,
+    )
+    model = build_trainable_model(config, torch.device("cpu"))
+    with torch.no_grad():  # B starts at zero; give the adapter something to add
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(std=0.05)
+    input_ids = torch.randint(0, 256, (1, 40))
+
+    def logits_and_grads() -> tuple[torch.Tensor, list[torch.Tensor]]:
+        model.zero_grad()
+        logits = model(input_ids=input_ids).logits
+        logits.square().mean().backward()
+        return logits.detach(), [p.grad.clone() for p in model.parameters() if p.requires_grad]
+
+    expected, expected_grads = logits_and_grads()
+    with fused_lora_forward(model) as n_replaced:
+        got, got_grads = logits_and_grads()
+    assert n_replaced == 2 * 7  # every linear layer of both decoder layers
+    torch.testing.assert_close(got, expected)
+    for g, e in zip(got_grads, expected_grads, strict=True):
+        torch.testing.assert_close(g, e)
+    assert "forward" not in vars(next(m for m in model.modules() if hasattr(m, "lora_A")))  # restored

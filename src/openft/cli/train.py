@@ -157,10 +157,12 @@ def _auto_or_number(name: str, text: str) -> int | float | str:
 
 def _run(config: SFTConfig, resume_from: Path | None) -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see docs/training.md, "CPU threads"
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # one progress bar: ours
     from openft.train.sft import train_sft
 
     console.print(
-        f"[bold]{config.base_model_name}[/] {config.method}: {config.n_epochs} epochs, "
+        f"[bold]{config.base_model_name}[/] {config.method}: {config.n_epochs} "
+        f"epoch{'' if config.n_epochs == 1 else 's'}, "
         f"batch {config.batch_size}, lr {config.learning_rate:g}"
         + (f", LoRA rank {config.lora_rank}" if config.method == "lora" else "")
     )

@@ -111,7 +111,9 @@ def packed_attention(
         return sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling, **kwargs)
     gqa = query.shape[1] != key.shape[1]
     pieces = [
-        F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scaling, enable_gqa=gqa)
+        F.scaled_dot_product_attention(
+            q, k, v, is_causal=True, scale=scaling, dropout_p=dropout, enable_gqa=gqa
+        )
         for q, k, v in zip(
             query.split(seq_lens, 2), key.split(seq_lens, 2), value.split(seq_lens, 2), strict=True
         )
@@ -123,9 +125,17 @@ AttentionInterface.register(PACKED_ATTENTION, packed_attention)
 
 
 def supports_packing(model: Any) -> bool:
-    """Whether the model routes attention through transformers' AttentionInterface (so packing is exact)."""
+    """Whether `packed_attention` computes exactly what the model's own attention would.
+
+    It needs a model that routes attention through transformers' AttentionInterface, with plain causal
+    attention: no sliding window and no logit soft-capping. Other models train one example per forward
+    pass (still without padding).
+    """
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return bool(getattr(base, "_supports_attention_backend", False))
+    config = base.config
+    sliding = getattr(config, "sliding_window", None) and getattr(config, "use_sliding_window", True)
+    softcap = getattr(config, "attn_logit_softcapping", None)
+    return bool(getattr(base, "_supports_attention_backend", False)) and not sliding and not softcap
 
 
 @contextmanager

@@ -36,12 +36,16 @@ def main(argv: list[str] | None = None) -> int:
     is_main = os.environ.get("RANK", "0") == "0"
     # Before torch loads: threads that sleep while they wait, so a busy machine does not stall training.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # transformers' load/save bars: noise here
     try:
         config = SFTConfig.load(args.config)
         if args.resume_from is not None and not args.resume_from.is_dir():
             raise ConfigError(f"--resume-from {args.resume_from}: no such checkpoint directory")
-        Path(config.output_dir).mkdir(parents=True, exist_ok=True)
-        reporter = JsonLinesReporter(sys.stdout, Path(config.output_dir) / "control")
+        control = Path(config.output_dir) / "control"
+        control.parent.mkdir(parents=True, exist_ok=True)
+        if is_main:  # a word left by an earlier run (the pause that this run resumes) is not for this one
+            control.unlink(missing_ok=True)
+        reporter = JsonLinesReporter(sys.stdout, control)
         result = _train(config, reporter if is_main else SilentReporter(), args.resume_from)
     except (ConfigError, DataError, FileNotFoundError) as exc:
         return _fail(EXIT_BAD_INPUT, str(exc), is_main)

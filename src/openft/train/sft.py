@@ -38,6 +38,7 @@ from openft.train.checkpoints import (
 from openft.train.config import SFTConfig
 from openft.train.distributed import DistContext, close_distributed, init_distributed
 from openft.train.examples import TokenizedExample, load_examples
+from openft.train.fused_lora import fused_lora_forward
 from openft.train.loss import LossTotals, TokenLoss, evaluate
 from openft.train.optim import make_optimizer, make_scheduler
 from openft.train.packing import group_for_packing, pack, packed_attention_enabled, supports_packing
@@ -75,6 +76,7 @@ class Run:
     reporter: Reporter
     tokenizer: Any
     train: list[TokenizedExample]
+    train_lengths: list[int]  # tokens per training example, for dealing steps to processes
     valid: list[TokenizedExample]
     plan: Plan
     model: Any
@@ -103,36 +105,49 @@ def train_sft(config: SFTConfig, reporter: Reporter, *, resume_from: Path | None
 
 
 def _train(run: Run) -> TrainResult:
-    plan, state, model = run.plan, run.state, run.model
-    context = packed_attention_enabled(model) if run.loss_module.packed else nullcontext()
+    plan, state = run.plan, run.state
+    packing = packed_attention_enabled(run.model) if run.loss_module.packed else nullcontext()
+    fused = fused_lora_forward(run.model, enabled=run.dist.device.type == "cpu")
     run.trainer.train()
-    with context:
+    with packing, fused:
         for step in range(state.step + 1, plan.total_steps + 1):
             indices = plan.examples_of(step)
             totals = _train_step(run, indices)
-            if not totals.n_loss_tokens:
-                run.reporter.message(
-                    f"Step {step} has no trained tokens (weight 0 or truncated away)", "warn"
-                )
             state.step = step
-            state.trained_tokens += sum(run.train[i].n_tokens for i in indices)
-            metrics = {TRAIN_LOSS: totals.mean_loss, TRAIN_ACCURACY: totals.accuracy}
-            metrics |= _validation_metrics(run, step)
-            run.reporter.metrics(step, plan.total_steps, metrics)
-            if isinstance(run.reporter, ProgressListener):
-                run.reporter.progress(step, plan.total_steps, plan.epoch_of(step), state.trained_tokens)
-            if run.results is not None:
-                run.results.append(step, metrics)
+            state.trained_tokens += sum(run.train_lengths[i] for i in indices)
+            metrics = _report_step(run, totals)
             if plan.is_epoch_end(step):
                 _save(run, plan.epoch_of(step), "epoch", metrics)
-            if step < plan.total_steps:
-                decision = run.dist.broadcast_word(run.reporter.control(), ("continue", "cancel", "pause"))
-                if decision == "cancel":
-                    run.reporter.message(f"Training cancelled after step {step}")
-                    return TrainResult("cancelled", state.trained_tokens, None)
-                if decision == "pause":
-                    return _pause(run, metrics)
+            stopped = _obey_control(run, metrics) if step < plan.total_steps else None
+            if stopped is not None:
+                return stopped
     return _finish(run)
+
+
+def _report_step(run: Run, totals: LossTotals) -> dict[str, float]:
+    """The step's metrics (validation where due), to the reporter and results.csv."""
+    step = run.state.step
+    if not totals.n_loss_tokens:
+        run.reporter.message(f"Step {step} has no trained tokens (all weight 0 or truncated away)", "warn")
+    metrics = {TRAIN_LOSS: totals.mean_loss, TRAIN_ACCURACY: totals.accuracy}
+    metrics |= _validation_metrics(run, step)
+    run.reporter.metrics(step, run.plan.total_steps, metrics)
+    if isinstance(run.reporter, ProgressListener):
+        run.reporter.progress(step, run.plan.total_steps, run.plan.epoch_of(step), run.state.trained_tokens)
+    if run.results is not None:
+        run.results.append(step, metrics)
+    return metrics
+
+
+def _obey_control(run: Run, metrics: dict[str, float]) -> TrainResult | None:
+    """Between steps: rank 0's reporter says whether to go on; every process follows."""
+    decision = run.dist.broadcast_word(run.reporter.control(), ("continue", "cancel", "pause"))
+    if decision == "cancel":
+        run.reporter.message(f"Training cancelled after step {run.state.step}")
+        return TrainResult("cancelled", run.state.trained_tokens, None)
+    if decision == "pause":
+        return _pause(run, metrics)
+    return None
 
 
 def _train_step(run: Run, indices: Sequence[int]) -> LossTotals:
@@ -141,8 +156,7 @@ def _train_step(run: Run, indices: Sequence[int]) -> LossTotals:
     n_loss_tokens = sum(example.n_loss_tokens for example in step_examples)
     local = LossTotals()
     if n_loss_tokens:
-        lengths = [example.n_tokens for example in run.train]
-        share = split_across_ranks(indices, lengths, run.dist.world_size)[run.dist.rank]
+        share = split_across_ranks(indices, run.train_lengths, run.dist.world_size)[run.dist.rank]
         groups = group_for_packing(
             [run.train[i] for i in share],
             run.config.max_tokens_per_micro_batch,
@@ -200,7 +214,7 @@ def _evaluate_shared(run: Run, examples: Sequence[TokenizedExample]) -> LossTota
 def _save(run: Run, epoch: int, kind: CheckpointKind, metrics: dict[str, float]) -> Path:
     """Rank 0 writes the checkpoint (the others wait), then reports it and prunes old ones."""
     path = Path(run.config.output_dir) / "checkpoints" / f"step-{run.state.step}"
-    record = {"step": float(run.state.step), **metrics}
+    record = {"step": run.state.step, **metrics}
     if run.dist.is_main:
         path = save_checkpoint(
             model=run.model,
@@ -277,6 +291,7 @@ def _prepare(config: SFTConfig, reporter: Reporter, dist: DistContext, resume_fr
         reporter=reporter,
         tokenizer=tokenizer,
         train=train,
+        train_lengths=[example.n_tokens for example in train],
         valid=valid,
         plan=plan,
         model=model,
@@ -312,14 +327,19 @@ def _report_start(
 ) -> None:
     n_tokens = sum(example.n_tokens for example in train)
     where = f"{dist.world_size} processes" if dist.is_distributed else str(dist.device)
+    validation = f", {_count(len(valid), 'validation example')}" if valid else ""
     reporter.message(
-        f"Training {config.base_model_name} ({config.method}) on {len(train)} examples ({n_tokens} tokens"
-        f"{f', {len(valid)} validation examples' if valid else ''}) for {config.n_epochs} epochs: "
-        f"{plan.total_steps} steps of {config.batch_size} examples on {where} "
+        f"Training {config.base_model_name} ({config.method}) on {_count(len(train), 'example')} "
+        f"({n_tokens} tokens{validation}) for {_count(config.n_epochs, 'epoch')}: "
+        f"{_count(plan.total_steps, 'step')} of {_count(config.batch_size, 'example')} on {where} "
         f"(data prepared in {load_s:.1f} s)"
     )
     if state.step:
         reporter.message(f"Resumed at step {state.step} of {plan.total_steps}")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _autocast_for(device: torch.device) -> Autocast:

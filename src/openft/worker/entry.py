@@ -14,6 +14,8 @@ from pathlib import Path
 
 
 def main(argv: list[str]) -> None:
+    # Set before anything imports torch (the catalog may build a model): the recipe's thread policy.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from openft.models.catalog import Catalog
     from openft.train import run
     from openft.train.config import Hyperparameters, resolve_config

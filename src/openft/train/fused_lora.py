@@ -1,0 +1,68 @@
+"""A leaner forward for PEFT's LoRA linear layers while training on a CPU.
+
+PEFT computes `base(x) + lora_B(lora_A(x)) * scaling`: besides the two matrix products, that is a
+scalar multiply and an add over the whole (tokens x out_features) output, and the same again in the
+backward pass. On a CPU those memory-bound passes cost about as much as the products themselves. Here
+the LoRA term is added by one `addmm_` into the base output, scaling included, so the BLAS call does
+the accumulation. Same parameters, same result; the adapter is saved by PEFT as usual.
+
+Only the plain case is replaced (one active adapter, no dropout, no DoRA or other variant, no LoRA bias,
+an `nn.Linear` base layer); every other layer keeps PEFT's forward.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from peft.tuners.lora.layer import Linear as LoraLinear
+
+
+@contextmanager
+def fused_lora_forward(model: Any, *, enabled: bool = True) -> Iterator[int]:
+    """Install the fused forward on every plain LoRA linear layer; yields how many were replaced."""
+    replaced = [module for module in model.modules() if enabled and _is_plain(module)]
+    for layer in replaced:
+        layer.forward = _fused_forward(layer)  # an instance attribute shadows the class's forward
+    try:
+        yield len(replaced)
+    finally:
+        for layer in replaced:
+            del layer.forward
+
+
+def _is_plain(module: torch.nn.Module) -> bool:
+    if not isinstance(module, LoraLinear) or module.merged or module.disable_adapters:
+        return False
+    active = [name for name in module.active_adapters if name in module.lora_A]
+    if len(active) != 1:
+        return False
+    name = active[0]
+    return (
+        name not in module.lora_variant
+        and type(module.base_layer) is torch.nn.Linear
+        and isinstance(module.lora_dropout[name], torch.nn.Identity)
+        and module.lora_A[name].bias is None
+        and module.lora_B[name].bias is None
+    )
+
+
+def _fused_forward(layer: Any) -> Callable[..., torch.Tensor]:
+    name = next(name for name in layer.active_adapters if name in layer.lora_A)
+    base, lora_a, lora_b = layer.base_layer, layer.lora_A[name], layer.lora_B[name]
+    scaling = layer.scaling[name]
+
+    def forward(x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        if args or kwargs:  # a call this shortcut does not know: PEFT's own forward
+            return type(layer).forward(layer, x, *args, **kwargs)
+        # 2-D from the start: an in-place update of a view would make autograd copy the gradient back.
+        rows = x.reshape(-1, x.shape[-1])
+        out = F.linear(rows, base.weight, base.bias)
+        # out += scaling * (x A^T) B^T, in place: the base product's output is not needed for backward.
+        out.addmm_(F.linear(rows, lora_a.weight), lora_b.weight.t(), alpha=scaling)
+        return out.view(*x.shape[:-1], out.shape[-1])
+
+    return forward
