@@ -3,28 +3,35 @@
   (a) from `jobs.create` returning to the job's first `metrics` event, and
   (b) from the last step's `metrics` event to status `succeeded`,
 
-on the built-in openft-tiny model (5 steps of 4 examples, 1 epoch), over 3 jobs run one after another.
+on the built-in openft-tiny model (5 steps of 4 examples, 1 epoch), over 3 jobs run one after another,
+each created once the server is idle.
 
 It starts `openft serve` (with its in-process worker) as a subprocess on a temporary data dir. The tiny
-model is built first, with `openft models build`, so that its one-time build is not counted. Then, to
-see what the subprocess spends its time on, the server is restarted with PYTHONPROFILEIMPORTTIME=1,
-which the training subprocess inherits, and runs one more job (not in the figures, as the profile slows
-imports): its stderr log (`<data dir>/jobs/<job id>/stderr.log`) lists every import and its time.
-`--no-import-profile` leaves that job out.
+model is built first, with `openft models build`, so that its one-time build is not counted. The worker
+keeps a spare recipe process with torch & co imported (openft.worker.spare); `--compare` runs the same
+jobs again on a server started with OPENFT_TRAIN_SPARE_PROCESS=false (every job starts a fresh process),
+and prints both tables. Then, to see what the recipe process spends its time on, the server is restarted
+with PYTHONPROFILEIMPORTTIME=1, which the recipe process inherits, and runs one more job (not in the
+figures, as the profile slows imports): its stderr log (`<data dir>/jobs/<job id>/stderr.log`) lists
+every import after the job reached its process and its time (with a spare, the imports it did while
+waiting are in `<data dir>/logs/`). `--no-import-profile` leaves that job out.
 
 Events are timed by when they appear: the benchmark reads the server's SQLite database (read-only) every
 20 ms, which unlike polling the API costs the server no CPU (the events' `created_at` is in whole
 seconds, too coarse for this; it is printed as a cross-check), and watches the server's child processes
-(psutil) for the training subprocess's start and end. (a) is broken into validation, queue wait,
-spawn, the subprocess's way to its "Training ..." message (interpreter, imports, data, model load) and
-the first step; (b) into the final checkpoint, the subprocess's exit and the result file/registration.
+(psutil) for the recipe process that runs the job (the one child it has while a job runs: the spare,
+or a fresh process) and its end. (a) is broken into validation, queue wait, the job reaching its
+process, the process's way to its "Training ..." message (imports unless a spare did them, config,
+data, model load) and the first step; (b) into the final checkpoint, the process's exit and the result
+file/registration.
 
-    .venv/bin/python bench/job_overhead.py [--jobs 3] [--no-import-profile] [--keep]
+    .venv/bin/python bench/job_overhead.py [--jobs 3] [--compare] [--no-import-profile] [--keep]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import os
 import re
@@ -79,15 +86,15 @@ class Timeline:
             "a: create -> first metrics": steps[0] - self.created_at,
             "  validation (worker poll + data check)": validated - self.created_at,
             "  queue wait": started - validated,
-            "  spawn (started event -> subprocess seen)": self.child_started_at - started,
-            "  subprocess: interpreter, imports, data, model load": loaded - self.child_started_at,
+            "  started event -> recipe process seen": self.child_started_at - started,
+            "  recipe process: imports, data, model load": loaded - self.child_started_at,
             "  first step": steps[0] - loaded,
             "  (later steps, median interval)": statistics.median(
                 b - a for a, b in itertools.pairwise(steps)
             ),
             "b: last metrics -> succeeded": done - steps[-1],
             "  final checkpoint and publish": finished - steps[-1],
-            "  subprocess exit (interpreter teardown)": self.child_gone_at - finished,
+            "  recipe process exit": self.child_gone_at - finished,
             "  result file + model registration": done - self.child_gone_at,
         }
 
@@ -103,9 +110,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(data_dir: Path, profile_imports: bool) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(data_dir: Path, profile_imports: bool, spare: bool) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENFT_")}
+    env["OPENFT_TRAIN_SPARE_PROCESS"] = "true" if spare else "false"
     if profile_imports:
         env["PYTHONPROFILEIMPORTTIME"] = "1"
     log = open(data_dir / "serve.log", "wb")  # noqa: SIM115 (lives as long as the server)
@@ -127,7 +135,24 @@ def start_server(data_dir: Path, profile_imports: bool) -> tuple[subprocess.Pope
         time.sleep(0.05)
 
 
+def wait_until_idle(server: psutil.Process, window_s: float = 0.5, timeout_s: float = 120) -> None:
+    """Until the server and its children use under a tenth of a CPU over `window_s`: each job is created
+    on an idle server, as a user would meet it (its spare recipe process done with its imports)."""
+    deadline, last = time.monotonic() + timeout_s, None
+    while time.monotonic() < deadline:
+        total = 0.0
+        for process in [server, *server.children(recursive=True)]:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                times = process.cpu_times()
+                total += times.user + times.system
+        if last is not None and total - last < 0.1 * window_s:
+            return
+        last = total
+        time.sleep(window_s)
+
+
 def run_job(client: OpenAI, training_file: str, server: psutil.Process, database: Path) -> Timeline:
+    wait_until_idle(server)
     job = client.fine_tuning.jobs.create(
         model="openft-tiny", training_file=training_file, hyperparameters={"n_epochs": 1, "batch_size": 4}
     )
@@ -149,7 +174,8 @@ def run_job(client: OpenAI, training_file: str, server: psutil.Process, database
                 timeline.arrivals.append((now, created_at, kind, message))
                 if level == "error":
                     raise SystemExit(f"job {job.id} failed: {message}")
-            child = watch_child(server, child, timeline, now)
+            if any(text.startswith(STARTED) for _, _, _, text in timeline.arrivals):
+                child = watch_child(server, child, timeline, now)
             if now - timeline.created_at > 600:
                 raise SystemExit(f"job {job.id} did not finish in 10 minutes")
             time.sleep(POLL_S)
@@ -162,8 +188,8 @@ def run_job(client: OpenAI, training_file: str, server: psutil.Process, database
 def watch_child(
     server: psutil.Process, child: psutil.Process | None, timeline: Timeline, now: float
 ) -> psutil.Process | None:
-    """Notes when the training subprocess was first and last seen (the kernel's start time is only
-    precise to the second against the wall clock, so both are sightings)."""
+    """Notes when the job's recipe process was first and last seen, from the job's start on: the
+    server's one child then (a waiting spare is its child before, and a new one after, the job)."""
     if child is None and timeline.child_started_at is None:
         children = server.children()
         if children:
@@ -210,18 +236,20 @@ def report(timelines: list[Timeline]) -> None:
 def report_profile(timeline: Timeline, stderr_log: Path) -> None:
     top = sorted(import_profile(stderr_log).items(), key=lambda item: -item[1])
     named = ", ".join(f"{name} {seconds:.2f}" for name, seconds in top[:7])
-    subprocess_s = timeline.phases()["  subprocess: interpreter, imports, data, model load"]
+    process_s = timeline.phases()["  recipe process: imports, data, model load"]
     print(f"\nProfiled job {timeline.job_id} (imports slower under the profile; not in the table):")
     imports_s = sum(seconds for _, seconds in top)
-    print(f"  subprocess to 'Training ...': {subprocess_s:.2f} s, of which imports {imports_s:.2f} s")
+    print(f"  recipe process to 'Training ...': {process_s:.2f} s, of which imports {imports_s:.2f} s")
     print(f"  by package (own time of its modules): {named}")
     print("  other stderr lines:")
     for line in other_stderr(stderr_log)[:3]:
         print(f"    {line[:150]}")
 
 
-def run_jobs(data_dir: Path, training_path: Path, n_jobs: int, *, profile_imports: bool) -> list[Timeline]:
-    server, base_url = start_server(data_dir, profile_imports)
+def run_jobs(
+    data_dir: Path, training_path: Path, n_jobs: int, *, profile_imports: bool, spare: bool
+) -> list[Timeline]:
+    server, base_url = start_server(data_dir, profile_imports, spare)
     try:
         client = OpenAI(base_url=base_url, api_key="local", max_retries=0)
         training_file = client.files.create(file=training_path, purpose="fine-tune").id
@@ -240,6 +268,7 @@ def run_jobs(data_dir: Path, training_path: Path, n_jobs: int, *, profile_import
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=3)
+    parser.add_argument("--compare", action="store_true", help="also run the jobs without a spare process")
     parser.add_argument("--no-import-profile", action="store_true", help="skip the profiled extra job")
     parser.add_argument("--keep", action="store_true", help="keep the data dir and print its path")
     args = parser.parse_args()
@@ -254,9 +283,13 @@ def main() -> None:
         build_s = time.perf_counter() - started
         print(f"openft-tiny built in {build_s:.1f} s (before the server starts; not counted)")
         training_path = write_jsonl(data_dir / "train.jsonl", make_split(20, 0, seed=0)[0])
-        report(run_jobs(data_dir, training_path, args.jobs, profile_imports=False))
+        print("\nWith a spare recipe process (the default):")
+        report(run_jobs(data_dir, training_path, args.jobs, profile_imports=False, spare=True))
+        if args.compare:
+            print("\nWithout (OPENFT_TRAIN_SPARE_PROCESS=false: a fresh process per job):")
+            report(run_jobs(data_dir, training_path, args.jobs, profile_imports=False, spare=False))
         if not args.no_import_profile:
-            (profiled,) = run_jobs(data_dir, training_path, 1, profile_imports=True)
+            (profiled,) = run_jobs(data_dir, training_path, 1, profile_imports=True, spare=True)
             report_profile(profiled, data_dir / "jobs" / profiled.job_id / "stderr.log")
         print(f"\nload average {os.getloadavg()[0]:.1f} at the end")
     finally:

@@ -11,13 +11,18 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
-from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from openft.train.config import ALL_LINEAR, SFTConfig
+
+if TYPE_CHECKING:
+    from peft import LoraConfig
+
+# PEFT is imported where a LoRA adapter is made or loaded: a full fine-tuning run never needs it, and
+# its import adds to every job's start-up time.
 
 BASE_MODEL_FILE = "base_model.json"
 ADAPTER_CONFIG_FILE = "adapter_config.json"
@@ -41,6 +46,8 @@ def build_trainable_model(config: SFTConfig, device: torch.device, resume_from: 
     """
     if config.method == "full":
         return load_base_model(resume_from or config.base_model_path, device)
+    from peft import PeftModel, get_peft_model
+
     base = load_base_model(config.base_model_path, device)
     adapter_dir = resume_from or (Path(config.init_adapter_path) if config.init_adapter_path else None)
     with _quiet_peft():
@@ -51,6 +58,8 @@ def build_trainable_model(config: SFTConfig, device: torch.device, resume_from: 
 
 
 def lora_config(config: SFTConfig) -> LoraConfig:
+    from peft import LoraConfig
+
     targets = config.lora_target_modules
     return LoraConfig(
         r=config.lora_rank,
@@ -85,6 +94,8 @@ def load_for_inference(
     if not is_adapter_dir(checkpoint_dir):
         model = load_base_model(checkpoint_dir, device)
         return model.eval(), load_tokenizer(checkpoint_dir)
+    from peft import PeftModel
+
     base_path = base_model_path_of(checkpoint_dir)
     with _quiet_peft():
         model = PeftModel.from_pretrained(load_base_model(base_path, device), str(checkpoint_dir))

@@ -12,19 +12,23 @@ an `nn.Linear` base layer); every other layer keeps PEFT's forward.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
-from peft.tuners.lora.layer import Linear as LoraLinear
+
+if TYPE_CHECKING:
+    from peft.tuners.lora.layer import Linear as LoraLinear
 
 
 @contextmanager
 def fused_lora_forward(model: Any, *, enabled: bool = True) -> Iterator[int]:
     """Install the fused forward on every plain LoRA linear layer; yields how many were replaced."""
-    replaced = [module for module in model.modules() if enabled and _is_plain(module)]
+    lora_linear = _lora_linear_class() if enabled else None
+    replaced = [module for module in model.modules() if lora_linear and _is_plain(module, lora_linear)]
     for layer in replaced:
         layer.forward = _fused_forward(layer)  # an instance attribute shadows the class's forward
     try:
@@ -34,8 +38,18 @@ def fused_lora_forward(model: Any, *, enabled: bool = True) -> Iterator[int]:
             del layer.forward
 
 
-def _is_plain(module: torch.nn.Module) -> bool:
-    if not isinstance(module, LoraLinear) or module.merged or module.disable_adapters:
+def _lora_linear_class() -> type[LoraLinear] | None:
+    """PEFT's LoRA linear layer; None when PEFT was never imported (full fine-tuning does not load it),
+    in which case the model has no LoRA layer."""
+    if "peft" not in sys.modules:
+        return None
+    from peft.tuners.lora.layer import Linear
+
+    return Linear
+
+
+def _is_plain(module: torch.nn.Module, lora_linear: type[LoraLinear]) -> bool:
+    if not isinstance(module, lora_linear) or module.merged or module.disable_adapters:
         return False
     active = [name for name in module.active_adapters if name in module.lora_A]
     if len(active) != 1:

@@ -3,19 +3,27 @@
 Turns the job's run spec into a fully resolved recipe config (building a built-in base model on first
 use), saves it, then runs the recipe as `python -m openft.train.run` would, whose JSON-lines reports on
 stdout the worker relays. Runs only in the subprocess, so the server never imports torch.
+
+`python -m openft.worker.entry --spare` is the same process started before its job (see
+openft.worker.spare): it imports the recipe's libraries first, then reads one line from stdin, a JSON
+object naming the run spec and the job's stderr log, and carries on as above. End of input instead
+means that no job is coming: it exits.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 from pathlib import Path
 
+SPARE_FLAG = "--spare"
 
-def main(argv: list[str]) -> None:
-    # Set before anything imports torch (the catalog may build a model): the recipe's thread policy.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+def main(argv: list[str]) -> int:
+    """Runs the job of the run spec argv[0]; returns the recipe's exit status."""
+    _set_recipe_environment()
     from openft.models.catalog import Catalog
     from openft.train import run
     from openft.train.config import Hyperparameters, resolve_config
@@ -48,7 +56,36 @@ def main(argv: list[str]) -> None:
     args = [str(config_path)]
     if spec.get("resume_from"):
         args += ["--resume-from", spec["resume_from"]]
-    raise SystemExit(run.main(args))
+    return run.main(args)
+
+
+def wait_for_job() -> list[str]:
+    """A spare's life before its job: the slow imports, then the job's arguments from stdin."""
+    _set_recipe_environment()
+    import openft.train.sft  # noqa: F401  torch and transformers; no device is touched (no CUDA context)
+
+    with contextlib.suppress(ImportError):  # PEFT: LoRA jobs load it, full fine-tuning ones do not
+        import peft  # noqa: F401
+    line = sys.stdin.readline()
+    if not line.strip():
+        sys.exit(0)  # the worker stopped, or gave up on this spare, before it had a job for it
+    handoff = json.loads(line)
+    _redirect_stderr(Path(handoff["stderr_path"]))
+    return [handoff["spec_path"]]
+
+
+def _set_recipe_environment() -> None:
+    # Both are read once, when torch and huggingface_hub load: threads that sleep while they wait (a
+    # busy machine does not stall training), and no load/save progress bars in the job's log.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
+def _redirect_stderr(path: Path) -> None:
+    """From now on stderr goes to the job's log: file descriptor 2, so native libraries' output too."""
+    sys.stderr.flush()
+    with open(path, "ab") as log:
+        os.dup2(log.fileno(), 2)
 
 
 def _count_examples(path: Path) -> int:
@@ -56,5 +93,15 @@ def _count_examples(path: Path) -> int:
         return sum(1 for line in handle if line.strip())
 
 
+def _exit_now(code: int) -> None:
+    """Exits without the interpreter's teardown: with torch and transformers loaded, collecting and
+    freeing every object takes over a second, and the job is only done once its process has exited.
+    The recipe has closed everything it wrote; only the standard streams need a flush."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    arguments = sys.argv[1:]
+    _exit_now(main(wait_for_job() if arguments == [SPARE_FLAG] else arguments))

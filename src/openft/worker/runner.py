@@ -8,7 +8,6 @@ on to the recipe through its control file.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import logging
 import os
@@ -22,18 +21,26 @@ from typing import Any
 
 from openft.services import job_reports, job_runs
 from openft.services.context import ServiceContext
+from openft.worker.recipe_process import start_recipe_process
+from openft.worker.spare import SpareRecipe
 
 log = logging.getLogger("openft.worker")
 
-PR_SET_PDEATHSIG = 1
 EXIT_GRACE_S = 30.0
 
 
 class JobRunner:
     def __init__(
-        self, ctx: ServiceContext, job_id: str, *, heartbeat_s: float = 2.0, kill_grace_s: float = 30.0
+        self,
+        ctx: ServiceContext,
+        job_id: str,
+        *,
+        heartbeat_s: float = 2.0,
+        kill_grace_s: float = 30.0,
+        spare: SpareRecipe | None = None,
     ):
         self.ctx = ctx
+        self.spare = spare
         self.job_id = job_id
         self.heartbeat_s = heartbeat_s
         self.kill_grace_s = kill_grace_s
@@ -53,14 +60,8 @@ class JobRunner:
         spec_path.write_text(spec.to_json())
         stderr_path = output_dir / "stderr.log"
         with open(stderr_path, "ab") as stderr:
-            process = subprocess.Popen(
-                training_command(spec_path, self.ctx.settings.train_processes),
-                stdout=subprocess.PIPE,
-                stderr=stderr,
-                text=True,
-                bufsize=1,
-                preexec_fn=_die_with_parent,
-                start_new_session=True,  # its own process group: torchrun's ranks can be stopped with it
+            process = self._spare_process(spec_path, stderr_path) or start_recipe_process(
+                training_command(spec_path, self.ctx.settings.train_processes), stderr
             )
             watcher = threading.Thread(target=self._watch, args=(process, output_dir), daemon=True)
             watcher.start()
@@ -69,6 +70,12 @@ class JobRunner:
             self._finished.set()
             watcher.join()
         self._conclude(done, returncode, stderr_path)
+
+    def _spare_process(self, spec_path: Path, stderr_path: Path) -> subprocess.Popen[str] | None:
+        """The worker's spare process, now running this job; None without one (or under torchrun)."""
+        if self.spare is None or self.ctx.settings.train_processes > 1:
+            return None
+        return self.spare.take(spec_path, stderr_path)
 
     def _relay(self, process: subprocess.Popen[str]) -> dict[str, Any] | None:
         assert process.stdout is not None
@@ -174,14 +181,6 @@ def training_command(spec_path: Path, n_processes: int) -> list[str]:
         f"--nproc-per-node={n_processes}",
     ]
     return [*launcher, *entry]
-
-
-def _die_with_parent() -> None:
-    """Linux: the recipe gets SIGKILL when the worker dies, so no orphan keeps a device or writes a
-    checkpoint while another worker resumes the job."""
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _tail(path: Path) -> str:
