@@ -20,6 +20,7 @@ from tests.inference.conftest import TEST_SETTINGS
 
 MODEL = "openft-tiny"
 HI = [{"role": "user", "content": "Hi"}]
+TOOLS = [{"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}}]
 
 
 @pytest.fixture(scope="module")
@@ -198,6 +199,9 @@ def test_unknown_model_is_openai_404(client: OpenAI) -> None:
         ({"logit_bias": {"65": 500}}, "logit_bias"),
         ({"stream_options": {"include_usage": True}}, "stream_options"),
         ({"tool_choice": "auto"}, "tool_choice"),
+        ({"tool_choice": "none"}, "tool_choice"),
+        ({"tools": TOOLS, "tool_choice": "sometimes"}, "tool_choice"),
+        ({"tools": TOOLS, "tool_choice": {"type": "function", "function": {"name": "other"}}}, "tool_choice"),
         ({"response_format": {"type": "json_object"}}, "response_format"),
         ({"messages": []}, "messages"),
         ({"messages": [{"role": "wizard", "content": "x"}]}, "messages.0.role"),

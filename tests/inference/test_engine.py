@@ -12,7 +12,7 @@ from openft.inference.config import EngineConfig
 from openft.inference.local import LocalEngine
 from openft.inference.model_dirs import adapter_bytes
 from openft.inference.types import ModelLoadError, ModelRef
-from tests.inference.conftest import adapter_ref, base_ref, chat_request, collect, run
+from tests.inference.conftest import Output, adapter_ref, base_ref, chat_request, collect, run
 
 PROMPTS = ["Hello there", "What is the capital of Peru?"]
 
@@ -150,3 +150,47 @@ def test_a_missing_adapter_fails_the_request_not_the_engine(
     with pytest.raises(ModelLoadError):
         run(engine, chat_request(engine, missing, "Hi"))
     assert run(engine, chat_request(engine, base_ref(tiny_model_dir), "Hi", max_tokens=2)).n_tokens == [2]
+
+
+def test_requests_that_join_a_running_batch_answer_as_if_alone(
+    engine: LocalEngine, tiny_model_dir: Path, adapter_dirs: list[Path]
+) -> None:
+    base = base_ref(tiny_model_dir)
+    # Wider and narrower than the running batch's cache, on the base and on an adapter, greedy and seeded.
+    questions = ["Hi", "Tell me everything you know about the history of the capital of Peru, please."]
+    joiners = [
+        chat_request(engine, model, question, max_tokens=16, logprobs=2)
+        for model in (base, adapter_ref(tiny_model_dir, adapter_dirs[0]))
+        for question in questions
+    ]
+    joiners.append(chat_request(engine, base, "Hi", temperature=1.0, seed=3, n=2, max_tokens=16))
+    joiners.append(chat_request(engine, base, "Hi", max_tokens=16, frequency_penalty=1.5))
+    alone = [run(engine, request) for request in joiners]
+    running = chat_request(engine, base, "Hello", max_tokens=400, logit_bias={ord("a"): 100.0})
+
+    async def join_mid_batch() -> list[Output]:
+        stream = engine.generate(running)
+        for _ in range(5):  # the batch is generating
+            await anext(stream)
+        outputs = await asyncio.gather(*(collect(engine, request) for request in joiners))
+        # The joiners finished first; the long request goes on.
+        deadline = time.monotonic() + 1
+        while engine.stats().n_running != 1 and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+        assert engine.stats().n_running == 1
+        await stream.aclose()  # type: ignore[attr-defined]
+        return outputs
+
+    batches_before = engine.stats().n_batches
+    joined = asyncio.run(join_mid_batch())
+    stats = engine.stats()
+    assert stats.n_batches == batches_before + 1 and stats.n_joined >= len(joiners)
+    for got, expected in zip(joined, alone, strict=True):
+        assert got.texts == expected.texts and got.n_tokens == expected.n_tokens
+        assert _logprobs(got) == pytest.approx(_logprobs(expected), abs=1e-4)
+
+
+def _logprobs(output: Output) -> list[float]:
+    return [e.logprob for d in output.deltas for e in d.logprobs] + [
+        t.logprob for d in output.deltas for e in d.logprobs for t in e.top
+    ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from openai import OpenAI
@@ -98,3 +99,73 @@ def test_tool_choice_none_leaves_the_text_alone(client: OpenAI) -> None:
     choice = completion.choices[0]
     assert choice.message.tool_calls is None and choice.finish_reason == "stop"
     assert choice.message.content.startswith("<tool_call>")
+
+
+def test_tool_choice_required_starts_the_answer_with_a_call(client: OpenAI) -> None:
+    auto = client.chat.completions.create(
+        model="tool-caller", messages=QUESTION, tools=TOOLS, temperature=0, max_tokens=150
+    )
+    for stream in (False, True):
+        completion = _complete(client, stream, messages=QUESTION, tools=TOOLS, tool_choice="required")
+        assert completion["finish_reason"] == "tool_calls", completion
+        assert completion["calls"] == [
+            (CALL["name"], auto.choices[0].message.tool_calls[0].function.arguments)
+        ]
+    # The call's opening was prefilled: it is prompt, not completion.
+    required = client.chat.completions.create(
+        model="tool-caller",
+        messages=QUESTION,
+        tools=TOOLS,
+        tool_choice="required",
+        temperature=0,
+        max_tokens=150,
+    )
+    n_prefilled = len('<tool_call>{"name": "get_time", "arguments": ')  # one token per byte in openft-tiny
+    assert required.usage.prompt_tokens == auto.usage.prompt_tokens + n_prefilled
+    assert required.usage.completion_tokens == auto.usage.completion_tokens - n_prefilled
+    # A question the model was not taught to answer with a call: the answer is one all the same, though
+    # this tiny model cannot finish it well (an unparsable call stays in the content, as with "auto").
+    other = client.chat.completions.create(
+        model="tool-caller",
+        messages=[{"role": "user", "content": "Hello!"}],
+        tools=TOOLS,
+        tool_choice="required",
+        temperature=0,
+        max_tokens=60,
+    ).choices[0]
+    assert other.message.tool_calls or other.message.content.startswith('<tool_call>{"name": "get_time"')
+
+
+def test_a_named_tool_choice_prefills_that_function(client: OpenAI, tool_model_dir: Path) -> None:
+    from transformers import AutoTokenizer
+
+    from openft.inference.tool_choice import ToolChoice, prefill_ids
+
+    tools = [*TOOLS, {"type": "function", "function": {"name": "get_date", "parameters": {"type": "object"}}}]
+    tokenizer = AutoTokenizer.from_pretrained(str(tool_model_dir))
+    for name in ("get_date", "get_time"):
+        ids = prefill_ids(tokenizer, QUESTION, tools, ToolChoice("required", name))
+        assert tokenizer.decode(ids) == f'<tool_call>{{"name": "{name}", "arguments": '
+    assert tokenizer.decode(prefill_ids(tokenizer, QUESTION, tools, ToolChoice("required"))) == (
+        '<tool_call>{"name": "'
+    )
+    # Through the API, on the prompt this tiny model was taught (a second tool confuses it).
+    choice = {"type": "function", "function": {"name": "get_time"}}
+    for stream in (False, True):
+        completion = _complete(client, stream, messages=QUESTION, tools=TOOLS, tool_choice=choice)
+        assert completion["finish_reason"] == "tool_calls", completion
+        assert completion["calls"] == [(CALL["name"], CALL["arguments"])]
+
+
+def _complete(client: OpenAI, stream: bool, **options: Any) -> dict[str, Any]:
+    """finish_reason, content and (name, arguments) of each call, from a response or from its chunks."""
+    options = {"model": "tool-caller", "temperature": 0, "max_tokens": 150, **options}
+    if not stream:
+        choice = client.chat.completions.create(**options).choices[0]
+        calls = [(c.function.name, c.function.arguments) for c in choice.message.tool_calls or []]
+        return {"finish_reason": choice.finish_reason, "content": choice.message.content, "calls": calls}
+    chunks = [c for c in client.chat.completions.create(stream=True, **options) if c.choices]
+    deltas = [call for c in chunks for call in c.choices[0].delta.tool_calls or []]
+    content = "".join(c.choices[0].delta.content or "" for c in chunks) or None
+    calls = [(d.function.name, d.function.arguments) for d in deltas if d.function]
+    return {"finish_reason": chunks[-1].choices[0].finish_reason, "content": content, "calls": calls}

@@ -24,6 +24,8 @@ class ResponsePlan:
     logprobs: bool
     include_usage: bool = False
     parse_tool_calls: bool = False
+    # Chat: the start of a forced tool call, prefilled into the prompt; each answer's text begins with it.
+    prefix: str = ""
     # Completions with echo: each choice's text starts with its prompt.
     echo_texts: tuple[str, ...] = ()
     id: str = field(default_factory=lambda: random_base62(29))
@@ -66,10 +68,10 @@ def usage(plan: ResponsePlan, n_completion_tokens: int) -> wire.Usage:
 def chat_completion(plan: ResponsePlan, states: list[ChoiceState]) -> wire.ChatCompletion:
     choices = []
     for index, state in enumerate(states):
-        content: str | None = state.text
+        content: str | None = plan.prefix + state.text
         calls: list[wire.ToolCall] = []
         if plan.parse_tool_calls:
-            content, calls = split_tool_calls(state.text)
+            content, calls = split_tool_calls(plan.prefix + state.text)
         finish = "tool_calls" if calls else (state.finish_reason or "stop")
         message = wire.AssistantMessage(content=content, tool_calls=calls or None)
         logprobs = _chat_logprobs(state.logprobs) if plan.logprobs else None
@@ -96,6 +98,10 @@ async def chat_chunks(plan: ResponsePlan, deltas: DeltaStream) -> AsyncGenerator
     n_tokens = [0] * plan.n_choices
     for index in range(plan.n_choices):
         yield chunk([wire.ChunkChoice(index=index, delta=wire.ChunkDelta(role="assistant", content=""))])
+        # A prefilled call opening is held like generated text (a template may put text before it).
+        start = holds[index].feed(plan.prefix) if holds else plan.prefix
+        if start:
+            yield chunk([wire.ChunkChoice(index=index, delta=wire.ChunkDelta(content=start))])
     async with aclosing(deltas):
         async for delta in deltas:
             n_tokens[delta.choice] = delta.n_tokens

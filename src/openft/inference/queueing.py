@@ -92,6 +92,23 @@ class WaitingQueue:
                 n_sequences, n_tokens = n_sequences + job.n_sequences, n_tokens + job.n_tokens
             return batch
 
+    def take_joiners(self, group_key: str, max_sequences: int, max_tokens: int) -> list[Job]:
+        """Waiting jobs for `group_key` that fit the room a running batch has left, oldest first, without
+        blocking. It stops at the first job for other weights: those run next, so later jobs must not
+        keep the running batch alive ahead of them."""
+        with self._cv:
+            self._drop_cancelled()
+            joiners: list[Job] = []
+            for job in list(self._jobs):
+                if job.request.model.group_key != group_key:
+                    break
+                if job.n_sequences > max_sequences or job.n_tokens > max_tokens:
+                    break
+                self._jobs.remove(job)
+                joiners.append(job)
+                max_sequences, max_tokens = max_sequences - job.n_sequences, max_tokens - job.n_tokens
+            return joiners
+
     def _drop_cancelled(self) -> None:
         for job in [j for j in self._jobs if j.cancelled.is_set()]:
             self._jobs.remove(job)

@@ -30,7 +30,6 @@ def check_chat_options(body: ChatCompletionRequest) -> None:
         )
     if body.top_logprobs and not body.logprobs:
         raise InvalidRequest("'top_logprobs' needs 'logprobs' set to true.", param="top_logprobs")
-    _check_tool_choice(body)
     check_stream_options(body)
 
 
@@ -149,19 +148,6 @@ def check_completion_options(body: CompletionRequest) -> None:
     if body.echo and body.logprobs is not None:
         raise InvalidRequest("'echo' together with 'logprobs' is not supported by openft.", param="echo")
     check_stream_options(body)
-
-
-def _check_tool_choice(body: ChatCompletionRequest) -> None:
-    choice = body.tool_choice
-    if choice is None:
-        return
-    if isinstance(choice, str) and choice not in ("none", "auto", "required"):
-        raise InvalidRequest(
-            f"Invalid value: '{choice}'. Supported values are: 'none', 'auto' and 'required'.",
-            param="tool_choice",
-        )
-    if choice != "none" and not body.tools:
-        raise InvalidRequest("'tool_choice' is only allowed when 'tools' are specified.", param="tool_choice")
 
 
 def _stop_sequences(stop: str | list[str] | None) -> tuple[str, ...]:

@@ -57,6 +57,22 @@ class BatchSampler:
         if self.bias is not None:
             self.bias = self.bias[index]
 
+    def join(self, other: BatchSampler) -> None:
+        """Append `other`'s rows (sequences that joined the batch), with their own generators and counts."""
+        n_self, n_other = len(self.params), len(other.params)
+        self.params = self.params + other.params
+        self.generators = self.generators + other.generators
+        self.temperature = torch.cat([self.temperature, other.temperature])
+        self.top_p = torch.cat([self.top_p, other.top_p])
+        self.greedy = torch.cat([self.greedy, other.greedy])
+        self.presence = torch.cat([self.presence, other.presence])
+        self.frequency = torch.cat([self.frequency, other.frequency])
+        self.any_penalty = self.any_penalty or other.any_penalty
+        self.counts = _stacked(self.counts, other.counts, n_self, n_other)
+        self.bias = _stacked(self.bias, other.bias, n_self, n_other)
+        tops = [t for t in (self.max_top, other.max_top) if t is not None]
+        self.max_top = max(tops) if tops else None
+
     @torch.no_grad()
     def choose(self, logits: torch.Tensor) -> Choice:
         logits = logits.float()
@@ -95,6 +111,17 @@ class BatchSampler:
             ]
         ).to(scores.device)
         return torch.where(self.greedy, greedy_ids, sampled)
+
+
+def _stacked(a: torch.Tensor | None, b: torch.Tensor | None, n_a: int, n_b: int) -> torch.Tensor | None:
+    """Per-row matrices of two samplers one above the other; a side without one gets zeros."""
+    if a is None and b is None:
+        return None
+    like = a if a is not None else b
+    assert like is not None
+    top = a if a is not None else like.new_zeros(n_a, like.shape[1])
+    bottom = b if b is not None else like.new_zeros(n_b, like.shape[1])
+    return torch.cat([top, bottom])
 
 
 def _nucleus(probs: torch.Tensor, top_p: torch.Tensor) -> torch.Tensor:

@@ -1,7 +1,8 @@
 """The scheduler thread: takes the oldest waiting request and everything that can share its batch, runs it.
 
-Requests for the same weights (a base model, whatever adapters they use) share a batch; other weights
-wait for the next one. One thread owns the models, so loading, eviction and generation never overlap.
+Requests for the same weights (a base model, whatever adapters they use) share a batch, and requests that
+arrive while it runs join it between two decoding steps, within the batch limits; other weights wait for
+the batch to end. One thread owns the models, so loading, eviction and generation never overlap.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import time
 
 import torch
 
-from openft.inference.batch import Sequence, run_batch
+from openft.inference.batch import RunningBatch
 from openft.inference.config import EngineConfig
+from openft.inference.emit import Sequence
 from openft.inference.queueing import Job, WaitingQueue
 from openft.inference.text import IncrementalDecoder, StopMatcher
 from openft.inference.tokenizers import TokenizerCache
@@ -48,28 +50,63 @@ class Scheduler:
         self.stats.n_waiting = len(self.queue)
         try:
             weights = self.cache.weights(jobs[0].request.model.group_key)
-            sequences = self._sequences(weights, jobs)
+            sequences = self._sequences(weights, jobs, [])
         except Exception as exc:
             _fail(jobs, exc)
             return
         if not sequences:
             return
-        self.running = jobs
-        self.stats.n_running = len(sequences)
+        batch = RunningBatch(weights, self.cache.device)
         self.stats.n_batches += 1
-        self.stats.max_batch_sequences = max(self.stats.max_batch_sequences, len(sequences))
-        self.stats.n_mixed_adapter_batches += len({s.adapter for s in sequences}) > 1
+        mixed = False
         try:
-            run_batch(weights, sequences, self.cache.device)
+            while True:
+                if sequences:
+                    self.running = list({id(s.job): s.job for s in batch.sequences + sequences}.values())
+                    batch.add(sequences)
+                    self._count(batch)
+                    if not mixed and len({s.adapter for s in batch.sequences}) > 1:
+                        mixed = True
+                        self.stats.n_mixed_adapter_batches += 1
+                batch.step()
+                self.stats.n_running = len(batch.sequences)
+                if not batch.sequences:
+                    return
+                sequences = self._joiners(weights, batch)
         except Exception as exc:
             log.exception("generation failed")
-            _fail(list({id(s.job): s.job for s in sequences}.values()), exc)
+            _fail(list({id(s.job): s.job for s in batch.sequences + sequences}.values()), exc)
         finally:
+            batch.close()
             self.running = []
             self.stats.n_running = 0
 
-    def _sequences(self, weights: LoadedWeights, jobs: list[Job]) -> list[Sequence]:
-        pinned = {(weights.key, j.request.model.adapter_path) for j in jobs if j.request.model.adapter_path}
+    def _joiners(self, weights: LoadedWeights, batch: RunningBatch) -> list[Sequence]:
+        """Sequences of waiting requests for the same weights that fit what the batch has left."""
+        if not len(self.queue) or not batch.sequences:
+            return []
+        n_tokens = sum(
+            len(s.job.request.prompt_ids) + s.job.request.params.max_tokens for s in batch.sequences
+        )
+        jobs = self.queue.take_joiners(
+            weights.key,
+            self.config.max_batch_sequences - len(batch.sequences),
+            self.config.max_batch_tokens - n_tokens,
+        )
+        if not jobs:
+            return []
+        self.stats.n_joined += len(jobs)
+        self.stats.n_waiting = len(self.queue)
+        return self._sequences(weights, jobs, batch.sequences)
+
+    def _count(self, batch: RunningBatch) -> None:
+        self.stats.n_running = len(batch.sequences)
+        self.stats.max_batch_sequences = max(self.stats.max_batch_sequences, len(batch.sequences))
+
+    def _sequences(self, weights: LoadedWeights, jobs: list[Job], running: list[Sequence]) -> list[Sequence]:
+        # Adapters in use by the batch or wanted by these jobs must not be evicted to make room.
+        models = [j.request.model for j in jobs] + [s.job.request.model for s in running]
+        pinned = {(weights.key, m.adapter_path) for m in models if m.adapter_path}
         sequences = []
         for job in jobs:
             model = job.request.model

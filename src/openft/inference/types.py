@@ -95,6 +95,8 @@ class EngineStats:
     n_adapter_loads: int = 0
     n_adapter_evictions: int = 0
     n_batches: int = 0
+    # Requests that joined a batch already generating (continuous batching).
+    n_joined: int = 0
     max_batch_sequences: int = 0
     n_mixed_adapter_batches: int = 0
     n_running: int = 0

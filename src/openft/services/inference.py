@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from openft.data.render import render_prompt, stop_token_ids
 from openft.errors import InvalidRequest, NotFound, OpenFTError
-from openft.inference import model_dirs, output, requests
+from openft.inference import model_dirs, output, requests, tool_choice
 from openft.inference.config import MIB, EngineConfig
 from openft.inference.local import LocalEngine
 from openft.inference.streams import merged, started
@@ -102,6 +102,7 @@ def prepare_chat(
     ctx: ServiceContext, engine: Engine, project: Project, body: ChatCompletionRequest
 ) -> Prepared:
     requests.check_chat_options(body)
+    choice = tool_choice.tool_choice(body)
     messages, tools = requests.chat_messages(body), requests.chat_tools(body)
     model = resolve_model(ctx, project, body.model)
     tokenizer = _tokenizer(engine, model)
@@ -116,6 +117,9 @@ def prepare_chat(
         raise InvalidRequest(
             f"The messages cannot be rendered for this model: {exc}", param="messages"
         ) from exc
+    # A forced tool call starts the answer; its tokens count as prompt.
+    prefill = tool_choice.prefill_ids(tokenizer, messages, tools, choice)
+    prompt = prompt + prefill
     max_tokens = body.max_completion_tokens or body.max_tokens
     budget = requests.completion_budget(
         max_tokens, len(prompt), model.context_length, prompt_param="messages"
@@ -128,7 +132,8 @@ def prepare_chat(
         n_choices=params.n,
         logprobs=logprobs is not None,
         include_usage=bool(body.stream_options and body.stream_options.include_usage),
-        parse_tool_calls=bool(tools) and body.tool_choice != "none",
+        parse_tool_calls=bool(tools) and choice.parses,
+        prefix=tokenizer.decode(prefill, skip_special_tokens=False) if prefill else "",
     )
     request = GenerationRequest(model, prompt, params, tuple(stop_token_ids(tokenizer)))
     return Prepared([request], plan, chat=True)
