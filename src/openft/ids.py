@@ -56,3 +56,16 @@ def fine_tuned_model_name(base: str, project_slug: str, suffix: str | None, shor
 
 def checkpoint_model_name(base: str, project_slug: str, suffix: str | None, short_id: str, step: int) -> str:
     return fine_tuned_model_name(base, project_slug, suffix, short_id) + f":ckpt-step-{step}"
+
+
+def new_eval_id() -> str:
+    """OpenAI's eval ids: `eval_` and 32 hex digits (as are runs' `evalrun_` and `outputitem_`)."""
+    return "eval_" + secrets.token_hex(16)
+
+
+def new_eval_run_id() -> str:
+    return "evalrun_" + secrets.token_hex(16)
+
+
+def new_output_item_id() -> str:
+    return "outputitem_" + secrets.token_hex(16)

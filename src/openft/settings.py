@@ -26,6 +26,14 @@ class Settings(BaseSettings):
     # Processes per training run: above 1 the recipe runs under torchrun with DistributedDataParallel
     # (one process per GPU; gloo on CPU).
     train_processes: int = 1
+    # Keep one recipe process ready with torch & co imported, so a job starts without waiting for them
+    # (single-process training only; openft.worker.spare).
+    train_spare_process: bool = True
+    # A job that has a validation file and succeeds is evaluated on its first N validation examples,
+    # base against fine-tuned (docs/evaluation.md); 0 turns that off. The evaluation is stopped (and
+    # reported as failed) after job_eval_timeout_s.
+    job_eval_max_examples: int = 50
+    job_eval_timeout_s: float = 600.0
     # Inference (docs/inference.md). "local": transformers + PEFT in the server process; "vllm": a vLLM
     # OpenAI server at inference_vllm_url, started with LoRA enabled.
     inference_backend: str = "local"
@@ -60,6 +68,10 @@ class Settings(BaseSettings):
     @property
     def jobs_dir(self) -> Path:
         return self.data_dir / "jobs"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.data_dir / "logs"
 
 
 def load_settings(data_dir: Path | None = None, **overrides: object) -> Settings:

@@ -101,6 +101,23 @@ NO_FILE = f"No such File object: {MISSING_ID}"
 OF_B = "No such File object: {file_of_b}"
 PARTS = "POST uploads/{pending_upload}/parts"
 
+EVAL_BODY: dict[str, Any] = {
+    "data_source_config": {"type": "custom", "item_schema": {"type": "object"}},
+    "testing_criteria": [
+        {
+            "type": "string_check",
+            "name": "c",
+            "input": "{{sample.output_text}}",
+            "reference": "x",
+            "operation": "eq",
+        }
+    ],
+}
+LABEL_MODEL_GRADER = {
+    "type": "label_model", "name": "l", "model": "m", "input": [], "labels": ["a"], "passing_labels": ["a"]
+}  # fmt: skip
+STORED_COMPLETIONS = {"type": "stored_completions"}
+
 # fmt: off
 TABLE = {
     # POST /v1/files
@@ -210,6 +227,25 @@ TABLE = {
                         params={"after": "file-\x00"}),
     "NUL in an upload id": Bad("local", "POST uploads/upload_%00/cancel", 400, None,
                                "The URL contains a NUL character"),
+    # /v1/evals
+    "unknown eval": Bad("local", "GET evals/eval_missing", 404, "eval_id",
+                        "No such Eval object: eval_missing"),
+    "eval with a label_model grader": Bad("local", "POST evals", 400, "testing_criteria[0].type",
+                                          "Invalid testing_criteria[0]: openft does not support testing "
+                                          "criteria of type 'label_model'",
+                                          json=EVAL_BODY | {"testing_criteria": [LABEL_MODEL_GRADER]}),
+    "eval over stored completions": Bad("local", "POST evals", 400, "data_source_config.type",
+                                        "openft does not support data_source_config of type "
+                                        "'stored_completions'",
+                                        json=EVAL_BODY | {"data_source_config": STORED_COMPLETIONS}),
+    "eval without testing_criteria": Bad("local", "POST evals", 400, "testing_criteria",
+                                         "Missing required parameter: 'testing_criteria'.",
+                                         json={"data_source_config": EVAL_BODY["data_source_config"]}),
+    "eval list by updated_at": Bad("local", "GET evals", 400, "order_by",
+                                   "openft lists evals by created_at only.",
+                                   params={"order_by": "updated_at"}),
+    "runs of an unknown eval": Bad("local", "GET evals/eval_missing/runs", 404, "eval_id",
+                                   "No such Eval object: eval_missing"),
     # routing
     "unknown route": Bad("local", "GET fine_tunes", 404, None, "Invalid URL (GET /v1/fine_tunes)"),
     "wrong method": Bad("local", "PUT files", 405, None, "Method PUT is not allowed for /v1/files"),

@@ -65,3 +65,16 @@ def event_messages(client: OpenAI, job_id: str, level: str = "info") -> list[str
     """A job's event messages of one level, oldest first."""
     events = reversed(list(client.fine_tuning.jobs.list_events(job_id, limit=100)))
     return [e.message for e in events if e.level == level]
+
+
+def wait_for_event(
+    client: OpenAI, job_id: str, prefix: str, level: str = "info", timeout_s: float = 120
+) -> str:
+    """The newest event message of `level` that starts with `prefix`, once there is one."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = [m for m in reversed(event_messages(client, job_id, level=level)) if m.startswith(prefix)]
+        if found:
+            return found[0]
+        time.sleep(0.5)
+    raise AssertionError(f"no {prefix!r} event for {job_id}: {event_messages(client, job_id, level=level)}")

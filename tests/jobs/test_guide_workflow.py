@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import openai
 import pytest
 
-from tests.jobs.conftest import event_messages, synthetic_files, wait_for_job
+from tests.jobs.conftest import event_messages, synthetic_files, wait_for_event, wait_for_job
 from tests.jobs.webhook_receiver import WebhookReceiver
 
 if TYPE_CHECKING:
@@ -69,7 +69,8 @@ def test_upload_train_watch_and_continue(job_server: LiveServer) -> None:
     announced = client.webhooks.unwrap(request.body, request.headers, secret=endpoint.signing_secret)
     assert announced.type == "fine_tuning.job.succeeded" and announced.data.id == job.id
 
-    # Events, oldest first, with OpenAI's texts.
+    # Events, oldest first, with OpenAI's texts; then openft's evaluation on the validation file.
+    evaluation = wait_for_event(client, job.id, "Evaluation on 10 validation examples: exact match: base ")
     messages = event_messages(client, job.id)
     assert messages[:4] == [
         f"Created fine-tuning job: {job.id}",
@@ -77,9 +78,10 @@ def test_upload_train_watch_and_continue(job_server: LiveServer) -> None:
         "Files validated, moving job to queued state",
         "Fine-tuning job started",
     ]
-    assert messages[-2:] == [
+    assert messages[-3:] == [
         f"New fine-tuned model created: {job.fine_tuned_model}",
         "The job has successfully completed",
+        evaluation,
     ]
     # The synthetic data mixes examples with and without a system prompt: the lint warns, never blocks.
     assert any("system message" in m for m in event_messages(client, job.id, level="warn"))

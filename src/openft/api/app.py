@@ -8,10 +8,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from openft import __version__
-from openft.api import chat, files, jobs, models, uploads, webhooks
+from openft.api import chat, evals, files, jobs, models, uploads, webhooks
 from openft.api.errors import install_error_handlers
 from openft.api.middleware import RejectNulMiddleware, RequestIdMiddleware
 from openft.services.context import ServiceContext
+from openft.services.eval_exec import EvalRunner
 from openft.services.files import sweep_storage
 from openft.settings import Settings
 from openft.worker.loop import Worker
@@ -34,9 +35,14 @@ def create_app(
             app.state.wake_worker = worker.wake
         sender = WebhookSender(ctx, webhook_policy(settings))
         sender.start_in_thread()
+        # Eval runs execute in this process; unfinished ones left by an earlier server are taken over.
+        eval_runner = EvalRunner(ctx, lambda: chat.app_engine(app, settings))
+        app.state.eval_runner = eval_runner
+        eval_runner.start_sweeping()
         try:
             yield
         finally:
+            await eval_runner.close()
             sender.stop()
             if worker is not None:
                 worker.stop()
@@ -47,7 +53,7 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(RejectNulMiddleware)
     app.add_middleware(RequestIdMiddleware)
-    for module in (files, uploads, jobs, models, webhooks, chat):
+    for module in (files, uploads, jobs, models, webhooks, chat, evals):
         app.include_router(module.router, prefix="/v1")
 
     @app.get("/health", include_in_schema=False)

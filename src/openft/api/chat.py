@@ -1,33 +1,45 @@
 """HTTP for /v1/chat/completions and /v1/completions (JSON, or server-sent events with `stream`).
 
 Preparing a request touches the database and the tokenizer, so it runs in a worker thread; generation
-is awaited from the engine, so the event loop never waits on a model. The engine is created on the
-first request and closed with the app.
+is awaited from the engine, so the event loop never waits on a model. A client that hangs up stops its
+generation (streams when the next chunk cannot be sent, other requests by polling the connection). The
+engine is created on the first request and closed with the app.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
+from collections.abc import Coroutine
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from openft.api.deps import Context, CurrentProject
 from openft.schemas.chat import ChatCompletion, ChatCompletionRequest, Completion, CompletionRequest
 from openft.services import inference
+from openft.settings import Settings
 
 router = APIRouter()
 _engine_lock = threading.Lock()
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+DISCONNECT_POLL_S = 0.1
+CLIENT_CLOSED_REQUEST = 499  # nobody reads it: the client has gone
 
 
 def get_engine(request: Request, ctx: Context) -> Any:
-    state = request.app.state
+    return app_engine(request.app, ctx.settings)
+
+
+def app_engine(app: FastAPI, settings: Settings) -> Any:
+    """The app's one inference engine, made on first use (chat requests and eval runs share it)."""
+    state = app.state
     with _engine_lock:
         if getattr(state, "inference_engine", None) is None:
-            state.inference_engine = inference.new_engine(ctx.settings)
+            state.inference_engine = inference.new_engine(settings)
         return state.inference_engine
 
 
@@ -43,24 +55,41 @@ EngineDep = Annotated[Any, Depends(get_engine)]
 
 @router.post("/chat/completions", response_model=None)
 async def create_chat_completion(
-    body: ChatCompletionRequest, ctx: Context, project: CurrentProject, engine: EngineDep
-) -> ChatCompletion | Completion | StreamingResponse:
+    request: Request, body: ChatCompletionRequest, ctx: Context, project: CurrentProject, engine: EngineDep
+) -> ChatCompletion | Completion | Response:
     prepared = await run_in_threadpool(inference.prepare_chat, ctx, engine, project, body)
-    return await _respond(engine, prepared, bool(body.stream))
+    return await _respond(request, engine, prepared, bool(body.stream))
 
 
 @router.post("/completions", response_model=None)
 async def create_completion(
-    body: CompletionRequest, ctx: Context, project: CurrentProject, engine: EngineDep
-) -> ChatCompletion | Completion | StreamingResponse:
+    request: Request, body: CompletionRequest, ctx: Context, project: CurrentProject, engine: EngineDep
+) -> ChatCompletion | Completion | Response:
     prepared = await run_in_threadpool(inference.prepare_completion, ctx, engine, project, body)
-    return await _respond(engine, prepared, bool(body.stream))
+    return await _respond(request, engine, prepared, bool(body.stream))
 
 
 async def _respond(
-    engine: Any, prepared: inference.Prepared, stream: bool
-) -> ChatCompletion | Completion | StreamingResponse:
+    request: Request, engine: Any, prepared: inference.Prepared, stream: bool
+) -> ChatCompletion | Completion | Response:
     if stream:
         body = await inference.stream(engine, prepared)
         return StreamingResponse(body, media_type="text/event-stream", headers=SSE_HEADERS)
-    return await inference.run(engine, prepared)
+    return await _unless_disconnected(request, inference.run(engine, prepared))
+
+
+async def _unless_disconnected(
+    request: Request, work: Coroutine[Any, Any, ChatCompletion | Completion]
+) -> ChatCompletion | Completion | Response:
+    """Await `work`, cancelling it (and so its generation) when the client hangs up."""
+    task = asyncio.create_task(work)
+    try:
+        while not (await asyncio.wait({task}, timeout=DISCONNECT_POLL_S))[0]:
+            if await request.is_disconnected():
+                return Response(status_code=CLIENT_CLOSED_REQUEST)
+        return task.result()
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

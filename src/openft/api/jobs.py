@@ -1,18 +1,21 @@
-"""HTTP for /v1/fine_tuning/jobs: create, list, retrieve, cancel, pause, resume, events, checkpoints."""
+"""HTTP for /v1/fine_tuning/jobs: create, list, retrieve, cancel, pause, resume, events, checkpoints, and
+the evaluation that ends a job with a validation file (an openft extension)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import FileResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from openft.api.deps import Context, CurrentProject
 from openft.schemas.common import CursorPage
 from openft.schemas.jobs import CreateJobRequest, FineTuningJob, JobCheckpoint, JobEventList, JobList
+from openft.services import job_evaluations
 from openft.services import jobs as job_service
 from openft.services.context import Project, ServiceContext
 
@@ -119,3 +122,16 @@ def list_checkpoints(
     job_id: str, ctx: Context, project: CurrentProject, after: str | None = None, limit: int = 10
 ) -> CursorPage[JobCheckpoint]:
     return job_service.list_checkpoints(ctx, project, job_id, after=after, limit=limit)
+
+
+@router.get("/{job_id}/evaluation", response_model=None)
+def get_evaluation(job_id: str, ctx: Context, project: CurrentProject) -> dict[str, Any]:
+    """openft extension: base against fine-tuned on the validation file, every example and score."""
+    return job_evaluations.get_evaluation(ctx, project, job_id)
+
+
+@router.get("/{job_id}/evaluation/report", response_model=None)
+def get_evaluation_report(job_id: str, ctx: Context, project: CurrentProject) -> FileResponse:
+    """openft extension: the same evaluation as a self-contained HTML page."""
+    path = job_evaluations.evaluation_report_path(ctx, project, job_id)
+    return FileResponse(path, media_type="text/html; charset=utf-8")

@@ -29,6 +29,7 @@ from openft.cli.client import (
     connected,
     err_console,
 )
+from openft.cli.job_evaluation import evaluation
 
 if TYPE_CHECKING:
     from openai import OpenAI
@@ -497,3 +498,6 @@ def _first(*values: float | None) -> float | None:
 
 def _number(value: float | None) -> str:
     return f"{value:.3f}" if value is not None else ""
+
+
+jobs_app.command("evaluation")(evaluation)

@@ -131,19 +131,13 @@ def _resolve(
 def _find_model(model: str, models_dir: Path | None) -> tuple[str, Path, Any, int]:
     """(name, directory, training defaults or None, context length) of a catalog name or a directory."""
     from openft.models.catalog import Catalog
-    from openft.models.model_dir import inspect_model_dir
 
-    candidate = Path(model).expanduser()
-    if candidate.is_dir():
-        found = inspect_model_dir(candidate.resolve())
-        return candidate.name, found.path, None, found.context_length
     if models_dir is None:
         from openft.settings import Settings
 
         models_dir = Settings().models_dir
-    catalog = Catalog(models_dir)
-    entry = catalog.get(model)
-    return entry.name, catalog.resolve_path(model), entry.defaults, entry.context_length
+    found = Catalog(models_dir).resolve_spec(model)
+    return found.name, found.path, found.defaults, found.context_length
 
 
 def _auto_or_number(name: str, text: str) -> int | float | str:

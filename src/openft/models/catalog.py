@@ -35,6 +35,7 @@ __all__ = [
     "InvalidModelError",
     "ModelEntry",
     "ModelUnavailableError",
+    "ResolvedModel",
     "UnknownModelError",
 ]
 
@@ -52,6 +53,16 @@ class ModelEntry:
     defaults: TrainingDefaults
     created_at: int
     description: str = ""
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A base model ready to train from: its name, directory, defaults (None: pretrained) and context."""
+
+    name: str
+    path: Path
+    defaults: TrainingDefaults | None
+    context_length: int
 
 
 class Catalog:
@@ -128,6 +139,16 @@ class Catalog:
                 f"Restore it, or run `openft models remove {name}` and register it again."
             )
         return entry.path
+
+    def resolve_spec(self, spec: str) -> ResolvedModel:
+        """What a command-line model argument means: an existing model directory (a pretrained model, so
+        no per-model defaults), else a catalog name resolved to its directory."""
+        candidate = Path(spec).expanduser()
+        if candidate.is_dir():
+            found = inspect_model_dir(candidate.resolve())
+            return ResolvedModel(candidate.name, found.path, None, found.context_length)
+        entry = self.get(spec)
+        return ResolvedModel(entry.name, self.resolve_path(spec), entry.defaults, entry.context_length)
 
     def _builtin_entry(self, spec: BuiltinSpec) -> ModelEntry:
         return ModelEntry(

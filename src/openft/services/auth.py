@@ -30,6 +30,13 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def find_project(ctx: ServiceContext, name: str) -> Project | None:
+    """The project of that name, if it exists (never creates one)."""
+    with ctx.db.session() as session:
+        row = session.scalar(select(ProjectRow).where(ProjectRow.name == name))
+        return None if row is None else Project(id=row.id, name=row.name)
+
+
 def ensure_project(ctx: ServiceContext, name: str) -> Project:
     if not _PROJECT_NAME.match(name):
         raise InvalidRequest(

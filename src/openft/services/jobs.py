@@ -35,7 +35,7 @@ MAX_METADATA_PAIRS, MAX_METADATA_KEY, MAX_METADATA_VALUE = 16, 64, 512
 def create_job(ctx: ServiceContext, project: Project, request: CreateJobRequest) -> FineTuningJob:
     hyperparameters = _requested_hyperparameters(request)
     _validate_hyperparameters(hyperparameters)
-    _validate_metadata(request.metadata)
+    validate_metadata(request.metadata)
     resolve_base_model(ctx, project.id, request.model)
     _require_fine_tune_file(ctx, project, request.training_file, "training_file")
     if request.validation_file:
@@ -94,7 +94,7 @@ def _validate_hyperparameters(hp: Hyperparameters) -> None:
         raise InvalidRequest(f"Invalid hyperparameters: {exc}.", param=param) from exc
 
 
-def _validate_metadata(metadata: dict[str, str] | None) -> None:
+def validate_metadata(metadata: dict[str, str] | None) -> None:
     if metadata is None:
         return
     if len(metadata) > MAX_METADATA_PAIRS:

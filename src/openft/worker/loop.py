@@ -9,7 +9,10 @@ import threading
 
 from openft.services import job_runs
 from openft.services.context import ServiceContext
+from openft.settings import Settings
+from openft.worker.job_evaluation import evaluate_finished_job
 from openft.worker.runner import JobRunner
+from openft.worker.spare import SpareRecipe
 
 log = logging.getLogger("openft.worker")
 
@@ -33,35 +36,42 @@ class Worker:
         self.max_attempts = max_attempts
         self.stop_event = threading.Event()
         self._wake_event = threading.Event()
+        self.spare = _spare_for(ctx.settings)
 
     def run_once(self) -> bool:
         """Do one piece of work; False when there was nothing to do."""
         job_runs.recover_stale_jobs(
             self.ctx, stale_after_s=self.stale_after_s, max_attempts=self.max_attempts
         )
+        if self.spare is not None:  # here, in the worker's thread: the spare dies with this thread
+            self.spare.ensure_started()
         job_id = job_runs.claim_job(self.ctx, self.name, "validating_files")
         if job_id is not None:
             job_runs.validate_job_files(self.ctx, job_id)
             return True
         job_id = job_runs.claim_job(self.ctx, self.name, "queued")
         if job_id is not None:
-            JobRunner(self.ctx, job_id, heartbeat_s=self.heartbeat_s).run()
+            JobRunner(self.ctx, job_id, heartbeat_s=self.heartbeat_s, spare=self.spare).run()
+            evaluate_finished_job(self.ctx, job_id)  # only for a succeeded job with a validation file
             return True
         return False
 
     def run_forever(self) -> None:
         log.info("worker %s started", self.name)
         job_runs.expire_claims_of_dead_local_workers(self.ctx, socket.gethostname())
-        while not self.stop_event.is_set():
-            try:
-                busy = self.run_once()
-            except Exception:
-                # A bug in one job must not stop the queue; the job's heartbeat lapses and it is recovered.
-                log.exception("worker %s: unexpected error", self.name)
-                busy = False
-            if not busy:
-                self._wake_event.wait(self.poll_interval_s)
-                self._wake_event.clear()
+        try:
+            while not self.stop_event.is_set():
+                try:
+                    busy = self.run_once()
+                except Exception:
+                    # A bug in one job must not stop the queue; its heartbeat lapses and it is recovered.
+                    log.exception("worker %s: unexpected error", self.name)
+                    busy = False
+                if not busy:
+                    self._wake_event.wait(self.poll_interval_s)
+                    self._wake_event.clear()
+        finally:
+            self.close()
 
     def start_in_thread(self) -> threading.Thread:
         thread = threading.Thread(target=self.run_forever, name=f"openft-worker-{self.name}", daemon=True)
@@ -75,3 +85,14 @@ class Worker:
     def stop(self) -> None:
         self.stop_event.set()
         self._wake_event.set()
+
+    def close(self) -> None:
+        """Stop the spare recipe process, if any (run_forever does this when it ends)."""
+        if self.spare is not None:
+            self.spare.close()
+
+
+def _spare_for(settings: Settings) -> SpareRecipe | None:
+    if not settings.train_spare_process or settings.train_processes > 1:
+        return None  # torchrun starts its own processes
+    return SpareRecipe(settings.logs_dir / "spare-recipe.stderr.log")

@@ -1,0 +1,112 @@
+"""The evaluation that ends a job with a validation file: what to run, its event, and its stored report.
+
+When a job that has a validation file succeeds, the worker runs `openft.evals.job_eval` on (the first
+`job_eval_max_examples` of) that file, comparing the model the job started from with the fine-tuned one,
+and records the headline as a job event. The full result and the HTML report stay in the job's directory,
+served by `GET /v1/fine_tuning/jobs/{id}/evaluation` and `.../evaluation/report` (openft extensions).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from openft.errors import NotFound
+from openft.evals.job_eval import REPORT_FILE, RESULT_FILE, JobEvalSpec
+from openft.services.base_models import resolve_base_model
+from openft.services.context import Project, ServiceContext
+from openft.services.jobs import add_event, get_job_row
+from openft.store.tables import FileRow, FineTunedModelRow, JobRow
+
+
+def evaluation_dir(ctx: ServiceContext, job_id: str) -> Path:
+    return ctx.settings.jobs_dir / job_id / "evaluation"
+
+
+def evaluation_spec(ctx: ServiceContext, job_id: str) -> JobEvalSpec | None:
+    """What to evaluate for a job that just succeeded; None when there is nothing to do (no validation
+    file, evaluation turned off, or the model it started from is gone)."""
+    max_examples = ctx.settings.job_eval_max_examples
+    with ctx.db.session() as session:
+        job = session.scalar(select(JobRow).where(JobRow.id == job_id))
+        if job is None or job.status != "succeeded" or not job.validation_file or max_examples <= 0:
+            return None
+        candidate = session.get(FineTunedModelRow, job.fine_tuned_model)
+        validation = session.scalar(select(FileRow).where(FileRow.id == job.validation_file))
+        if candidate is None or validation is None:
+            return None
+        baseline_label, baseline_path = job.model, None
+        if job.model.startswith("ft:"):  # a continued fine-tune is compared with the model it continued
+            started_from = session.get(FineTunedModelRow, job.model)
+            if started_from is None:
+                return None
+            baseline_path = started_from.path
+        else:
+            baseline_label = resolve_base_model(ctx, job.project_id, job.model).name
+        return JobEvalSpec(
+            job_id=job.id,
+            candidate_label=candidate.name,
+            candidate_path=candidate.path,
+            baseline_label=baseline_label,
+            baseline_path=baseline_path,
+            models_dir=str(ctx.settings.models_dir),
+            test_file=str(ctx.files.path(validation.blob_name)),
+            test_file_id=validation.id,
+            max_examples=max_examples,
+            out_dir=str(evaluation_dir(ctx, job.id)),
+        )
+
+
+def record_evaluation(ctx: ServiceContext, job_id: str, summary: dict[str, Any]) -> None:
+    """The headline as a job event: `Evaluation on 50 validation examples: exact match: base 0.04 → ...`."""
+    text = f"Evaluation on {summary['n_examples']} validation examples: " + "; ".join(
+        summary["summary_lines"]
+    )
+    data = {
+        "n_examples": summary["n_examples"],
+        "primary_metric": summary["primary_metric"],
+        "baseline": summary["baseline"],
+        "fine_tuned": summary["fine_tuned"],
+        "report": f"/v1/fine_tuning/jobs/{job_id}/evaluation/report",
+    }
+    with ctx.db.session() as session:
+        add_event(session, job_id, text, data=data)
+
+
+def record_evaluation_failure(ctx: ServiceContext, job_id: str, problem: str) -> None:
+    with ctx.db.session() as session:
+        add_event(
+            session, job_id, f"Evaluation on the validation file failed: {problem}", level="warn", data={}
+        )
+
+
+def get_evaluation(ctx: ServiceContext, project: Project, job_id: str) -> dict[str, Any]:
+    """The stored comparison (every example, both answers, every score) of one of the project's jobs."""
+    path = _stored(ctx, project, job_id, RESULT_FILE)
+    result: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return {**result, "job_id": job_id}  # object: "openft.eval.comparison"
+
+
+def evaluation_report_path(ctx: ServiceContext, project: Project, job_id: str) -> Path:
+    return _stored(ctx, project, job_id, REPORT_FILE)
+
+
+def _stored(ctx: ServiceContext, project: Project, job_id: str, filename: str) -> Path:
+    with ctx.db.session() as session:
+        job = get_job_row(session, project, job_id)  # 404 for another project's job
+        status, has_validation = job.status, bool(job.validation_file)
+    path = evaluation_dir(ctx, job_id) / filename
+    if path.is_file():
+        return path
+    if not has_validation:
+        why = "it has no validation file; evaluations run on a job's validation file when it succeeds"
+    elif status != "succeeded":
+        why = f"it is {status}; the evaluation runs once it has succeeded"
+    elif ctx.settings.job_eval_max_examples <= 0:
+        why = "evaluations are turned off on this server (OPENFT_JOB_EVAL_MAX_EXAMPLES=0)"
+    else:
+        why = "its evaluation is still running or failed (see the job's events)"
+    raise NotFound(f"Fine-tuning job {job_id} has no evaluation: {why}", param="fine_tuning_job_id")
