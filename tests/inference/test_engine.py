@@ -194,3 +194,25 @@ def _logprobs(output: Output) -> list[float]:
     return [e.logprob for d in output.deltas for e in d.logprobs] + [
         t.logprob for d in output.deltas for e in d.logprobs for t in e.top
     ]
+
+
+def test_a_scheduler_thread_that_dies_fails_its_requests_and_the_next_one_starts_anew(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from openft.inference.scheduler import Scheduler
+
+    engine = LocalEngine(EngineConfig(cpu_threads=1))
+    real_run_forever = Scheduler.run_forever
+
+    def broken(self: Scheduler) -> None:
+        raise ImportError("a broken install")
+
+    monkeypatch.setattr(Scheduler, "run_forever", broken)
+    try:
+        # A request waiting for the dead thread gets its error instead of waiting forever.
+        with pytest.raises(RuntimeError, match="the inference engine stopped: ImportError"):
+            run(engine, chat_request(engine, base_ref(tiny_model_dir), "Hi", max_tokens=2))
+        monkeypatch.setattr(Scheduler, "run_forever", real_run_forever)
+        assert run(engine, chat_request(engine, base_ref(tiny_model_dir), "Hi", max_tokens=2)).n_tokens == [2]
+    finally:
+        engine.close()

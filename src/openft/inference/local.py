@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 from typing import Any
 
@@ -16,6 +17,8 @@ from openft.inference.config import EngineConfig
 from openft.inference.queueing import END, Event, Job, WaitingQueue
 from openft.inference.tokenizers import TokenizerCache
 from openft.inference.types import DeltaStream, EngineStats, GenerationRequest, ModelRef
+
+log = logging.getLogger("openft.inference")
 
 
 class LocalEngine:
@@ -45,8 +48,7 @@ class LocalEngine:
                 loop.call_soon_threadsafe(events.put_nowait, event)
 
         job = Job(request=request, sink=sink)
-        self._ensure_started()
-        self._queue.put(job)
+        self._submit(job)
         try:
             while True:
                 event = await events.get()
@@ -67,15 +69,28 @@ class LocalEngine:
         if self._thread is not None:
             self._thread.join(timeout=30)
 
-    def _ensure_started(self) -> None:
+    def _submit(self, job: Job) -> None:
+        """Queue the job for the scheduler thread, starting it if none runs (under one lock with the
+        thread's own end, so no job is queued for a thread that has just died)."""
         with self._start_lock:
-            if self._thread is not None:
-                return
-            self._thread = threading.Thread(target=self._run, name="openft-inference", daemon=True)
-            self._thread.start()
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="openft-inference", daemon=True)
+                self._thread.start()
+            self._queue.put(job)
 
     def _run(self) -> None:
-        from openft.inference.scheduler import Scheduler  # torch loads here, off the event loop
+        try:
+            from openft.inference.scheduler import Scheduler  # torch loads here, off the event loop
 
-        self.scheduler = Scheduler(self.config, self._queue, self._stats, self.tokenizers)
-        self.scheduler.run_forever()
+            self.scheduler = Scheduler(self.config, self._queue, self._stats, self.tokenizers)
+            self.scheduler.run_forever()
+        except BaseException as exc:
+            # The thread is gone (a broken install, say): nobody may wait on it. The waiting requests get
+            # the error, and the next request starts a new thread.
+            log.exception("the inference engine's scheduler stopped")
+            with self._start_lock:
+                self._thread = None
+                waiting = self._queue.take_all()
+            for job in waiting:
+                job.sink(RuntimeError(f"the inference engine stopped: {exc!r}"))
+                job.cancelled.set()

@@ -64,6 +64,12 @@ class WaitingQueue:
             self._cv.notify_all()
             return left
 
+    def take_all(self) -> list[Job]:
+        """Every waiting job, leaving the queue empty but open."""
+        with self._cv:
+            left, self._jobs = list(self._jobs), deque()
+            return left
+
     def __len__(self) -> int:
         return len(self._jobs)
 
