@@ -9,6 +9,7 @@ remaining steps only compute for live sequences.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch
@@ -96,15 +97,28 @@ class RunningBatch:
     def _forward(
         self, ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache: Any
     ) -> torch.Tensor:
-        output = self.weights.model(
+        model = self.weights.model
+        output = model(
             input_ids=ids,
             attention_mask=mask,
             position_ids=positions,
-            past_key_values=cache,
             use_cache=True,
             logits_to_keep=1,
+            **{_cache_keyword(type(model)): cache},
         )
         return output.logits[:, -1]
+
+
+_CACHE_KEYWORDS: dict[Any, str] = {}
+
+
+def _cache_keyword(model_class: Any) -> str:
+    """`cache`, the name newer transformers give the KV cache argument, where the model takes it;
+    `past_key_values` (deprecated there, the only name before) otherwise."""
+    if model_class not in _CACHE_KEYWORDS:
+        parameters = inspect.signature(model_class.forward).parameters
+        _CACHE_KEYWORDS[model_class] = "cache" if "cache" in parameters else "past_key_values"
+    return _CACHE_KEYWORDS[model_class]
 
 
 def _left_padded(prompts: list[list[int]], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
