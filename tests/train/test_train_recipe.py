@@ -166,7 +166,8 @@ def test_full_fine_tuning_changes_the_base_weights_and_truncates(
         tmp_path,
         hp=Hyperparameters(n_epochs=1, batch_size=4, full_finetune=True, max_seq_length=96),
     )
-    result = train_sft(config, MemoryReporter())
+    reporter = MemoryReporter()
+    result = train_sft(config, reporter)
     assert result.status == "succeeded"
     assert (tmp_path / "final" / "model.safetensors").is_file()
     assert not (tmp_path / "final" / "adapter_config.json").exists()
@@ -179,3 +180,11 @@ def test_full_fine_tuning_changes_the_base_weights_and_truncates(
     uncut = load_examples(train_file, load_tokenizer(tiny_model), 2048)
     assert max(e.n_tokens for e in uncut) > 96  # some examples were cut to 96 tokens
     assert result.trained_tokens == sum(min(e.n_tokens, 96) for e in uncut)
+    # ... and the job is told which, once, before training.
+    long_lines = [line for line, e in enumerate(uncut, start=1) if e.n_tokens > 96]
+    warnings = [text for level, text in reporter.messages if level == "warn" and "cut from the end" in text]
+    shown = ", ".join(map(str, long_lines[:5])) + (", ..." if len(long_lines) > 5 else "")
+    n_lost = sum(e.n_tokens - 96 for e in uncut if e.n_tokens > 96)
+    assert len(long_lines) > 1 and len(warnings) == 1
+    assert warnings[0].startswith(f"{len(long_lines)} training examples are longer than 96 tokens")
+    assert f"({n_lost} tokens in all; line {shown})" in warnings[0] and "max_seq_length" in warnings[0]

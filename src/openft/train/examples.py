@@ -23,6 +23,8 @@ class DataError(ValueError):
 class TokenizedExample:
     input_ids: list[int]
     loss_mask: list[int]  # 1 where the token is predicted with loss (assistant content, weight 1)
+    line: int = 0  # in its file, for messages about it
+    n_cut_tokens: int = 0  # tokens past max_seq_length, cut from the end
 
     @property
     def n_tokens(self) -> int:
@@ -34,11 +36,14 @@ class TokenizedExample:
         return sum(self.loss_mask[1:])
 
 
-def tokenize_example(tokenizer: Any, example: Mapping[str, Any], max_seq_length: int) -> TokenizedExample:
+def tokenize_example(
+    tokenizer: Any, example: Mapping[str, Any], max_seq_length: int, line: int = 0
+) -> TokenizedExample:
     """One chat example, rendered with its tools and truncated from the end to `max_seq_length`."""
-    rendered = render_chat(tokenizer, example["messages"], _tools_of(example))
-    rendered = truncate(rendered, max_seq_length)
-    return TokenizedExample(input_ids=rendered.input_ids, loss_mask=rendered.loss_mask)
+    whole = render_chat(tokenizer, example["messages"], _tools_of(example))
+    rendered = truncate(whole, max_seq_length)
+    n_cut = len(whole.input_ids) - len(rendered.input_ids)
+    return TokenizedExample(rendered.input_ids, rendered.loss_mask, line=line, n_cut_tokens=n_cut)
 
 
 def load_examples(path: Path, tokenizer: Any, max_seq_length: int) -> list[TokenizedExample]:
@@ -53,7 +58,7 @@ def load_examples(path: Path, tokenizer: Any, max_seq_length: int) -> list[Token
                 '{"messages": [...]}'
             )
         try:
-            examples.append(tokenize_example(tokenizer, value, max_seq_length))
+            examples.append(tokenize_example(tokenizer, value, max_seq_length, line_no))
         except (ValueError, TypeError, KeyError) as exc:
             raise DataError(f"{path.name} line {line_no}: {exc}") from None
     if not examples:
@@ -70,3 +75,20 @@ def _tools_of(example: Mapping[str, Any]) -> Sequence[Mapping[str, Any]] | None:
     if functions:
         return [{"type": "function", "function": function} for function in functions]
     return None
+
+
+def truncation_warning(
+    examples: Sequence[TokenizedExample], file_label: str, max_seq_length: int
+) -> str | None:
+    """A message naming the examples cut to `max_seq_length` (None when none was), as training sees them."""
+    cut = [example for example in examples if example.n_cut_tokens]
+    if not cut:
+        return None
+    lines = ", ".join(str(example.line) for example in cut[:5]) + (", ..." if len(cut) > 5 else "")
+    n_lost = sum(example.n_cut_tokens for example in cut)
+    return (
+        f"{len(cut)} {file_label} example{'s are' if len(cut) > 1 else ' is'} longer than {max_seq_length} "
+        f"tokens and {'were' if len(cut) > 1 else 'was'} cut from the end ({n_lost} tokens in all; line "
+        f"{lines}): shorten {'them' if len(cut) > 1 else 'it'}, or raise hyperparameters.max_seq_length up "
+        "to the model's context"
+    )

@@ -37,7 +37,7 @@ from openft.train.checkpoints import (
 )
 from openft.train.config import SFTConfig
 from openft.train.distributed import DistContext, close_distributed, init_distributed
-from openft.train.examples import TokenizedExample, load_examples
+from openft.train.examples import TokenizedExample, load_examples, truncation_warning
 from openft.train.fused_lora import fused_lora_forward
 from openft.train.loss import LossTotals, TokenLoss, evaluate
 from openft.train.optim import make_optimizer, make_scheduler
@@ -328,14 +328,20 @@ def _report_start(
     dist: DistContext,
 ) -> None:
     n_tokens = sum(example.n_tokens for example in train)
+    n_trained = sum(example.n_loss_tokens for example in train)
     where = f"{dist.world_size} processes" if dist.is_distributed else str(dist.device)
     validation = f", {_count(len(valid), 'validation example')}" if valid else ""
     reporter.message(
         f"Training {config.base_model_name} ({config.method}) on {_count(len(train), 'example')} "
-        f"({n_tokens} tokens{validation}) for {_count(config.n_epochs, 'epoch')}: "
+        f"({n_tokens} tokens, {n_trained} of them trained{validation}) for "
+        f"{_count(config.n_epochs, 'epoch')}: "
         f"{_count(plan.total_steps, 'step')} of {_count(config.batch_size, 'example')} on {where} "
         f"(data prepared in {load_s:.1f} s)"
     )
+    for examples, label in ((train, "training"), (valid, "validation")):
+        warning = truncation_warning(examples, label, config.max_seq_length)
+        if warning:
+            reporter.message(warning, "warn")
     if state.step:
         reporter.message(f"Resumed at step {state.step} of {plan.total_steps}")
 
