@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from array import array
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from openft.data.lint_features import LintTable
 from openft.data.render import RenderedChat
 from openft.data.report import N_ISSUES_KEPT, FileReport, MaskPreview, MaskSpan, TokenStats, error_classes
 from openft.data.scan import mixed_formats_message
-from openft.data.stats import distribution
+from openft.data.stats import Histogram
 from openft.data.tokens import ExampleTokens, TokenCounter
 from openft.data.validate_chat import validate_chat
 from openft.data.validate_other import validate_preference, validate_prompt_completion
@@ -40,9 +39,9 @@ class FileChecker:
         self.n_examples = self.n_valid = self.n_missing_system = self.n_missing_user = 0
         self.error_counts: dict[str, int] = {}
         self.first_errors: dict[str, list[Issue]] = {}
-        self.messages_per_example: array[int] = array("q")
-        self.total_tokens: array[int] = array("q")
-        self.trained_tokens: array[int] = array("q")
+        self.messages_per_example = Histogram()
+        self.total_tokens = Histogram()
+        self.trained_tokens = Histogram()
         self.n_capped_tokens = self.n_trained_total = self.n_over_context = 0
         self.over_context_lines: list[int] = []
         self.preview: MaskPreview | None = None
@@ -128,8 +127,8 @@ class FileChecker:
 
     def _record_tokens(self, line_no: int, tokens: ExampleTokens, example: dict[str, Any]) -> None:
         assert self.counter is not None and self.format is not None
-        self.total_tokens.append(tokens.n_tokens)
-        self.trained_tokens.append(tokens.n_trained_tokens)
+        self.total_tokens.add(tokens.n_tokens)
+        self.trained_tokens.add(tokens.n_trained_tokens)
         self.n_capped_tokens += tokens.n_capped_tokens
         self.n_trained_total += tokens.n_trained_tokens
         if tokens.over_context:
@@ -146,10 +145,10 @@ class FileChecker:
             return
         if self.format == "preference":
             messages = example["input"]["messages"]
-            self.messages_per_example.append(len(messages) + 1)
+            self.messages_per_example.add(len(messages) + 1)
         else:
             messages = example["messages"]
-            self.messages_per_example.append(len(messages))
+            self.messages_per_example.add(len(messages))
         roles = {message["role"] for message in messages}
         self.n_missing_system += "system" not in roles and "developer" not in roles
         self.n_missing_user += "user" not in roles
@@ -157,13 +156,13 @@ class FileChecker:
     def _report(self) -> FileReport:
         tokens = None
         if self.counter is not None and self.total_tokens:
-            total, trained = distribution(self.total_tokens), distribution(self.trained_tokens)
+            total, trained = self.total_tokens.distribution(), self.trained_tokens.distribution()
             assert total is not None and trained is not None
             tokens = TokenStats(
                 context_length=self.counter.context_length,
                 total_tokens=total,
                 trained_tokens=trained,
-                n_tokens=sum(self.total_tokens),
+                n_tokens=self.total_tokens.total,
                 n_capped_tokens=self.n_capped_tokens,
                 n_trained_tokens=self.n_trained_total,
                 n_over_context=self.n_over_context,
@@ -176,7 +175,7 @@ class FileChecker:
             n_examples=self.n_examples,
             n_valid_examples=self.n_valid,
             errors=error_classes(self.error_counts, self.first_errors),
-            messages_per_example=distribution(self.messages_per_example),
+            messages_per_example=self.messages_per_example.distribution(),
             n_missing_system=self.n_missing_system if self.format != "prompt_completion" else 0,
             n_missing_user=self.n_missing_user if self.format != "prompt_completion" else 0,
             tokens=tokens,

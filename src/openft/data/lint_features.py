@@ -40,7 +40,7 @@ STYLE_EMPTY = 4
 class LintTable:
     """Per-example numbers for one file, in input order."""
 
-    lines: array[int] = field(default_factory=lambda: array("q"))
+    lines: array[int] = field(default_factory=lambda: array("i"))
     example_hashes: array[int] = field(default_factory=lambda: array("q"))  # identical text
     normalized_hashes: array[int] = field(
         default_factory=lambda: array("q")
@@ -48,7 +48,7 @@ class LintTable:
     prompt_hashes: array[int] = field(default_factory=lambda: array("q"))  # everything before the answer
     answer_hashes: array[int] = field(default_factory=lambda: array("q"))
     system_hashes: array[int] = field(default_factory=lambda: array("q"))  # 0: no system prompt
-    answer_chars: array[int] = field(default_factory=lambda: array("q"))
+    answer_chars: array[int] = field(default_factory=lambda: array("i"))
     answer_styles: array[int] = field(default_factory=lambda: array("b"))
     answer_scripts: array[int] = field(
         default_factory=lambda: array("b")

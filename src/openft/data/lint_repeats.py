@@ -15,7 +15,11 @@ Int64s = npt.NDArray[np.int64]
 
 
 def int64s(values: array[int]) -> Int64s:
-    return np.frombuffer(values, dtype=np.int64) if len(values) else np.zeros(0, np.int64)
+    """A numpy view of a compact array of hashes ("q") or of small numbers ("i"), widened to int64."""
+    if not len(values):
+        return np.zeros(0, np.int64)
+    view = np.frombuffer(values, dtype=np.dtype(values.typecode))
+    return view if view.dtype == np.int64 else view.astype(np.int64)
 
 
 def first_lines(table: LintTable, mask: npt.NDArray[np.bool_]) -> tuple[int, ...]:
