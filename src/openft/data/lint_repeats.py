@@ -83,10 +83,10 @@ def leakage(training: LintTable, validation: LintTable) -> list[LintFinding]:
 
 def conflicting_answers(table: LintTable, file: str) -> list[LintFinding]:
     prompts, answers = int64s(table.prompt_hashes), int64s(table.answer_hashes)
-    pairs, pair_counts = np.unique(np.stack([prompts, answers], axis=1), axis=0, return_counts=True)
-    if len(pairs) == 0:
+    if len(prompts) == 0:
         return []
-    group_prompts, group_starts, n_answers = np.unique(pairs[:, 0], return_index=True, return_counts=True)
+    pair_prompts, pair_counts = _distinct_pairs(prompts, answers)
+    group_prompts, group_starts, n_answers = np.unique(pair_prompts, return_index=True, return_counts=True)
     conflicting = n_answers > 1
     if not conflicting.any():
         return []
@@ -107,6 +107,22 @@ def conflicting_answers(table: LintTable, file: str) -> list[LintFinding]:
             "between them.",
         )
     ]
+
+
+def _distinct_pairs(prompts: Int64s, answers: Int64s) -> tuple[Int64s, Int64s]:
+    """The prompt of each distinct (prompt, answer) pair and how often the pair occurs, sorted by prompt
+    then answer: one sort order and two gathered copies, where a 2-column unique would copy far more."""
+    order = np.lexsort((answers, prompts))
+    sorted_prompts, sorted_answers = prompts[order], answers[order]
+    starts = np.flatnonzero(
+        np.concatenate(
+            (
+                [True],
+                (sorted_prompts[1:] != sorted_prompts[:-1]) | (sorted_answers[1:] != sorted_answers[:-1]),
+            )
+        )
+    )
+    return sorted_prompts[starts], np.diff(np.append(starts, len(sorted_prompts)))
 
 
 def imbalanced_answers(table: LintTable, file: str) -> list[LintFinding]:
