@@ -6,18 +6,14 @@ Human output is rich tables on stdout, notes and errors on stderr; `--json` prin
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterable
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn
 from rich.table import Table
-from rich.text import Text
 
 from openft.cli.client import (
     DEFAULT_BASE_URL,
@@ -25,23 +21,21 @@ from openft.cli.client import (
     AsJson,
     BaseUrl,
     CliError,
-    EventFeed,
     connected,
     err_console,
 )
 from openft.cli.job_evaluation import evaluation
+from openft.cli.job_follow import LEVEL_STYLES, follow_job, when
 
 if TYPE_CHECKING:
     from openai import OpenAI
-    from openai.types.fine_tuning import FineTuningJob, FineTuningJobEvent
+    from openai.types.fine_tuning import FineTuningJob
 
 jobs_app = typer.Typer(
     help="Create, list, follow and control fine-tuning jobs on an openft server.", no_args_is_help=True
 )
 console = Console(highlight=False)
 
-ETA_REFRESH_S = 5.0  # how often `follow` re-reads the job for its estimated_finish
-LEVEL_STYLES = {"info": "", "warn": "yellow", "error": "red"}
 
 JobId = Annotated[str, typer.Argument(help="The job's id (ftjob-...).", show_default=False)]
 Limit = Annotated[int, typer.Option(help="How many objects to fetch.")]
@@ -104,7 +98,7 @@ def create(
             if not as_json:
                 err_console.print(f"Follow it with: openft jobs follow {job.id}")
             return
-        code = _follow(client, job.id, as_json=as_json, poll=False)
+        code = follow_job(client, job.id, as_json=as_json, poll=False)
     raise typer.Exit(code)
 
 
@@ -134,8 +128,8 @@ def list_(
             _status(job.status),
             job.model,
             job.fine_tuned_model or "",
-            _when(job.created_at),
-            _when(job.finished_at),
+            when(job.created_at),
+            when(job.finished_at),
         )
     _no_wrap(table, 0, 3)
     console.print(table)
@@ -197,7 +191,7 @@ def events(
         return
     table = Table("ID", "Time", "Level", "Message", title=f"Events of {job_id}")
     for event in reversed(page.data):
-        table.add_row(event.id, _when(event.created_at), _level(event.level), escape(event.message))
+        table.add_row(event.id, when(event.created_at), _level(event.level), escape(event.message))
     _no_wrap(table, 0, 1)
     console.print(table)
     if page.has_more and page.data:
@@ -241,7 +235,7 @@ def checkpoints(
             # The whole validation set's figures when the checkpoint has them (epoch ends), else a batch's.
             _number(_first(metrics.full_valid_loss, metrics.valid_loss)),
             _number(_first(metrics.full_valid_mean_token_accuracy, metrics.valid_mean_token_accuracy)),
-            _when(checkpoint.created_at),
+            when(checkpoint.created_at),
         )
     _no_wrap(table, 0, 2)
     console.print(table)
@@ -261,124 +255,8 @@ def follow(
     line, then the final job.
     """
     with connected(base_url, api_key) as client:
-        code = _follow(client, job_id, as_json=as_json, poll=poll)
+        code = follow_job(client, job_id, as_json=as_json, poll=poll)
     raise typer.Exit(code)
-
-
-def _follow(client: OpenAI, job_id: str, *, as_json: bool, poll: bool) -> int:
-    job = client.fine_tuning.jobs.retrieve(job_id)  # an unknown id fails here, before any output
-    feed = EventFeed(client, job_id, stream=not poll)
-    try:
-        if as_json:
-            for event in feed:
-                typer.echo(event.to_json(indent=None))
-        else:
-            with _Watch(client, job) as watch:
-                for event in feed:
-                    watch.show(event)
-                job = client.fine_tuning.jobs.retrieve(job_id)
-                watch.progress.update(watch.task, description=job.status, estimated_finish=None)
-    except KeyboardInterrupt:
-        err_console.print(f"Stopped following; {job_id} goes on (openft jobs cancel {job_id} stops it).")
-        return 130
-    if as_json:
-        job = client.fine_tuning.jobs.retrieve(job_id)
-        typer.echo(job.to_json(indent=None))
-    return _conclude(job, err_console if as_json else console)
-
-
-class _EtaColumn(ProgressColumn):
-    """Time left until the job's `estimated_finish` (the worker's estimate), counting down between reads."""
-
-    def render(self, task: Task) -> Text:
-        if task.total and task.completed >= task.total:
-            return Text("finishing", style="progress.remaining")  # an estimate read earlier may lag
-        finish = task.fields.get("estimated_finish")
-        if not finish:
-            return Text("ETA -:--", style="progress.remaining")
-        left_s = max(0, int(finish - time.time()))
-        return Text(f"ETA {left_s // 60}:{left_s % 60:02d}", style="progress.remaining")
-
-
-class _Watch:
-    """The live view of a job: messages scroll above a progress bar that metrics events move."""
-
-    def __init__(self, client: OpenAI, job: FineTuningJob) -> None:
-        self.client, self.job_id = client, job.id
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[scores]}"),
-            _EtaColumn(),
-            console=console,
-        )
-        self.task = self.progress.add_task(
-            job.status, total=None, scores="", estimated_finish=job.estimated_finish
-        )
-        self.scores: dict[str, float] = {}
-        self.job_read_at = time.monotonic()
-
-    def __enter__(self) -> _Watch:
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
-
-    def show(self, event: FineTuningJobEvent) -> None:
-        if event.type == "metrics" and isinstance(event.data, dict):
-            self._step(event.data)
-            if console.is_terminal:
-                return  # the bar says it; logs and pipes get the line as well
-        style = LEVEL_STYLES.get(event.level, "")
-        text = escape(event.message)
-        # Whole lines, however long (paths, data warnings): they are read, grepped and copied.
-        self.progress.console.print(
-            f"[dim]{_when(event.created_at)}[/] " + (f"[{style}]{text}[/]" if style else text), soft_wrap=True
-        )
-
-    def _step(self, data: dict[str, Any]) -> None:
-        # Validation figures come only every few steps: keep the last ones shown until new ones arrive.
-        for label, keys in SCORE_KEYS.items():
-            value = next((data[k] for k in keys if isinstance(data.get(k), int | float)), None)
-            if value is not None:
-                self.scores[label] = float(value)
-        shown = (f"{label} {self.scores[label]:.3f}" for label in SCORE_KEYS if label in self.scores)
-        fields: dict[str, Any] = {"scores": "  ".join(shown)}
-        if time.monotonic() - self.job_read_at > ETA_REFRESH_S:
-            job = self.client.fine_tuning.jobs.retrieve(self.job_id)
-            fields |= {"estimated_finish": job.estimated_finish, "description": job.status}
-            self.job_read_at = time.monotonic()
-        self.progress.update(
-            self.task,
-            completed=int(data.get("step", 0)),
-            total=int(data.get("total_steps", 0)) or None,
-            **fields,
-        )
-
-
-SCORE_KEYS = {
-    "loss": ("train_loss",),
-    "valid loss": ("full_valid_loss", "valid_loss"),
-    "acc": ("train_mean_token_accuracy",),
-}
-
-
-def _conclude(job: FineTuningJob, out: Console) -> int:
-    """The last line of `follow` (stderr under --json, so stdout stays JSON) and the exit status."""
-    if job.status == "succeeded":
-        tokens = f" ({job.trained_tokens} tokens trained)" if job.trained_tokens else ""
-        out.print(f"[green]Succeeded[/]: {job.id} -> [bold]{job.fine_tuned_model}[/]{tokens}")
-        return 0
-    if job.status == "failed":
-        error = job.error
-        where = f" [{error.code}{', ' + error.param if error.param else ''}]" if error and error.code else ""
-        message = error.message if error and error.message else "no error message"
-        out.print(f"[red]Failed[/]: {job.id}: {escape(message)}{escape(where)}")
-        return 1
-    out.print(f"[yellow]{job.status.capitalize()}[/]: {job.id}")
-    return 1
 
 
 def _file_id(client: OpenAI, value: str, option: str) -> str:
@@ -444,9 +322,9 @@ def _job_table(job: FineTuningJob, title: str | None = None) -> Table:
         "seed": str(job.seed),
         "metadata": _compact(job.metadata or {}),
         "trained_tokens": str(job.trained_tokens or ""),
-        "created_at": _when(job.created_at),
-        "estimated_finish": _when(job.estimated_finish),
-        "finished_at": _when(job.finished_at),
+        "created_at": when(job.created_at),
+        "estimated_finish": when(job.estimated_finish),
+        "finished_at": when(job.finished_at),
         "result_files": ", ".join(job.result_files),
         "error": escape(job.error.message) if job.error and job.error.message else "",
     }
@@ -486,10 +364,6 @@ def _status(status: str) -> str:
 def _level(level: str) -> str:
     style = LEVEL_STYLES.get(level)
     return f"[{style}]{level}[/]" if style else level
-
-
-def _when(timestamp: int | None) -> str:
-    return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S") if timestamp else ""
 
 
 def _first(*values: float | None) -> float | None:
