@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,6 +20,7 @@ from openft.schemas.evals import (
 from openft.services.context import Project, ServiceContext
 from openft.services.eval_runs import ACTIVE_STATUSES, to_run
 from openft.services.evals import check_limit, delete_run_rows, get_eval_row
+from openft.services.pages import seq_page
 from openft.store.tables import EvalOutputItemRow, EvalRunRow
 
 Order = Literal["asc", "desc"]
@@ -36,14 +37,6 @@ def get_run_row(session: Session, project: Project, eval_id: str, run_id: str) -
 def retrieve_run(ctx: ServiceContext, project: Project, eval_id: str, run_id: str) -> EvalRun:
     with ctx.db.session() as session:
         return to_run(get_run_row(session, project, eval_id, run_id))
-
-
-def _page(session: Session, query: Any, table: Any, after_seq: int | None, order: Order, limit: int) -> Any:
-    if after_seq is not None:
-        query = query.where(table.seq > after_seq if order == "asc" else table.seq < after_seq)
-    query = query.order_by(table.seq.asc() if order == "asc" else table.seq.desc())
-    rows = list(session.scalars(query.limit(limit + 1)))
-    return rows[:limit], len(rows) > limit
 
 
 def list_runs(
@@ -65,7 +58,7 @@ def list_runs(
     with ctx.db.session() as session:
         get_eval_row(session, project, eval_id)
         cursor = _run_seq(session, eval_id, after) if after else None
-        rows, has_more = _page(session, query, EvalRunRow, cursor, order, limit)
+        rows, has_more = seq_page(session, query, EvalRunRow, after_seq=cursor, order=order, limit=limit)
         data = [to_run(r) for r in rows]
     return EvalRunList(
         data=data,
@@ -142,7 +135,9 @@ def list_output_items(
             )
             if cursor is None:
                 raise no_such_object("EvalRunOutputItem", after, "after")
-        rows, has_more = _page(session, query, EvalOutputItemRow, cursor, order, limit)
+        rows, has_more = seq_page(
+            session, query, EvalOutputItemRow, after_seq=cursor, order=order, limit=limit
+        )
         data = [to_output_item(r) for r in rows]
     return OutputItemList(
         data=data,

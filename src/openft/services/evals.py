@@ -25,6 +25,7 @@ from openft.schemas.evals import (
 )
 from openft.services.context import Project, ServiceContext, now
 from openft.services.jobs import validate_metadata
+from openft.services.pages import seq_page
 from openft.store.tables import EvalOutputItemRow, EvalRow, EvalRunRow
 
 MAX_LIST_LIMIT = 100
@@ -151,17 +152,14 @@ def list_evals(
     check_limit(limit)
     query = select(EvalRow).where(EvalRow.project_id == project.id)
     with ctx.db.session() as session:
-        if after:
-            cursor = get_eval_row(session, project, after, "after").seq
-            query = query.where(EvalRow.seq > cursor if order == "asc" else EvalRow.seq < cursor)
-        query = query.order_by(EvalRow.seq.asc() if order == "asc" else EvalRow.seq.desc())
-        rows = list(session.scalars(query.limit(limit + 1)))
-    data = [to_eval(r) for r in rows[:limit]]
+        cursor = get_eval_row(session, project, after, "after").seq if after else None
+        rows, has_more = seq_page(session, query, EvalRow, after_seq=cursor, order=order, limit=limit)
+        data = [to_eval(r) for r in rows]
     return EvalList(
         data=data,
         first_id=data[0].id if data else None,
         last_id=data[-1].id if data else None,
-        has_more=len(rows) > limit,
+        has_more=has_more,
     )
 
 

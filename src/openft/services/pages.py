@@ -1,8 +1,8 @@
-"""Newest-first cursor pages over tables ordered by their `seq` column (events, checkpoints)."""
+"""Cursor pages over tables ordered by their `seq` column (events, checkpoints, evals, runs, items)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
@@ -16,11 +16,26 @@ def newest_first(
     """One page of `query` after the row with id `after`, and whether more rows follow."""
     if not 1 <= limit <= 1000:
         raise InvalidRequest("limit must be between 1 and 1000.", param="limit")
-    query = query.order_by(table.seq.desc())
+    cursor = None
     if after:
         cursor = session.scalar(select(table.seq).where(table.id == after))
         if cursor is None:
             raise no_such_object(kind, after, "after")
-        query = query.where(table.seq < cursor)
+    return seq_page(session, query, table, after_seq=cursor, order="desc", limit=limit)
+
+
+def seq_page(
+    session: Session,
+    query: Select[Any],
+    table: Any,
+    *,
+    after_seq: int | None,
+    order: Literal["asc", "desc"],
+    limit: int,
+) -> tuple[list[Any], bool]:
+    """Up to `limit` rows of `query` past the cursor `after_seq` in `order`, and whether more follow."""
+    if after_seq is not None:
+        query = query.where(table.seq > after_seq if order == "asc" else table.seq < after_seq)
+    query = query.order_by(table.seq.asc() if order == "asc" else table.seq.desc())
     rows = list(session.scalars(query.limit(limit + 1)))
     return rows[:limit], len(rows) > limit
