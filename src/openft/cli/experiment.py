@@ -13,13 +13,14 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from openft.cli.hyperparameters import auto_hyperparameters
 from openft.errors import OpenFTError
 
 if TYPE_CHECKING:
@@ -76,7 +77,9 @@ def data_scaling(
             parse_fractions(fractions),
             work_dir=work_dir,
             models_dir=load_settings(data_dir).models_dir,
-            hyperparameters=_hyperparameters(n_epochs, batch_size, learning_rate_multiplier),
+            hyperparameters=auto_hyperparameters(
+                n_epochs=n_epochs, batch_size=batch_size, learning_rate_multiplier=learning_rate_multiplier
+            ),
             metric_names=split_metric_names(metric) if metric else None,
             seed=seed,
             max_test_examples=max_test_examples,
@@ -88,25 +91,6 @@ def data_scaling(
         raise typer.Exit(code=1) from None
     _print(result)
     _write_outputs(result, out, json_path)
-
-
-def _hyperparameters(n_epochs: str, batch_size: str, learning_rate_multiplier: str) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for name, text in (
-        ("n_epochs", n_epochs),
-        ("batch_size", batch_size),
-        ("learning_rate_multiplier", learning_rate_multiplier),
-    ):
-        if text.strip().lower() == "auto":
-            values[name] = "auto"
-            continue
-        try:
-            values[name] = float(text) if name == "learning_rate_multiplier" else int(text)
-        except ValueError:
-            raise typer.BadParameter(
-                f"{text!r} is neither 'auto' nor a number", param_hint=f"--{name}"
-            ) from None
-    return values
 
 
 def _print(result: ScalingResult) -> None:

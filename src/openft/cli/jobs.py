@@ -24,6 +24,7 @@ from openft.cli.client import (
     connected,
     err_console,
 )
+from openft.cli.hyperparameters import auto_hyperparameters
 from openft.cli.job_evaluation import evaluation
 from openft.cli.job_follow import LEVEL_STYLES, follow_job, when
 
@@ -65,11 +66,9 @@ def create(
     as_json: AsJson = False,
 ) -> None:
     """Create a fine-tuning job; local training or validation files are uploaded first."""
-    hyperparameters: dict[str, Any] = {
-        "n_epochs": _auto("--n-epochs", n_epochs, int),
-        "batch_size": _auto("--batch-size", batch_size, int),
-        "learning_rate_multiplier": _auto("--learning-rate-multiplier", learning_rate_multiplier, float),
-    }
+    hyperparameters: dict[str, Any] = auto_hyperparameters(
+        n_epochs=n_epochs, batch_size=batch_size, learning_rate_multiplier=learning_rate_multiplier
+    )
     if lora_rank is not None:
         hyperparameters["lora_rank"] = lora_rank
     if full is not None:
@@ -273,16 +272,6 @@ def _file_id(client: OpenAI, value: str, option: str) -> str:
     if value.startswith("file-"):
         return value
     raise CliError(f"{option} {value}: no such local file, and not a file id (file-...)")
-
-
-def _auto(option: str, value: str, kind: type[int] | type[float]) -> str | int | float:
-    if value == "auto":
-        return value
-    try:
-        return kind(value)
-    except ValueError:
-        what = "a whole number" if kind is int else "a number"
-        raise typer.BadParameter(f'"auto" or {what}, not {value!r}', param_hint=option) from None
 
 
 def _pairs(items: list[str]) -> dict[str, str]:

@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from openft.cli.hyperparameters import auto_hyperparameters
 from openft.train.reporting import TRAIN_LOSS, VALID_LOSS, Control
 
 if TYPE_CHECKING:
@@ -107,7 +108,7 @@ def _resolve(
         raise ConfigError("--full and --lora-rank exclude each other")
     name, path, defaults, context_length = _find_model(model, models_dir)
     n_examples = sum(1 for _, value in iter_json_lines(training_file) if not isinstance(value, BadLine))
-    values: dict[str, Any] = {key: _auto_or_number(key, text) for key, text in auto_or_number.items()}
+    values: dict[str, Any] = auto_hyperparameters(**auto_or_number)
     hp = Hyperparameters(
         **values, lora_rank=lora_rank, full_finetune=True if full else None, max_seq_length=max_seq_length
     )
@@ -138,15 +139,6 @@ def _find_model(model: str, models_dir: Path | None) -> tuple[str, Path, Any, in
         models_dir = Settings().models_dir
     found = Catalog(models_dir).resolve_spec(model)
     return found.name, found.path, found.defaults, found.context_length
-
-
-def _auto_or_number(name: str, text: str) -> int | float | str:
-    if text.strip().lower() == "auto":
-        return "auto"
-    try:
-        return float(text) if name == "learning_rate_multiplier" else int(text)
-    except ValueError:
-        raise typer.BadParameter(f"{text!r} is neither 'auto' nor a number", param_hint=f"--{name}") from None
 
 
 def _run(config: SFTConfig, resume_from: Path | None) -> None:
