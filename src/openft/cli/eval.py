@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -25,6 +24,7 @@ from rich.table import Table
 
 from openft.cli.client import ApiKey, reported_errors
 from openft.errors import OpenFTError
+from openft.train.environment import set_model_process_environment
 
 if TYPE_CHECKING:
     from openft.evals.compare import ComparisonResult
@@ -126,7 +126,7 @@ def _compare(
 
 
 def _quiet_local_runs() -> None:
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see docs/training.md, "CPU threads"
+    set_model_process_environment()
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # one status line instead of a bar per loaded model

@@ -11,7 +11,6 @@ the data. Runs in this process (torch is imported only when the command runs). S
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -22,6 +21,7 @@ from rich.table import Table
 
 from openft.cli.hyperparameters import auto_hyperparameters
 from openft.errors import OpenFTError
+from openft.train.environment import set_model_process_environment
 
 if TYPE_CHECKING:
     from openft.evals.scaling import ScalingResult
@@ -65,8 +65,7 @@ def data_scaling(
     from openft.settings import load_settings
     from openft.train.config import ConfigError
 
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see docs/training.md, "CPU threads"
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    set_model_process_environment()
     try:
         from openft.evals.data_scaling import run_data_scaling
 

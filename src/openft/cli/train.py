@@ -9,7 +9,6 @@ process, with a progress bar instead of job events. torch is imported only when 
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import time
@@ -21,6 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from openft.cli.hyperparameters import auto_hyperparameters
+from openft.train.environment import set_model_process_environment
 from openft.train.reporting import TRAIN_LOSS, VALID_LOSS, Control
 
 if TYPE_CHECKING:
@@ -142,8 +142,7 @@ def _find_model(model: str, models_dir: Path | None) -> tuple[str, Path, Any, in
 
 
 def _run(config: SFTConfig, resume_from: Path | None) -> None:
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see docs/training.md, "CPU threads"
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # one progress bar: ours
+    set_model_process_environment()  # one progress bar: ours
     from openft.train.sft import train_sft
 
     console.print(

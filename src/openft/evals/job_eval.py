@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from openft.train.environment import set_model_process_environment
+
 RESULT_FILE = "evaluation.json"
 REPORT_FILE = "evaluation.html"
 
@@ -81,8 +83,7 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 def main(argv: list[str]) -> int:
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see docs/training.md, "CPU threads"
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    set_model_process_environment()
     try:
         summary = run_job_eval(JobEvalSpec.from_json(Path(argv[0]).read_text()))
     except Exception as exc:  # reported as the job's warning event; the job itself has succeeded

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from openft.train.config import ConfigError, SFTConfig
+from openft.train.environment import set_model_process_environment
 from openft.train.examples import DataError
 from openft.train.reporting import JsonLinesReporter, Reporter, SilentReporter
 
@@ -34,9 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume-from", type=Path, default=None, help="a checkpoint directory to continue")
     args = parser.parse_args(argv)
     is_main = os.environ.get("RANK", "0") == "0"
-    # Before torch loads: threads that sleep while they wait, so a busy machine does not stall training.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # transformers' load/save bars: noise here
+    set_model_process_environment()
     try:
         config = SFTConfig.load(args.config)
         if args.resume_from is not None and not args.resume_from.is_dir():

@@ -18,12 +18,14 @@ import os
 import sys
 from pathlib import Path
 
+from openft.train.environment import set_model_process_environment
+
 SPARE_FLAG = "--spare"
 
 
 def main(argv: list[str]) -> int:
     """Runs the job of the run spec argv[0]; returns the recipe's exit status."""
-    _set_recipe_environment()
+    set_model_process_environment()
     from openft.models.catalog import Catalog
     from openft.train import run
     from openft.train.config import Hyperparameters, resolve_config
@@ -61,7 +63,7 @@ def main(argv: list[str]) -> int:
 
 def wait_for_job() -> list[str]:
     """A spare's life before its job: the slow imports, then the job's arguments from stdin."""
-    _set_recipe_environment()
+    set_model_process_environment()
     import openft.train.sft  # noqa: F401  torch and transformers; no device is touched (no CUDA context)
 
     with contextlib.suppress(ImportError):  # PEFT: LoRA jobs load it, full fine-tuning ones do not
@@ -72,13 +74,6 @@ def wait_for_job() -> list[str]:
     handoff = json.loads(line)
     _redirect_stderr(Path(handoff["stderr_path"]))
     return [handoff["spec_path"]]
-
-
-def _set_recipe_environment() -> None:
-    # Both are read once, when torch and huggingface_hub load: threads that sleep while they wait (a
-    # busy machine does not stall training), and no load/save progress bars in the job's log.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 
 def _redirect_stderr(path: Path) -> None:
