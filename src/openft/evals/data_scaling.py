@@ -14,12 +14,11 @@ same test cases, and so is the untrained base model as the starting point. Needs
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from openft.data.lines import BadLine, iter_json_lines
+from openft.data.lines import BadLine, iter_lines, parse_json_line
 from openft.evals.compare import evaluate, summarize
 from openft.evals.local import LocalRunner
 from openft.evals.metrics import default_metric_names
@@ -93,13 +92,15 @@ def run_data_scaling(
 
 
 def _training_lines(path: Path) -> list[str]:
-    """The file's examples as JSON text, one per line; a line that is not JSON stops the experiment early,
-    naming the line (the recipe would reject it anyway, after training the smaller subsets)."""
-    lines = []
-    for line_no, value in iter_json_lines(path):
-        if isinstance(value, BadLine):
-            raise ValueError(f"{path}, line {line_no}: {value.message}; fix or remove that line")
-        lines.append(json.dumps(value, ensure_ascii=False))
+    """The file's examples as they are written, one per line; a line that is not JSON stops the experiment
+    early, naming the line (the recipe would reject it anyway, after training the smaller subsets)."""
+    lines: list[str] = []
+    for line_no, text in iter_lines(path):
+        problem = text if isinstance(text, BadLine) else parse_json_line(line_no, text)
+        if isinstance(problem, BadLine):
+            raise ValueError(f"{path}, line {line_no}: {problem.message}; fix or remove that line")
+        assert isinstance(text, str)
+        lines.append(text)
     if len(lines) < 2:
         raise ValueError(f"{path} has {len(lines)} examples; the experiment needs enough to split")
     return lines
