@@ -1,23 +1,27 @@
 """Training throughput: openft's SFT recipe against TRL's SFTTrainer, same model, data and settings.
 
-    python bench/train_throughput.py [--n-train 300] [--repeat 1] [--work /tmp/openft-bench-train]
+    python bench/train_throughput.py [--n-train 300] [--repeat 1] [--sides openft,trl,trl-bf16]
 
 Builds a 9.5M-parameter Llama-architecture model (hidden 384, 6 layers, 6 heads, 2 KV heads, MLP 1024,
 random init, the byte tokenizer and ChatML template of openft's built-in models) and a chat data set of
 five tasks whose answers vary from a few tokens to a few hundred, then
 trains it one epoch with LoRA r16 on all linear layers, lr 1e-3, batch 8, linear schedule with 5 %
-warmup, fp32, assistant-only loss, first with openft and then with TRL (padding-free, its fastest CPU
-mode). Each side runs in a fresh process so that its peak RSS is its own. Both sides train on exactly
-the same token ids and loss masks (openft.data.render); both are scored by the same validation-loss code.
+warmup, assistant-only loss, with openft and with TRL (padding-free, its fastest CPU mode).
+
+Sides: `openft` (precision "auto": bf16 mixed precision on CPUs with native bf16 instructions, fp32
+elsewhere; the run prints which), `openft-fp32`, `trl` (fp32, TRL's default on a CPU) and `trl-bf16`
+(TRL's `bf16=True`: autocast to bf16, the same mixed precision as openft's). Each side runs in a fresh
+process so that its peak RSS is its own. Both sides train on exactly the same token ids and loss masks
+(openft.data.render); both are scored by the same validation-loss code.
 
 Printed per side: tokens/s (non-padding tokens per second of the training loop, model loading and data
 preparation excluded), tokens per CPU-second (the same tokens over the CPU time the process used in the
 loop: steadier than tokens/s on a machine that other work shares), peak RSS, final validation loss;
-then the ratios openft / TRL. TRL is optional: without it (pip install trl datasets) only openft's
-side runs. Both sides run in the caller's environment: on a machine that other work shares, set
-OMP_WAIT_POLICY=PASSIVE (spinning threads stall there, see docs/training.md). Speeds vary between
-machines and runs; compare only figures from one run (--repeat N alternates the sides and keeps each
-one's best).
+then the ratio of each openft side to each TRL side. TRL is optional: without it (pip install trl
+datasets) only openft's sides run. All sides run in the caller's environment: on a machine that other
+work shares, set OMP_WAIT_POLICY=PASSIVE (spinning threads stall there, see docs/training.md). Speeds
+vary between machines and runs; compare only figures from one run (--repeat N alternates the sides and
+keeps each one's best).
 """
 
 from __future__ import annotations
@@ -149,7 +153,7 @@ def _no_autocast() -> Any:
     return nullcontext()
 
 
-def run_openft(work: Path, n_train: int, n_valid: int) -> dict[str, Any]:
+def run_openft(work: Path, n_train: int, n_valid: int, precision: str = "auto") -> dict[str, Any]:
     import torch
 
     from openft.train.config import SFTConfig
@@ -178,6 +182,7 @@ def run_openft(work: Path, n_train: int, n_valid: int) -> dict[str, Any]:
         max_grad_norm=1.0,
         eval_every_n_steps=10**9,
         n_valid_batch_examples=1,
+        precision=precision,
     )
     reporter = TimedReporter()
     result = train_sft(config, reporter)
@@ -187,7 +192,8 @@ def run_openft(work: Path, n_train: int, n_valid: int) -> dict[str, Any]:
 
     model, _ = load_for_inference(result.final_path)
     return {
-        "side": "openft",
+        "side": "openft" if precision == "auto" else f"openft-{precision}",
+        "precision": reporter.precision,
         "threads": torch.get_num_threads(),
         "train_tokens": result.trained_tokens,
         "train_seconds": round(seconds, 1),
@@ -208,6 +214,7 @@ class TimedReporter:
         self.inner = MemoryReporter()
         self.started_at = self.started_cpu = 0.0
         self.last_step_at = self.last_step_cpu = 0.0
+        self.precision = ""
 
     @property
     def train_losses(self) -> list[float]:
@@ -216,6 +223,7 @@ class TimedReporter:
     def message(self, text: str, level: str = "info") -> None:
         if not self.started_at:
             self.started_at, self.started_cpu = time.perf_counter(), time.process_time()
+            self.precision = "bf16" if "bf16 mixed precision" in text else "fp32"  # the start message says
 
     def metrics(self, step: int, total_steps: int, values: dict[str, float]) -> None:
         self.last_step_at, self.last_step_cpu = time.perf_counter(), time.process_time()
@@ -228,7 +236,7 @@ class TimedReporter:
         return "continue"
 
 
-def run_trl(work: Path, n_train: int, n_valid: int) -> dict[str, Any]:
+def run_trl(work: Path, n_train: int, n_valid: int, bf16: bool = False) -> dict[str, Any]:
     import torch
     from datasets import Dataset
     from peft import LoraConfig
@@ -263,7 +271,7 @@ def run_trl(work: Path, n_train: int, n_valid: int) -> dict[str, Any]:
         max_grad_norm=1.0,
         padding_free=True,
         max_length=None,  # padding-free without packing does not truncate; the examples fit the context
-        bf16=False,
+        bf16=bf16,  # on a CPU: autocast to bf16, as openft's bf16 mixed precision
         gradient_checkpointing=False,
         use_cpu=True,
         dataloader_num_workers=0,
@@ -283,7 +291,8 @@ def run_trl(work: Path, n_train: int, n_valid: int) -> dict[str, Any]:
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - start_cpu
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     return {
-        "side": "trl",
+        "side": "trl-bf16" if bf16 else "trl",
+        "precision": "bf16" if bf16 else "fp32",
         "threads": torch.get_num_threads(),
         "train_tokens": tokens,
         "train_seconds": round(seconds, 1),
@@ -326,25 +335,38 @@ def _best(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return max(runs, key=lambda run: run["tokens_per_s"])
 
 
+SIDES: dict[str, Any] = {
+    "openft": run_openft,
+    "openft-fp32": lambda work, n_train, n_valid: run_openft(work, n_train, n_valid, "fp32"),
+    "trl": run_trl,
+    "trl-bf16": lambda work, n_train, n_valid: run_trl(work, n_train, n_valid, bf16=True),
+}
+DEFAULT_SIDES = ("openft", "trl", "trl-bf16")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n-train", type=int, default=300)
     parser.add_argument("--n-valid", type=int, default=60)
     parser.add_argument("--repeat", type=int, default=1, help="runs per side, alternating; the best counts")
     parser.add_argument("--work", type=Path, default=Path("/tmp/openft-bench-train"))
-    parser.add_argument("--side", choices=["openft", "trl"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--sides",
+        default=",".join(DEFAULT_SIDES),
+        help=f"comma-separated, from {', '.join(SIDES)} (openft: precision 'auto')",
+    )
+    parser.add_argument("--side", choices=list(SIDES), help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     if args.side:
-        run = run_openft if args.side == "openft" else run_trl
-        print(json.dumps(run(args.work, args.n_train, args.n_valid)))
+        print(json.dumps(SIDES[args.side](args.work, args.n_train, args.n_valid)))
         return
 
     # Both sides run in this environment; the wait policy decides a lot on a shared machine.
     print(f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(libgomp default)')}", file=sys.stderr)
     build_inputs(args.work, args.n_train, args.n_valid)
-    sides = ["openft", "trl"] if _has_trl() else ["openft"]
-    if "trl" not in sides:
+    sides = [side for side in args.sides.split(",") if _has_trl() or not side.startswith("trl")]
+    if len(sides) < len(args.sides.split(",")):
         print(
             "TRL is not installed: running openft only (pip install trl datasets to compare)", file=sys.stderr
         )
@@ -359,19 +381,28 @@ def main() -> None:
 
 
 def _print_summary(best: dict[str, dict[str, Any]]) -> None:
-    print(f"\n{'side':8} {'tokens/s':>10} {'tokens/CPU-s':>13} {'peak RSS MiB':>13} {'final valid loss':>17}")
+    print(
+        f"\n{'side':12} {'precision':>9} {'tokens/s':>10} {'tokens/CPU-s':>13} {'peak RSS MiB':>13} "
+        f"{'final valid loss':>17}"
+    )
     for side, run in best.items():
         speed, cpu, rss = run["tokens_per_s"], run.get("tokens_per_cpu_s", 0.0), run["peak_rss_mib"]
-        print(f"{side:8} {speed:>10,.0f} {cpu:>13,.0f} {rss:>13,} {run['final_valid_loss']:>17.4f}")
-    if "openft" in best and "trl" in best:
-        ours, theirs = best["openft"], best["trl"]
-        cpu_ratio = ours.get("tokens_per_cpu_s", 0.0) / max(1e-9, theirs.get("tokens_per_cpu_s", 0.0))
-        rss_ratio = ours["peak_rss_mib"] / theirs["peak_rss_mib"]
         print(
-            f"\nopenft / TRL: {ours['tokens_per_s'] / theirs['tokens_per_s']:.2f}x tokens/s "
-            f"({cpu_ratio:.2f}x per CPU-second), {rss_ratio:.2f}x peak RSS, "
-            f"valid loss {ours['final_valid_loss']:.4f} vs {theirs['final_valid_loss']:.4f}"
+            f"{side:12} {run.get('precision', ''):>9} {speed:>10,.0f} {cpu:>13,.0f} {rss:>13,} "
+            f"{run['final_valid_loss']:>17.4f}"
         )
+    ours_sides = [side for side in best if side.startswith("openft")]
+    theirs_sides = [side for side in best if side.startswith("trl")]
+    for ours_side in ours_sides:
+        for theirs_side in theirs_sides:
+            ours, theirs = best[ours_side], best[theirs_side]
+            cpu_ratio = ours.get("tokens_per_cpu_s", 0.0) / max(1e-9, theirs.get("tokens_per_cpu_s", 0.0))
+            rss_ratio = ours["peak_rss_mib"] / theirs["peak_rss_mib"]
+            print(
+                f"{ours_side} / {theirs_side}: {ours['tokens_per_s'] / theirs['tokens_per_s']:.2f}x tokens/s "
+                f"({cpu_ratio:.2f}x per CPU-second), {rss_ratio:.2f}x peak RSS, "
+                f"valid loss {ours['final_valid_loss']:.4f} vs {theirs['final_valid_loss']:.4f}"
+            )
 
 
 if __name__ == "__main__":

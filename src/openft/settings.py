@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,6 +27,9 @@ class Settings(BaseSettings):
     # Processes per training run: above 1 the recipe runs under torchrun with DistributedDataParallel
     # (one process per GPU; gloo on CPU).
     train_processes: int = 1
+    # Training precision: "auto" (bf16 mixed precision on GPUs and CPUs that multiply bf16 in hardware,
+    # fp32 elsewhere), "bf16" or "fp32" (docs/training.md, "Precision").
+    train_precision: Literal["auto", "bf16", "fp32"] = "auto"
     # Keep one recipe process ready with torch & co imported, so a job starts without waiting for them
     # (single-process training only; openft.worker.spare).
     train_spare_process: bool = True

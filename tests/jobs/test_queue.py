@@ -124,7 +124,12 @@ def test_a_killed_worker_s_job_resumes_on_another_worker(
         ).id
         deadline = time.monotonic() + 120
         while not any(m.startswith("Checkpoint created") for m in event_messages(client, job_id)):
-            assert time.monotonic() < deadline, "no checkpoint before the deadline"
+            if time.monotonic() > deadline:
+                job = client.fine_tuning.jobs.retrieve(job_id)
+                pytest.fail(
+                    f"no checkpoint before the deadline: job {job.status}, worker exit code {first.poll()}, "
+                    f"events {list(reversed(event_messages(client, job_id)))}"
+                )
             time.sleep(0.2)
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)

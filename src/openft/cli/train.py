@@ -51,6 +51,9 @@ def train(
         int | None, typer.Option(help="Truncate longer examples (default: context).")
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (default: a new one, printed).")] = None,
+    precision: Annotated[
+        str, typer.Option(help="'auto' (bf16 where the hardware multiplies bf16 fast), 'bf16' or 'fp32'.")
+    ] = "auto",
     resume_from: Annotated[
         Path | None, typer.Option(help="Continue a paused run from its checkpoint.")
     ] = None,
@@ -79,6 +82,7 @@ def train(
                 full,
                 lora_rank,
                 max_seq_length,
+                precision,
                 n_epochs=n_epochs,
                 batch_size=batch_size,
                 learning_rate_multiplier=learning_rate_multiplier,
@@ -99,6 +103,7 @@ def _resolve(
     full: bool,
     lora_rank: int | None,
     max_seq_length: int | None,
+    precision: str,
     **auto_or_number: str,
 ) -> SFTConfig:
     from openft.data.lines import BadLine, iter_json_lines
@@ -126,6 +131,7 @@ def _resolve(
         output_dir=str(output.resolve()),
         seed=seed,
         context_length=context_length,
+        precision=precision,
     )
 
 

@@ -36,6 +36,7 @@ class RunSpec:
     hyperparameters: dict[str, Any]
     seed: int
     resume_from: str | None
+    precision: str = "auto"  # Settings.train_precision
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -73,6 +74,7 @@ def start_run(ctx: ServiceContext, job_id: str) -> RunSpec | None:
             hyperparameters=json.loads(job.hyperparameters_json),
             seed=job.seed,
             resume_from=resume_from,
+            precision=ctx.settings.train_precision,
         )
 
 

@@ -37,6 +37,7 @@ N_EVALS_PER_RUN = 20
 MIN_EVAL_EVERY_N_STEPS = 5
 MIN_VALID_BATCH_EXAMPLES = 8
 MAX_TOKENS_PER_MICRO_BATCH = 2048
+PRECISIONS = ("auto", "bf16", "fp32")  # see openft.train.precision
 
 
 class ConfigError(ValueError):
@@ -114,6 +115,8 @@ class SFTConfig:
     keep_last_n_checkpoints: int = 3
     # openft addition: gradient accumulation splits a step into micro-batches of at most this many tokens.
     max_tokens_per_micro_batch: int = field(default=MAX_TOKENS_PER_MICRO_BATCH)
+    # openft addition: "auto" (bf16 mixed precision where the hardware multiplies bf16 fast), "bf16", "fp32".
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         self.validate()
@@ -135,6 +138,8 @@ class SFTConfig:
             _check_positive_int(name, getattr(self, name))
         _check_positive_int("keep_last_n_checkpoints", self.keep_last_n_checkpoints)
         _check_positive_int("max_tokens_per_micro_batch", self.max_tokens_per_micro_batch)
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.method == "lora":
             _check_positive_int("lora_rank", self.lora_rank)
             _check_positive_int("lora_alpha", self.lora_alpha)
@@ -200,6 +205,7 @@ def resolve_config(
     seed: int,
     init_adapter_path: str | None = None,
     context_length: int,
+    precision: str = "auto",
 ) -> SFTConfig:
     """Decide every "auto". `defaults` is the base model's (None: a pretrained model, the usual LoRA recipe).
 
@@ -241,6 +247,7 @@ def resolve_config(
         max_grad_norm=MAX_GRAD_NORM,
         eval_every_n_steps=max(MIN_EVAL_EVERY_N_STEPS, math.ceil(total_steps / N_EVALS_PER_RUN)),
         n_valid_batch_examples=max(MIN_VALID_BATCH_EXAMPLES, batch_size),
+        precision=precision,
     )
 
 

@@ -76,7 +76,9 @@ def _fused_forward(layer: Any) -> Callable[..., torch.Tensor]:
         rows = x.reshape(-1, x.shape[-1])
         out = F.linear(rows, base.weight, base.bias)
         # out += scaling * (x A^T) B^T, in place: the base product's output is not needed for backward.
-        out.addmm_(F.linear(rows, lora_a.weight), lora_b.weight.t(), alpha=scaling)
+        # In-place products are not autocast: under bf16 autocast, B is cast to the output's dtype here.
+        low_rank = F.linear(rows, lora_a.weight)
+        out.addmm_(low_rank, lora_b.weight.t().to(out.dtype), alpha=scaling)
         return out.view(*x.shape[:-1], out.shape[-1])
 
     return forward

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from openft.train.examples import TokenizedExample
-from openft.train.packing import SEQ_LENS_KWARG, PackedBatch, group_for_packing, pack
+from openft.train.packing import IGNORED_TARGET, SEQ_LENS_KWARG, PackedBatch, group_for_packing, pack
 
 
 class TokenLoss(torch.nn.Module):
@@ -39,7 +39,8 @@ class TokenLoss(torch.nn.Module):
             **extra,
         )
         logits = output.logits[0].float()
-        loss_sum = F.cross_entropy(logits, batch.targets, reduction="sum")
+        # Padded targets (IGNORED_TARGET) add no loss and never match an argmax.
+        loss_sum = F.cross_entropy(logits, batch.targets, reduction="sum", ignore_index=IGNORED_TARGET)
         n_correct = (logits.detach().argmax(dim=-1) == batch.targets).sum()
         return loss_sum, n_correct
 
@@ -77,6 +78,7 @@ def evaluate(
     max_tokens: int,
     device: torch.device,
     autocast: Any,
+    pad_to_multiple: int = 1,
 ) -> LossTotals:
     """Loss sums of `examples` under the current weights (no gradients)."""
     totals = LossTotals()
@@ -84,12 +86,12 @@ def evaluate(
     loss_module.eval()
     try:
         for group in group_for_packing(examples, max_tokens, packed=loss_module.packed):
-            batch = pack(group).to(device)
-            if batch.targets.numel() == 0:
+            batch = pack(group, pad_to_multiple=pad_to_multiple).to(device)
+            if batch.n_targets == 0:
                 continue
             with autocast():
                 loss_sum, n_correct = loss_module(batch)
-            totals.add(loss_sum.item(), n_correct.item(), batch.targets.numel())
+            totals.add(loss_sum.item(), n_correct.item(), batch.n_targets)
     finally:
         loss_module.train(was_training)
     return totals

@@ -13,7 +13,7 @@ so the output layer and the cross-entropy never touch prompt tokens.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,7 @@ from openft.train.examples import TokenizedExample
 
 PACKED_ATTENTION = "openft_packed"
 SEQ_LENS_KWARG = "openft_seq_lens"
+IGNORED_TARGET = -100  # cross_entropy's ignore_index: a padded trained position adds no loss
 
 
 @dataclass
@@ -34,8 +35,9 @@ class PackedBatch:
     position_ids: torch.Tensor  # (1, T): restart at 0 for every example
     seq_lens: list[int]  # tokens per example, in row order
     target_positions: torch.Tensor  # (N,) positions whose next token carries loss
-    targets: torch.Tensor  # (N,) those next tokens
-    n_tokens: int
+    targets: torch.Tensor  # (N,) those next tokens; IGNORED_TARGET where N was padded
+    n_tokens: int  # the examples' tokens, padding excluded
+    n_targets: int  # trained positions, padding excluded
 
     def to(self, device: torch.device) -> PackedBatch:
         if device.type == "cpu":
@@ -47,11 +49,18 @@ class PackedBatch:
             target_positions=self.target_positions.to(device),
             targets=self.targets.to(device),
             n_tokens=self.n_tokens,
+            n_targets=self.n_targets,
         )
 
 
-def pack(examples: Sequence[TokenizedExample]) -> PackedBatch:
-    """Lay `examples` end to end; position p predicts token p+1 of its example where that token has loss."""
+def pack(examples: Sequence[TokenizedExample], *, pad_to_multiple: int = 1) -> PackedBatch:
+    """Lay `examples` end to end; position p predicts token p+1 of its example where that token has loss.
+
+    With `pad_to_multiple` > 1, the row and the trained positions are each padded to a multiple of it
+    (see openft.train.precision): the row with a segment of its own, which no example attends to, and
+    the trained positions with targets that carry no loss. Causal attention keeps trailing padding out
+    of every example's view even when the model cannot pack.
+    """
     input_ids: list[int] = []
     position_ids: list[int] = []
     target_positions: list[int] = []
@@ -64,13 +73,24 @@ def pack(examples: Sequence[TokenizedExample]) -> PackedBatch:
             if example.loss_mask[p + 1]:
                 target_positions.append(offset + p)
                 targets.append(example.input_ids[p + 1])
+    seq_lens = [example.n_tokens for example in examples]
+    n_tokens, n_targets = len(input_ids), len(targets)
+    row_padding = -n_tokens % pad_to_multiple
+    if row_padding:
+        input_ids += [examples[-1].input_ids[-1]] * row_padding
+        position_ids += range(row_padding)
+        seq_lens.append(row_padding)
+    target_padding = -n_targets % pad_to_multiple if n_targets else 0
+    target_positions += [0] * target_padding
+    targets += [IGNORED_TARGET] * target_padding
     return PackedBatch(
         input_ids=torch.tensor([input_ids], dtype=torch.long),
         position_ids=torch.tensor([position_ids], dtype=torch.long),
-        seq_lens=[example.n_tokens for example in examples],
+        seq_lens=seq_lens,
         target_positions=torch.tensor(target_positions, dtype=torch.long),
         targets=torch.tensor(targets, dtype=torch.long),
-        n_tokens=len(input_ids),
+        n_tokens=n_tokens,
+        n_targets=n_targets,
     )
 
 
@@ -110,15 +130,21 @@ def packed_attention(
     if seq_lens is None:  # generation, or a caller that did not pack: behave exactly like "sdpa"
         return sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling, **kwargs)
     gqa = query.shape[1] != key.shape[1]
-    pieces = [
-        F.scaled_dot_product_attention(
-            q, k, v, is_causal=True, scale=scaling, dropout_p=dropout, enable_gqa=gqa
-        )
-        for q, k, v in zip(
-            query.split(seq_lens, 2), key.split(seq_lens, 2), value.split(seq_lens, 2), strict=True
-        )
-    ]
-    return torch.cat(pieces, dim=2).transpose(1, 2), None
+    dtype = query.dtype
+    # Under bf16 autocast on a CPU, attention runs in fp32 (see openft.train.precision).
+    in_fp32 = query.device.type == "cpu" and torch.is_autocast_enabled("cpu")
+    if in_fp32:
+        query, key, value = query.float(), key.float(), value.float()
+    with torch.autocast("cpu", enabled=False) if in_fp32 else nullcontext():
+        pieces = [
+            F.scaled_dot_product_attention(
+                q, k, v, is_causal=True, scale=scaling, dropout_p=dropout, enable_gqa=gqa
+            )
+            for q, k, v in zip(
+                query.split(seq_lens, 2), key.split(seq_lens, 2), value.split(seq_lens, 2), strict=True
+            )
+        ]
+    return torch.cat(pieces, dim=2).transpose(1, 2).to(dtype), None
 
 
 AttentionInterface.register(PACKED_ATTENTION, packed_attention)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import gc
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +43,7 @@ from openft.train.loss import LossTotals, TokenLoss, evaluate
 from openft.train.optim import make_optimizer, make_scheduler
 from openft.train.packing import group_for_packing, pack, packed_attention_enabled, supports_packing
 from openft.train.plan import Plan, rotating_slice, split_across_ranks
+from openft.train.precision import Autocast, Precision, autocast_for, resolve_precision, row_multiple_for
 from openft.train.reporting import (
     FULL_VALID_ACCURACY,
     FULL_VALID_LOSS,
@@ -56,8 +57,6 @@ from openft.train.reporting import (
     SilentReporter,
 )
 from openft.train.results import ResultsCsv
-
-Autocast = Callable[[], AbstractContextManager[Any]]
 
 
 @dataclass
@@ -86,7 +85,9 @@ class Run:
     scheduler: Any
     state: TrainerState
     results: ResultsCsv | None
+    precision: Precision  # "auto" resolved for this device
     autocast: Autocast
+    row_multiple: int  # packed rows padded to a multiple of this (openft.train.precision)
 
 
 def train_sft(config: SFTConfig, reporter: Reporter, *, resume_from: Path | None = None) -> TrainResult:
@@ -169,12 +170,12 @@ def _train_step(run: Run, indices: Sequence[int]) -> LossTotals:
         # Sums divided by the step's trained-token count (times world size: DDP averages over processes).
         scale = run.dist.world_size / n_loss_tokens
         for i, group in enumerate(groups):
-            batch = pack(group).to(run.dist.device)
+            batch = pack(group, pad_to_multiple=run.row_multiple).to(run.dist.device)
             with _sync_gradients_if(run.trainer, i == len(groups) - 1):
                 with run.autocast():
                     loss_sum, n_correct = run.trainer(batch)
                 (loss_sum * scale).backward()
-            local.add(loss_sum.item(), n_correct.item(), batch.targets.numel())
+            local.add(loss_sum.item(), n_correct.item(), batch.n_targets)
         params = [p for p in run.model.parameters() if p.requires_grad]
         torch.nn.utils.clip_grad_norm_(params, run.config.max_grad_norm)
         run.optimizer.step()
@@ -209,6 +210,7 @@ def _evaluate_shared(run: Run, examples: Sequence[TokenizedExample]) -> LossTota
         max_tokens=run.config.max_tokens_per_micro_batch,
         device=run.dist.device,
         autocast=run.autocast,
+        pad_to_multiple=run.row_multiple,
     )
     return LossTotals(*run.dist.all_sum(local.as_list()))
 
@@ -286,7 +288,8 @@ def _prepare(config: SFTConfig, reporter: Reporter, dist: DistContext, resume_fr
     if dist.is_main:
         keep = state.step if resume_from is not None else 0
         results = ResultsCsv(Path(config.output_dir) / "results.csv", keep_through_step=keep)
-    _report_start(reporter, config, train, valid, plan, state, time.perf_counter() - started, dist)
+    precision = resolve_precision(config.precision, dist.device)
+    _report_start(reporter, config, train, valid, plan, state, time.perf_counter() - started, dist, precision)
     return Run(
         config=config,
         dist=dist,
@@ -303,7 +306,9 @@ def _prepare(config: SFTConfig, reporter: Reporter, dist: DistContext, resume_fr
         scheduler=scheduler,
         state=state,
         results=results,
-        autocast=_autocast_for(dist.device),
+        precision=precision,
+        autocast=autocast_for(dist.device, precision),
+        row_multiple=row_multiple_for(dist.device, precision),
     )
 
 
@@ -326,10 +331,12 @@ def _report_start(
     state: TrainerState,
     load_s: float,
     dist: DistContext,
+    precision: Precision,
 ) -> None:
     n_tokens = sum(example.n_tokens for example in train)
     n_trained = sum(example.n_loss_tokens for example in train)
     where = f"{dist.world_size} processes" if dist.is_distributed else str(dist.device)
+    where += ", bf16 mixed precision" if precision == "bf16" else ", fp32"
     validation = f", {_count(len(valid), 'validation example')}" if valid else ""
     reporter.message(
         f"Training {config.base_model_name} ({config.method}) on {_count(len(train), 'example')} "
@@ -348,13 +355,6 @@ def _report_start(
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
-def _autocast_for(device: torch.device) -> Autocast:
-    """bf16 autocast on GPUs that support it; fp32 elsewhere (CPUs have no fast half-precision matmul)."""
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return lambda: torch.autocast("cuda", dtype=torch.bfloat16)
-    return nullcontext
 
 
 def _sync_gradients_if(trainer: torch.nn.Module, last: bool) -> AbstractContextManager[Any]:

@@ -49,6 +49,7 @@ def main(argv: list[str]) -> int:
         seed=spec["seed"],
         init_adapter_path=init_adapter_path,
         context_length=entry.context_length,
+        precision=spec.get("precision", "auto"),
     )
     # Under torchrun every rank resolves the same config; each writes it whole and renames it into place.
     config_path = Path(spec["output_dir"]) / "config.json"

@@ -1,0 +1,69 @@
+"""Training precision: fp32 weights always, with bf16 matrix products where the hardware does them fast.
+
+`"auto"` picks bf16 mixed precision (autocast; weights, gradients and optimizer state stay fp32) on GPUs
+with bf16 support and on CPUs with native bf16 instructions (AVX512-BF16 or AMX; e.g. AMD Zen 4 and
+Intel Sapphire Rapids and later), where a bf16 matrix product runs several times faster than an fp32
+one. Other CPUs emulate bf16 and are faster in fp32, so `"auto"` means fp32 there.
+
+On a CPU, two things keep bf16 training lean (both measured, see docs/training.md):
+- oneDNN builds and keeps a kernel for every matrix shape it meets. Packed rows have a different length
+  at every step, so an unbounded number of kernels would pile up (hundreds of MB within a few dozen
+  steps). Rows are therefore padded to a multiple of `CPU_BF16_ROW_MULTIPLE` tokens with a separate,
+  loss-free segment, which bounds the shapes at a small, fixed set.
+- Attention runs in fp32: its bf16 CPU kernel keeps a kernel per sequence length as well, and the
+  attention products are a small share of the work at these lengths.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+Precision = Literal["bf16", "fp32"]
+CPU_BF16_ROW_MULTIPLE = 128
+
+Autocast = Callable[[], AbstractContextManager[Any]]
+
+
+def resolve_precision(requested: str, device: torch.device) -> Precision:
+    """ "auto" becomes what is fast on `device`; an explicit "bf16" or "fp32" is kept."""
+    if requested == "fp32":
+        return "fp32"
+    if requested == "bf16":
+        return "bf16"
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    if device.type == "cpu":
+        return "bf16" if cpu_has_native_bf16() else "fp32"
+    return "fp32"
+
+
+@cache
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU multiplies bf16 matrices in hardware (not by conversion to fp32)."""
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:  # not Linux: no cheap way to tell, so stay with fp32
+        return False
+    flags = set()
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags"):
+            flags = set(line.partition(":")[2].split())
+            break
+    return bool(flags & {"avx512_bf16", "amx_bf16"}) and torch.backends.mkldnn.is_available()
+
+
+def autocast_for(device: torch.device, precision: Precision) -> Autocast:
+    if precision == "bf16" and device.type in ("cuda", "cpu"):
+        return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
+    return nullcontext
+
+
+def row_multiple_for(device: torch.device, precision: Precision) -> int:
+    """Pad packed rows to a multiple of this many tokens (1: no padding). Only bf16 on a CPU needs it."""
+    return CPU_BF16_ROW_MULTIPLE if precision == "bf16" and device.type == "cpu" else 1
