@@ -6,9 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
-from openft.data import LintFinding, check_file
+from openft.data import LintFinding, check_file, lint_columns
+from openft.data.lint_style import median_of_counts
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -95,8 +97,18 @@ def test_every_finding_has_a_fixture() -> None:
     assert {path.stem for path in (FIXTURES / "lint").glob("*.jsonl")} == set(EXPECTED) == set(ADVICE)
 
 
+@pytest.fixture(params=["in memory", "spilled to disk"])
+def storage(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each lint test twice: as a small file is linted, and as a large one is (columns spilled to disk
+    every 3 rows, hashes grouped in partitions of about 2 rows, so copies and conflicts span them)."""
+    if request.param == "spilled to disk":
+        monkeypatch.setattr(lint_columns, "CHUNK_ROWS", 3)
+        monkeypatch.setattr(lint_columns, "PARTITION_ROWS", 2)
+    return str(request.param)
+
+
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_fixture_gives_exactly_its_finding(name: str, tokenizer: Any) -> None:
+def test_fixture_gives_exactly_its_finding(name: str, tokenizer: Any, storage: str) -> None:
     path = FIXTURES / "lint" / f"{name}.jsonl"
     if name == "validation_leakage":
         report = check_file(FIXTURES / "marv.jsonl", tokenizer=tokenizer, validation_path=path)
@@ -110,3 +122,30 @@ def test_fixture_gives_exactly_its_finding(name: str, tokenizer: Any) -> None:
 def test_lint_can_be_turned_off(tokenizer: Any) -> None:
     report = check_file(FIXTURES / "lint" / "duplicate_examples.jsonl", tokenizer=tokenizer, lint=False)
     assert report.lint == ()
+
+
+def test_spilled_columns_read_back_in_order_and_by_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lint_columns, "CHUNK_ROWS", 4)
+    column = lint_columns.SpilledColumn("q")
+    for value in range(10):
+        column.append(value * 7 - 20)
+        if len(column.buffer) >= lint_columns.CHUNK_ROWS:
+            column.spill()
+    assert (column.n_spilled, len(column)) == (8, 10)
+    assert [len(chunk) for chunk in column.chunks()] == [4, 4, 2]
+    assert column.values().tolist() == [v * 7 - 20 for v in range(10)]
+    assert column.take(np.array([0, 5, 9])).tolist() == [-20, 15, 43]
+    groups = list(lint_columns.partitions(column, count=3))
+    assert sorted(i for _, indices, _ in groups for i in indices.tolist()) == list(range(10))
+    for keys, indices, _ in groups:
+        assert len({k % 3 for k in keys.tolist()}) <= 1  # one partition holds one residue
+        assert indices.tolist() == sorted(indices.tolist())  # file order kept
+    column.close()
+
+
+@pytest.mark.parametrize("lengths", [[5], [1, 9], [3, 1, 2], [4, 4, 1, 10], [7, 7, 7, 2, 100, 3]])
+def test_median_of_counts_is_numpys_median(lengths: list[int]) -> None:
+    counts: dict[int, int] = {}
+    for length in lengths:
+        counts[length] = counts.get(length, 0) + 1
+    assert median_of_counts(counts) == float(np.median(lengths))

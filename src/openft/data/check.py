@@ -51,15 +51,20 @@ def check_file(
             tokens_per_s=tokens_per_s,
         )
     findings = []
-    if lint:
-        from openft.data.lint import lint_files  # numpy: imported only when a check runs
+    try:
+        if lint:
+            from openft.data.lint import lint_files  # numpy: imported only when a check runs
 
-        findings = lint_files(
-            training_checker.table,
-            training.format,
-            validation_checker.table if validation_checker else None,
-            validation.format if validation else None,
-        )
+            findings = lint_files(
+                training_checker.table,
+                training.format,
+                validation_checker.table if validation_checker else None,
+                validation.format if validation else None,
+            )
+    finally:  # the lint's spilled columns (temporary files)
+        training_checker.table.close()
+        if validation_checker is not None:
+            validation_checker.table.close()
     return CheckReport(training, validation, estimate, tuple(findings))
 
 

@@ -1,7 +1,8 @@
 """What the lint remembers about each example: a few hashes and numbers, never the text itself.
 
 The lint must see the whole file (a duplicate can be 900,000 lines after its original) while memory
-stays flat, so each example is reduced to fixed-size numbers in compact arrays as it streams past.
+stays flat, so each example is reduced to fixed-size numbers as it streams past, in columns that spill
+to disk (openft.data.lint_columns).
 Python's `hash` of a string is stable within one process, which is all that comparing needs.
 """
 
@@ -9,11 +10,12 @@ from __future__ import annotations
 
 import json
 import re
-from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
+from openft.data import lint_columns
 from openft.data.formats import FileFormat
+from openft.data.lint_columns import SpilledColumn
 from openft.data.validate_other import preference_outputs
 
 # ASCII punctuation and spacing become spaces, ASCII letters lower case; other bytes stay as they are.
@@ -38,27 +40,45 @@ STYLE_EMPTY = 4
 
 @dataclass
 class LintTable:
-    """Per-example numbers for one file, in input order."""
+    """Per-example numbers for one file, in input order; long columns spill to disk (lint_columns)."""
 
-    lines: array[int] = field(default_factory=lambda: array("i"))
-    example_hashes: array[int] = field(default_factory=lambda: array("q"))  # identical text
-    normalized_hashes: array[int] = field(
-        default_factory=lambda: array("q")
-    )  # same words, any case/punctuation
-    prompt_hashes: array[int] = field(default_factory=lambda: array("q"))  # everything before the answer
-    answer_hashes: array[int] = field(default_factory=lambda: array("q"))
-    system_hashes: array[int] = field(default_factory=lambda: array("q"))  # 0: no system prompt
-    answer_chars: array[int] = field(default_factory=lambda: array("i"))
-    answer_styles: array[int] = field(default_factory=lambda: array("b"))
-    answer_scripts: array[int] = field(
-        default_factory=lambda: array("b")
-    )  # index into SCRIPTS, -1: no letters
+    lines: SpilledColumn = field(default_factory=lambda: SpilledColumn("i"))
+    example_hashes: SpilledColumn = field(default_factory=lambda: SpilledColumn("q"))  # identical text
+    # Same words, any case/punctuation.
+    normalized_hashes: SpilledColumn = field(default_factory=lambda: SpilledColumn("q"))
+    prompt_hashes: SpilledColumn = field(default_factory=lambda: SpilledColumn("q"))  # all before the answer
+    answer_hashes: SpilledColumn = field(default_factory=lambda: SpilledColumn("q"))
+    system_hashes: SpilledColumn = field(default_factory=lambda: SpilledColumn("q"))  # 0: no system prompt
+    answer_chars: SpilledColumn = field(default_factory=lambda: SpilledColumn("i"))
+    answer_styles: SpilledColumn = field(default_factory=lambda: SpilledColumn("b"))
+    # The index in SCRIPTS of the answer's script, -1: no letters.
+    answer_scripts: SpilledColumn = field(default_factory=lambda: SpilledColumn("b"))
+    # How many non-empty answers have each length in characters (for the median, exactly).
+    answer_length_counts: dict[int, int] = field(default_factory=dict)
     # A short preview of a few texts, to name them in findings (bounded: only the first ones seen).
     previews: dict[int, str] = field(default_factory=dict)
     _words: dict[str, bytes] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return len(self.lines)
+
+    def columns(self) -> tuple[SpilledColumn, ...]:
+        return (
+            self.lines,
+            self.example_hashes,
+            self.normalized_hashes,
+            self.prompt_hashes,
+            self.answer_hashes,
+            self.system_hashes,
+            self.answer_chars,
+            self.answer_styles,
+            self.answer_scripts,
+        )
+
+    def close(self) -> None:
+        """Delete the spilled columns' temporary files (they also go when the table is collected)."""
+        for column in self.columns():
+            column.close()
 
     def add(self, line: int, raw_line: str, file_format: FileFormat, example: dict[str, Any]) -> None:
         system, prompt, answer = _split_example(file_format, example)
@@ -72,8 +92,14 @@ class LintTable:
         self.answer_hashes.append(answer_key)
         self.system_hashes.append(hash(system) if system is not None else 0)
         self.answer_chars.append(len(answer))
-        self.answer_styles.append(answer_style(answer))
+        style = answer_style(answer)
+        self.answer_styles.append(style)
         self.answer_scripts.append(answer_script(answer))
+        if not style & STYLE_EMPTY:
+            self.answer_length_counts[len(answer)] = self.answer_length_counts.get(len(answer), 0) + 1
+        if len(self.lines.buffer) >= lint_columns.CHUNK_ROWS:
+            for column in self.columns():
+                column.spill()
         previews = self.previews
         if len(previews) < _MAX_PREVIEWS:
             # Answers that repeat (the ones findings quote) are short ones.

@@ -2,40 +2,36 @@
 
 from __future__ import annotations
 
-from array import array
-
 import numpy as np
 import numpy.typing as npt
 
 from openft.data.issues import LintFinding
+from openft.data.lint_columns import SpilledColumn, column_mask, n_partitions, partitions
 from openft.data.lint_features import LintTable
 
 N_LINES_SHOWN = 5
+Mask = npt.NDArray[np.bool_]
 Int64s = npt.NDArray[np.int64]
 
 
-def int64s(values: array[int]) -> Int64s:
-    """A numpy view of a compact array of hashes ("q") or of small numbers ("i"), widened to int64."""
-    if not len(values):
-        return np.zeros(0, np.int64)
-    view = np.frombuffer(values, dtype=np.dtype(values.typecode))
-    return view if view.dtype == np.int64 else view.astype(np.int64)
+def first_lines(table: LintTable, mask: Mask) -> tuple[int, ...]:
+    indices = np.flatnonzero(mask)[:N_LINES_SHOWN]
+    return tuple(int(line) for line in table.lines.take(indices))
 
 
-def first_lines(table: LintTable, mask: npt.NDArray[np.bool_]) -> tuple[int, ...]:
-    return tuple(int(line) for line in int64s(table.lines)[mask][:N_LINES_SHOWN])
-
-
-def repeats_of_earlier(hashes: Int64s) -> npt.NDArray[np.bool_]:
+def repeats_of_earlier(hashes: SpilledColumn) -> Mask:
     """True for every example whose hash already occurred earlier in the file."""
-    repeated = np.ones(len(hashes), dtype=bool)
-    repeated[np.unique(hashes, return_index=True)[1]] = False
+    repeated = np.zeros(len(hashes), dtype=bool)
+    for keys, indices, _ in partitions(hashes):
+        is_repeat = np.ones(len(keys), dtype=bool)
+        is_repeat[np.unique(keys, return_index=True)[1]] = False
+        repeated[indices[is_repeat]] = True
     return repeated
 
 
 def duplicates(table: LintTable, file: str) -> list[LintFinding]:
-    exact = repeats_of_earlier(int64s(table.example_hashes))
-    near = repeats_of_earlier(int64s(table.normalized_hashes)) & ~exact
+    exact = repeats_of_earlier(table.example_hashes)
+    near = repeats_of_earlier(table.normalized_hashes) & ~exact
     findings = []
     if exact.any():
         findings.append(
@@ -64,7 +60,14 @@ def duplicates(table: LintTable, file: str) -> list[LintFinding]:
 
 
 def leakage(training: LintTable, validation: LintTable) -> list[LintFinding]:
-    leaked = np.isin(int64s(validation.normalized_hashes), int64s(training.normalized_hashes))
+    leaked = np.zeros(len(validation), dtype=bool)
+    count = n_partitions(len(training) + len(validation))  # the same split of hash values for both
+    for (seen, _, _), (keys, indices, _) in zip(
+        partitions(training.normalized_hashes, count=count),
+        partitions(validation.normalized_hashes, count=count),
+        strict=True,
+    ):
+        leaked[indices[np.isin(keys, seen)]] = True
     if not leaked.any():
         return []
     return [
@@ -82,19 +85,25 @@ def leakage(training: LintTable, validation: LintTable) -> list[LintFinding]:
 
 
 def conflicting_answers(table: LintTable, file: str) -> list[LintFinding]:
-    prompts, answers = int64s(table.prompt_hashes), int64s(table.answer_hashes)
-    if len(prompts) == 0:
+    involved = np.zeros(len(table), dtype=bool)
+    n_prompts = total = majority = 0
+    for prompts, indices, (answers,) in partitions(table.prompt_hashes, table.answer_hashes):
+        if len(prompts) == 0:
+            continue
+        pair_prompts, pair_counts = _distinct_pairs(prompts, answers)
+        group_prompts, group_starts, n_answers = np.unique(
+            pair_prompts, return_index=True, return_counts=True
+        )
+        conflicting = n_answers > 1
+        if not conflicting.any():
+            continue
+        n_prompts += int(conflicting.sum())
+        total += int(np.add.reduceat(pair_counts, group_starts)[conflicting].sum())
+        majority += int(np.maximum.reduceat(pair_counts, group_starts)[conflicting].sum())
+        involved[indices[np.isin(prompts, group_prompts[conflicting])]] = True
+    if not n_prompts:
         return []
-    pair_prompts, pair_counts = _distinct_pairs(prompts, answers)
-    group_prompts, group_starts, n_answers = np.unique(pair_prompts, return_index=True, return_counts=True)
-    conflicting = n_answers > 1
-    if not conflicting.any():
-        return []
-    totals = np.add.reduceat(pair_counts, group_starts)[conflicting]
-    majorities = np.maximum.reduceat(pair_counts, group_starts)[conflicting]
-    involved = np.isin(prompts, group_prompts[conflicting])
-    agreement = float(majorities.sum() / totals.sum())
-    n_prompts = int(conflicting.sum())
+    agreement = majority / total
     return [
         LintFinding(
             "conflicting_answers",
@@ -126,20 +135,27 @@ def _distinct_pairs(prompts: Int64s, answers: Int64s) -> tuple[Int64s, Int64s]:
 
 
 def imbalanced_answers(table: LintTable, file: str) -> list[LintFinding]:
-    answers = int64s(table.answer_hashes)
-    values, first_index, counts = np.unique(answers, return_index=True, return_counts=True)
-    if len(values) == 0:
+    # (count, first row, answer hash) of the three most common answers of each partition: the three
+    # most common overall are among them.
+    candidates: list[tuple[int, int, int]] = []
+    for answers, indices, _ in partitions(table.answer_hashes):
+        values, first_index, counts = np.unique(answers, return_index=True, return_counts=True)
+        firsts = indices[first_index]
+        for i in np.lexsort((firsts, -counts))[:3]:  # most common first; ties in order of first use
+            candidates.append((int(counts[i]), int(firsts[i]), int(values[i])))
+    if not candidates:
         return []
-    order = np.lexsort((first_index, -counts))  # most common first; ties in order of first use
-    top = int(counts[order[0]])
-    second = int(counts[order[1]]) if len(order) > 1 else 0
-    n = len(answers)
+    candidates.sort(key=lambda candidate: (-candidate[0], candidate[1]))
+    top = candidates[0][0]
+    second = candidates[1][0] if len(candidates) > 1 else 0
+    n = len(table)
     if top < 3 or top < 0.1 * n or top < 2 * second:
         return []
     shares = ", ".join(
-        f"{_quoted(table, int(values[i]))} {int(counts[i])} ({int(counts[i]) / n:.0%})" for i in order[:3]
+        f"{_quoted(table, value)} {count} ({count / n:.0%})" for count, _, value in candidates[:3]
     )
-    most_common = answers == values[order[0]]
+    most_common_answer = candidates[0][2]
+    most_common = column_mask(table.answer_hashes, lambda chunk: chunk == most_common_answer)
     return [
         LintFinding(
             "imbalanced_answers",

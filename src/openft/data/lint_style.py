@@ -5,16 +5,17 @@ from __future__ import annotations
 import numpy as np
 
 from openft.data.issues import LintFinding
+from openft.data.lint_columns import column_mask, partitions
 from openft.data.lint_features import SCRIPTS, STYLE_EMPTY, STYLE_JSON, STYLE_TRAILING_SPACE, LintTable
-from openft.data.lint_repeats import first_lines, int64s
+from openft.data.lint_repeats import first_lines
 
 OUTLIER_FACTOR = 10  # an answer 10× shorter or longer than the median one is an outlier
 MIN_EXAMPLES_FOR_OUTLIERS = 10
+LONG_ANSWER_MIN_CHARS = 100  # an answer of a sentence is never "long", however short the median
 
 
 def system_prompts(table: LintTable, file: str) -> list[LintFinding]:
-    systems = int64s(table.system_hashes)
-    has_system = systems != 0
+    has_system = column_mask(table.system_hashes, lambda chunk: chunk != 0)
     findings = []
     n_without = int((~has_system).sum())
     if has_system.any() and n_without:
@@ -28,21 +29,30 @@ def system_prompts(table: LintTable, file: str) -> list[LintFinding]:
                 "Give every example the same system message (the one you will use in production), or none.",
             )
         )
-    values, first_index, counts = np.unique(systems[has_system], return_index=True, return_counts=True)
-    if len(values) > 1:
-        order = np.lexsort((first_index, -counts))  # most used first; ties in order of first use
+    # Each distinct system prompt: its first row (marked in `firsts`), and the three most used.
+    firsts = np.zeros(len(table), dtype=bool)
+    n_distinct = 0
+    candidates: list[tuple[int, int, int]] = []  # (count, first row, hash)
+    for systems, indices, _ in partitions(table.system_hashes):
+        present = systems != 0
+        values, first_index, counts = np.unique(systems[present], return_index=True, return_counts=True)
+        first_rows = indices[present][first_index]
+        firsts[first_rows] = True
+        n_distinct += len(values)
+        for i in np.lexsort((first_rows, -counts))[:3]:  # most used first; ties in order of first use
+            candidates.append((int(counts[i]), int(first_rows[i]), int(values[i])))
+    if n_distinct > 1:
+        candidates.sort(key=lambda candidate: (-candidate[0], candidate[1]))
         shown = "; ".join(
-            f'"{table.previews.get(int(values[i]), "…")}" ({int(counts[i])})' for i in order[:3]
+            f'"{table.previews.get(value, "…")}" ({count})' for count, _, value in candidates[:3]
         )
-        firsts = np.zeros(len(systems), dtype=bool)
-        firsts[np.flatnonzero(has_system)[np.sort(first_index)]] = True
         findings.append(
             LintFinding(
                 "several_system_prompts",
                 file,
                 int(has_system.sum()),
                 first_lines(table, firsts),
-                f"{len(values)} different system prompts are used: {shown}.",
+                f"{n_distinct} different system prompts are used: {shown}.",
                 "Use one system prompt throughout, the one you will deploy with; the lines shown are the "
                 "first use of each.",
             )
@@ -51,7 +61,7 @@ def system_prompts(table: LintTable, file: str) -> list[LintFinding]:
 
 
 def answer_formats(table: LintTable, file: str) -> list[LintFinding]:
-    styles = np.frombuffer(table.answer_styles, dtype=np.int8) if len(table) else np.zeros(0, np.int8)
+    styles = table.answer_styles.values()
     empty = (styles & STYLE_EMPTY) != 0
     is_json = (styles & STYLE_JSON) != 0
     prose = ~is_json & ~empty
@@ -96,7 +106,7 @@ def answer_formats(table: LintTable, file: str) -> list[LintFinding]:
 
 
 def _mixed_scripts(table: LintTable, file: str) -> list[LintFinding]:
-    scripts = np.frombuffer(table.answer_scripts, dtype=np.int8) if len(table) else np.zeros(0, np.int8)
+    scripts = table.answer_scripts.values()
     values, counts = np.unique(scripts[scripts >= 0], return_counts=True)
     if len(values) < 2:
         return []
@@ -121,15 +131,17 @@ def _mixed_scripts(table: LintTable, file: str) -> list[LintFinding]:
 
 
 def answer_length_outliers(table: LintTable, file: str) -> list[LintFinding]:
-    lengths = int64s(table.answer_chars)
-    styles = np.frombuffer(table.answer_styles, dtype=np.int8) if len(table) else np.zeros(0, np.int8)
-    present = (styles & STYLE_EMPTY) == 0
-    if int(present.sum()) < MIN_EXAMPLES_FOR_OUTLIERS:
+    n_present = sum(table.answer_length_counts.values())  # answers that are not empty
+    if n_present < MIN_EXAMPLES_FOR_OUTLIERS:
         return []
-    median = float(np.median(lengths[present]))
+    median = median_of_counts(table.answer_length_counts)
+    present = (table.answer_styles.values() & STYLE_EMPTY) == 0
+    lengths = table.answer_chars
     findings = []
-    short = present & (lengths * OUTLIER_FACTOR < median)
-    long = present & (lengths > OUTLIER_FACTOR * median) & (lengths > 100)
+    short = present & column_mask(lengths, lambda chunk: chunk.astype(np.int64) * OUTLIER_FACTOR < median)
+    long = present & column_mask(
+        lengths, lambda chunk: (chunk > OUTLIER_FACTOR * median) & (chunk > LONG_ANSWER_MIN_CHARS)
+    )
     for code, mask, word in (("short_answers", short, "shorter"), ("long_answers", long, "longer")):
         if mask.any():
             findings.append(
@@ -144,3 +156,16 @@ def answer_length_outliers(table: LintTable, file: str) -> list[LintFinding]:
                 )
             )
     return findings
+
+
+def median_of_counts(counts: dict[int, int]) -> float:
+    """The median of values given as {value: how often}, exactly as numpy's median of the expanded list."""
+    n = sum(counts.values())
+    wanted = sorted({(n - 1) // 2, n // 2})  # the middle position, or the two middle ones
+    found: list[int] = []
+    seen = 0
+    for value in sorted(counts):
+        seen += counts[value]
+        while len(found) < len(wanted) and wanted[len(found)] < seen:
+            found.append(value)
+    return sum(found) / len(found)
