@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from openft.api.deps import Context, CurrentProject
 from openft.schemas.common import CursorPage
 from openft.schemas.jobs import CreateJobRequest, FineTuningJob, JobCheckpoint, JobEventList, JobList
-from openft.services import job_evaluations
+from openft.services import job_evaluations, job_events
 from openft.services import jobs as job_service
 from openft.services.context import Project, ServiceContext
 
@@ -87,13 +87,11 @@ async def list_events(
     stream: bool = False,
 ) -> JobEventList | StreamingResponse:
     if not stream:
-        return await run_in_threadpool(
-            job_service.list_events, ctx, project, job_id, after=after, limit=limit
-        )
+        return await run_in_threadpool(job_events.list_events, ctx, project, job_id, after=after, limit=limit)
     # Extension: Server-Sent Events, oldest first, replaying what came after Last-Event-ID.
     last_event_id = request.headers.get("last-event-id") or after
-    start_seq = await run_in_threadpool(job_service.event_seq, ctx, last_event_id) if last_event_id else 0
-    await run_in_threadpool(job_service.events_since, ctx, project, job_id, start_seq)  # 404 before streaming
+    start_seq = await run_in_threadpool(job_events.event_seq, ctx, last_event_id) if last_event_id else 0
+    await run_in_threadpool(job_events.events_since, ctx, project, job_id, start_seq)  # 404 before streaming
     return StreamingResponse(
         _event_stream(request, ctx, project, job_id, start_seq),
         media_type="text/event-stream",
@@ -105,7 +103,7 @@ async def _event_stream(
     request: Request, ctx: ServiceContext, project: Project, job_id: str, seq: int
 ) -> AsyncIterator[str]:
     while True:
-        events, status = await run_in_threadpool(job_service.events_since, ctx, project, job_id, seq)
+        events, status = await run_in_threadpool(job_events.events_since, ctx, project, job_id, seq)
         for event_seq, event in events:
             yield f"id: {event.id}\nevent: {event.type}\ndata: {event.model_dump_json()}\n\n"
             seq = event_seq
@@ -121,7 +119,7 @@ async def _event_stream(
 def list_checkpoints(
     job_id: str, ctx: Context, project: CurrentProject, after: str | None = None, limit: int = 10
 ) -> CursorPage[JobCheckpoint]:
-    return job_service.list_checkpoints(ctx, project, job_id, after=after, limit=limit)
+    return job_events.list_checkpoints(ctx, project, job_id, after=after, limit=limit)
 
 
 @router.get("/{job_id}/evaluation", response_model=None)

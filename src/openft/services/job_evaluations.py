@@ -18,7 +18,7 @@ from openft.errors import NotFound
 from openft.evals.job_eval import REPORT_FILE, RESULT_FILE, JobEvalSpec
 from openft.services.base_models import resolve_base_model
 from openft.services.context import Project, ServiceContext
-from openft.services.jobs import add_event, get_job_row
+from openft.services.job_events import add_event, get_job_row
 from openft.store.tables import FileRow, FineTunedModelRow, JobRow
 
 

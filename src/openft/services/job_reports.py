@@ -14,7 +14,7 @@ from openft import ids
 from openft.services.base_models import resolve_base_model
 from openft.services.context import Project, ServiceContext, now
 from openft.services.files import register_file
-from openft.services.jobs import add_event
+from openft.services.job_events import add_event
 from openft.services.webhooks import enqueue_event
 from openft.store.tables import CheckpointRow, FileRow, FineTunedModelRow, JobRow, ProjectRow
 

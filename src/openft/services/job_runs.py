@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 
 from openft.data import CheckReport, check_file
 from openft.services.context import ServiceContext, now
-from openft.services.jobs import add_event
+from openft.services.job_events import add_event
 from openft.services.webhooks import enqueue_event
 from openft.store.tables import FileRow, JobRow
 
