@@ -1,22 +1,22 @@
 """Supervised fine-tuning: the recipe, top to bottom.
 
-    load the tokenizer and the examples (rendered by openft.data.render, as inference renders them)
-    build the model: the base, plus a new / continued / resumed LoRA adapter, or the whole model
+    prepare (openft.train.run_setup): the tokenizer and the examples (rendered by openft.data.render,
+        as inference renders them); the model: the base, plus a new / continued / resumed LoRA
+        adapter, or the whole model; optimizer, schedule, precision
     for each step: train on its batch, report train metrics, now and then a validation batch,
                    at each epoch end the full validation set and a checkpoint,
                    between steps obey cancel / pause
     publish the last epoch's checkpoint as final/
 
 One step = one batch of `batch_size` examples (OpenAI's step). A step's examples are dealt to the
-processes (torchrun) and packed without padding into micro-batches; the loss is the mean over the
+processes (torchrun) and packed without padding into micro-batches (bf16 on a CPU pads each row to a
+fixed multiple, openft.train.precision); the loss is the mean over the
 step's trained tokens however it was split, so results do not depend on the layout.
 """
 
 from __future__ import annotations
 
 import gc
-import random
-import time
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -26,24 +26,19 @@ from typing import Any
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from openft.train.adapters import build_trainable_model, load_tokenizer
 from openft.train.checkpoints import (
     CheckpointKind,
-    TrainerState,
-    load_trainer_state,
     prune_checkpoints,
     publish_final,
     save_checkpoint,
 )
 from openft.train.config import SFTConfig
-from openft.train.distributed import DistContext, close_distributed, init_distributed
-from openft.train.examples import TokenizedExample, load_examples, truncation_warning
+from openft.train.distributed import close_distributed, init_distributed
+from openft.train.examples import TokenizedExample
 from openft.train.fused_lora import fused_lora_forward
-from openft.train.loss import LossTotals, TokenLoss, evaluate
-from openft.train.optim import make_optimizer, make_scheduler
-from openft.train.packing import group_for_packing, pack, packed_attention_enabled, supports_packing
-from openft.train.plan import Plan, rotating_slice, split_across_ranks
-from openft.train.precision import Autocast, Precision, autocast_for, resolve_precision, row_multiple_for
+from openft.train.loss import LossTotals, evaluate
+from openft.train.packing import group_for_packing, pack, packed_attention_enabled
+from openft.train.plan import rotating_slice, split_across_ranks
 from openft.train.reporting import (
     FULL_VALID_ACCURACY,
     FULL_VALID_LOSS,
@@ -56,7 +51,7 @@ from openft.train.reporting import (
     Reporter,
     SilentReporter,
 )
-from openft.train.results import ResultsCsv
+from openft.train.run_setup import Run, prepare_run
 
 
 @dataclass
@@ -66,36 +61,12 @@ class TrainResult:
     final_path: str | None  # final/ when succeeded, the pause checkpoint when paused, None when cancelled
 
 
-@dataclass
-class Run:
-    """What the loop works with, built once by `_prepare`."""
-
-    config: SFTConfig
-    dist: DistContext
-    reporter: Reporter
-    tokenizer: Any
-    train: list[TokenizedExample]
-    train_lengths: list[int]  # tokens per training example, for dealing steps to processes
-    valid: list[TokenizedExample]
-    plan: Plan
-    model: Any
-    loss_module: TokenLoss
-    trainer: torch.nn.Module  # loss_module, or DDP around it
-    optimizer: torch.optim.Optimizer
-    scheduler: Any
-    state: TrainerState
-    results: ResultsCsv | None
-    precision: Precision  # "auto" resolved for this device
-    autocast: Autocast
-    row_multiple: int  # packed rows padded to a multiple of this (openft.train.precision)
-
-
 def train_sft(config: SFTConfig, reporter: Reporter, *, resume_from: Path | None = None) -> TrainResult:
     """Run (or resume) one supervised fine-tuning job. Under torchrun, only rank 0 reports and writes."""
     dist = init_distributed()
     run: Run | None = None
     try:
-        run = _prepare(config, reporter if dist.is_main else SilentReporter(), dist, resume_from)
+        run = prepare_run(config, reporter if dist.is_main else SilentReporter(), dist, resume_from)
         return _train(run)
     finally:
         # The DDP-wrapped model goes before its process group: destroyed in the other order, its
@@ -259,102 +230,6 @@ def _finish(run: Run) -> TrainResult:
         )
     run.dist.barrier()
     return TrainResult("succeeded", run.state.trained_tokens, str(final))
-
-
-def _prepare(config: SFTConfig, reporter: Reporter, dist: DistContext, resume_from: Path | None) -> Run:
-    random.seed(config.seed)
-    torch.manual_seed(config.seed)
-    tokenizer = load_tokenizer(config.base_model_path)
-    started = time.perf_counter()
-    train = load_examples(Path(config.training_file), tokenizer, config.max_seq_length)
-    valid = (
-        load_examples(Path(config.validation_file), tokenizer, config.max_seq_length)
-        if config.validation_file
-        else []
-    )
-    plan = Plan(len(train), config.batch_size, config.n_epochs, config.seed)
-    model = build_trainable_model(config, dist.device, resume_from)
-    optimizer = make_optimizer(model, config)
-    scheduler = make_scheduler(optimizer, config, plan.total_steps)
-    state = TrainerState(n_train_examples=len(train))
-    if resume_from is not None:
-        state = _resume_state(resume_from, optimizer, scheduler, len(train))
-    loss_module = TokenLoss(model, packed=supports_packing(model))
-    trainer: torch.nn.Module = loss_module
-    if dist.is_distributed:
-        device_ids = [dist.device.index] if dist.device.type == "cuda" else None
-        trainer = DistributedDataParallel(loss_module, device_ids=device_ids)
-    results = None
-    if dist.is_main:
-        keep = state.step if resume_from is not None else 0
-        results = ResultsCsv(Path(config.output_dir) / "results.csv", keep_through_step=keep)
-    precision = resolve_precision(config.precision, dist.device)
-    _report_start(reporter, config, train, valid, plan, state, time.perf_counter() - started, dist, precision)
-    return Run(
-        config=config,
-        dist=dist,
-        reporter=reporter,
-        tokenizer=tokenizer,
-        train=train,
-        train_lengths=[example.n_tokens for example in train],
-        valid=valid,
-        plan=plan,
-        model=model,
-        loss_module=loss_module,
-        trainer=trainer,
-        optimizer=optimizer,
-        scheduler=scheduler,
-        state=state,
-        results=results,
-        precision=precision,
-        autocast=autocast_for(dist.device, precision),
-        row_multiple=row_multiple_for(dist.device, precision),
-    )
-
-
-def _resume_state(checkpoint: Path, optimizer: Any, scheduler: Any, n_train_examples: int) -> TrainerState:
-    state = load_trainer_state(checkpoint, optimizer, scheduler)
-    if state.n_train_examples != n_train_examples:
-        raise ValueError(
-            f"cannot resume from {checkpoint}: it was trained on {state.n_train_examples} examples, "
-            f"but the training file now has {n_train_examples}"
-        )
-    return state
-
-
-def _report_start(
-    reporter: Reporter,
-    config: SFTConfig,
-    train: list[TokenizedExample],
-    valid: list[TokenizedExample],
-    plan: Plan,
-    state: TrainerState,
-    load_s: float,
-    dist: DistContext,
-    precision: Precision,
-) -> None:
-    n_tokens = sum(example.n_tokens for example in train)
-    n_trained = sum(example.n_loss_tokens for example in train)
-    where = f"{dist.world_size} processes" if dist.is_distributed else str(dist.device)
-    where += ", bf16 mixed precision" if precision == "bf16" else ", fp32"
-    validation = f", {_count(len(valid), 'validation example')}" if valid else ""
-    reporter.message(
-        f"Training {config.base_model_name} ({config.method}) on {_count(len(train), 'example')} "
-        f"({n_tokens} tokens, {n_trained} of them trained{validation}) for "
-        f"{_count(config.n_epochs, 'epoch')}: "
-        f"{_count(plan.total_steps, 'step')} of {_count(config.batch_size, 'example')} on {where} "
-        f"(data prepared in {load_s:.1f} s)"
-    )
-    for examples, label in ((train, "training"), (valid, "validation")):
-        warning = truncation_warning(examples, label, config.max_seq_length)
-        if warning:
-            reporter.message(warning, "warn")
-    if state.step:
-        reporter.message(f"Resumed at step {state.step} of {plan.total_steps}")
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _sync_gradients_if(trainer: torch.nn.Module, last: bool) -> AbstractContextManager[Any]:
