@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 8 * 1024 * 1024 * 1024
     max_part_bytes: int = 64 * 1024 * 1024
     upload_ttl_s: int = 3600
+    # GET /v1/files/{id}/check?model=...: the tokenizer-backed check runs at most this long.
+    file_check_timeout_s: float = 600.0
     # Webhook retries: the n-th failed attempt waits base * 2**(n-1) seconds, capped at an hour.
     webhook_retry_base_s: float = 5.0
     webhook_max_attempts: int = 8
@@ -60,6 +62,11 @@ class Settings(BaseSettings):
     @property
     def files_dir(self) -> Path:
         return self.data_dir / "files"
+
+    @property
+    def file_checks_dir(self) -> Path:
+        """Kept tokenizer-backed reports of stored files (openft.services.file_checks)."""
+        return self.data_dir / "file_checks"
 
     @property
     def uploads_dir(self) -> Path:

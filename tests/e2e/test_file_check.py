@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import openai
 import pytest
+from transformers import AutoTokenizer
+
+from openft.data import check_file
+from openft.models.catalog import Catalog
 
 if TYPE_CHECKING:
     from openai import OpenAI
+
+    from tests.conftest import LiveServer
 
 
 def _chat(i: int) -> dict[str, Any]:
@@ -43,3 +50,44 @@ def test_only_fine_tune_files_can_be_checked(shared_client: OpenAI) -> None:
     assert caught.value.param == "file_id"
     with pytest.raises(openai.NotFoundError):
         shared_client.get("/files/file-missing/check", cast_to=object)
+
+
+def test_with_a_model_the_report_counts_tokens_with_its_tokenizer(
+    shared_server: LiveServer, shared_client: OpenAI, tmp_path: Path
+) -> None:
+    lines = [json.dumps(_chat(i)) for i in range(12)]
+    local = tmp_path / "chats.jsonl"
+    local.write_text("\n".join(lines) + "\n")
+    uploaded = shared_client.files.create(file=("chats.jsonl", local.read_bytes()), purpose="fine-tune")
+
+    report = shared_client.get(f"/files/{uploaded.id}/check?model=openft-tiny", cast_to=object)
+    assert isinstance(report, dict)
+    assert report["model"] == "openft-tiny" and report["training"]["path"] == "chats.jsonl"
+    # The same counts as the checker run here with the model's own tokenizer.
+    model_dir = Catalog(shared_server.settings.models_dir).resolve_path("openft-tiny")
+    here = check_file(local, tokenizer=AutoTokenizer.from_pretrained(str(model_dir)))
+    expected = json.loads(json.dumps(here.to_dict()))  # as it travels
+    assert report["training"]["tokens"] == expected["training"]["tokens"]
+    assert report["training"]["tokens"]["n_tokens"] > 12 * len("q0a0")  # the template counts too
+    assert report["estimate"] == expected["estimate"]
+    assert report["lint"] == expected["lint"] and report["ok"] is True
+
+    kept = list(shared_server.settings.file_checks_dir.glob("*.openft-tiny.json"))
+    assert len(kept) >= 1
+    assert shared_client.get(f"/files/{uploaded.id}/check?model=openft-tiny", cast_to=object) == report
+    without_model = shared_client.get(f"/files/{uploaded.id}/check", cast_to=object)
+    assert isinstance(without_model, dict) and without_model["training"]["tokens"] is None
+
+    before = set(shared_server.settings.file_checks_dir.glob("*.json"))
+    shared_client.files.delete(uploaded.id)
+    assert len(before - set(shared_server.settings.file_checks_dir.glob("*.json"))) == 1  # its report went
+
+
+def test_an_unknown_model_is_a_400_naming_the_model(shared_client: OpenAI) -> None:
+    uploaded = shared_client.files.create(
+        file=("d.jsonl", "\n".join(json.dumps(_chat(i)) for i in range(10)).encode()), purpose="fine-tune"
+    )
+    with pytest.raises(openai.BadRequestError) as caught:
+        shared_client.get(f"/files/{uploaded.id}/check?model=no-such-model", cast_to=object)
+    assert caught.value.param == "model"
+    assert "no-such-model" in caught.value.message
