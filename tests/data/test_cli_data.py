@@ -50,7 +50,7 @@ def test_check_with_validation_and_time_estimate(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "validation_leakage" in result.output
     assert "training time here: about" in result.output
-    assert "full fine-tuning steps of openft-tiny on cpu" in result.output
+    assert "full fine-tuning steps of openft-tiny on cpu (" in result.output  # and its precision
 
 
 def test_split_writes_both_files(tmp_path: Path) -> None:

@@ -53,8 +53,14 @@ def measure_tokens_per_s(model: str, batch_size: int, sequence_tokens: int) -> t
     vocab_size = network.get_input_embeddings().weight.shape[0]
     batch = torch.randint(0, vocab_size, (batch_size, sequence_tokens), device=device)
 
+    from openft.train.precision import autocast_for, resolve_precision
+
+    precision = resolve_precision("auto", torch.device(device))  # as a job on this machine trains
+    autocast = autocast_for(torch.device(device), precision)
+
     def step() -> None:
-        loss = network(input_ids=batch, labels=batch).loss
+        with autocast():
+            loss = network(input_ids=batch, labels=batch).loss
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
@@ -69,8 +75,8 @@ def measure_tokens_per_s(model: str, batch_size: int, sequence_tokens: int) -> t
     elapsed_s = time.perf_counter() - start
     tokens_per_s = n_steps * batch_size * sequence_tokens / elapsed_s
     how = (
-        f"measured: {n_steps} full fine-tuning steps of {model} on {device}, batch {batch_size} × "
-        f"{sequence_tokens} tokens, {elapsed_s:.1f} s after a warm-up step"
+        f"measured: {n_steps} full fine-tuning steps of {model} on {device} ({precision}), "
+        f"batch {batch_size} × {sequence_tokens} tokens, {elapsed_s:.1f} s after a warm-up step"
     )
     return tokens_per_s, how
 
