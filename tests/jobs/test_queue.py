@@ -105,7 +105,12 @@ def _start_worker(data_dir: Path, database_url: str | None) -> subprocess.Popen[
         "--stale-after-s",
         "3",
     ]
-    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with (data_dir / f"worker-{time.monotonic_ns()}.log").open("wb") as log:  # read if the test fails
+        return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def _worker_logs(data_dir: Path) -> str:
+    return "\n".join(f"{p.name}:\n{p.read_text()[-3000:]}" for p in sorted(data_dir.glob("worker-*.log")))
 
 
 def test_a_killed_worker_s_job_resumes_on_another_worker(
@@ -128,7 +133,8 @@ def test_a_killed_worker_s_job_resumes_on_another_worker(
                 job = client.fine_tuning.jobs.retrieve(job_id)
                 pytest.fail(
                     f"no checkpoint before the deadline: job {job.status}, worker exit code {first.poll()}, "
-                    f"events {list(reversed(event_messages(client, job_id)))}"
+                    f"events {list(reversed(event_messages(client, job_id)))}\n"
+                    + _worker_logs(server.data_dir)
                 )
             time.sleep(0.2)
         first.send_signal(signal.SIGKILL)
@@ -136,7 +142,7 @@ def test_a_killed_worker_s_job_resumes_on_another_worker(
 
         second = _start_worker(server.data_dir, server.settings.database_url)
         job = wait_for_job(client, job_id, timeout_s=180)
-        assert job.status == "succeeded", job.error
+        assert job.status == "succeeded", f"{job.error}\n{_worker_logs(server.data_dir)}"
         messages = event_messages(client, job_id)
         assert any("stopped responding" in m for m in event_messages(client, job_id, level="warn"))
         assert any(m.startswith("Fine-tuning job resumed from step-") for m in messages)
