@@ -52,6 +52,13 @@ class PayloadTooLarge(OpenFTError):
     status_code = 413
 
 
+class Unavailable(OpenFTError):
+    """A request that is valid but cannot be served now (busy, or too slow); worth retrying later."""
+
+    status_code = 503
+    error_type = "server_error"
+
+
 def no_such_object(kind: str, object_id: str, param: str = "id") -> NotFound:
     """OpenAI's wording for a missing object: `No such File object: file-abc`."""
     return NotFound(f"No such {kind} object: {object_id}", param=param)

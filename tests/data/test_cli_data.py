@@ -60,3 +60,10 @@ def test_split_writes_both_files(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert len((tmp_path / "marv_train.jsonl").read_text().splitlines()) == 8
     assert len((tmp_path / "marv_test.jsonl").read_text().splitlines()) == 2
+
+
+def test_check_with_a_model_that_does_not_load_says_so_in_one_line() -> None:
+    result = runner.invoke(data_app, ["check", str(FIXTURES / "marv.jsonl"), "--model", "no-such-model"])
+    assert result.exit_code == 2
+    assert result.output.startswith("cannot load the tokenizer of no-such-model: ")
+    assert len(result.output.strip().splitlines()) == 1

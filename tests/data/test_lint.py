@@ -140,6 +140,8 @@ def test_spilled_columns_read_back_in_order_and_by_index(monkeypatch: pytest.Mon
     for keys, indices, _ in groups:
         assert len({k % 3 for k in keys.tolist()}) <= 1  # one partition holds one residue
         assert indices.tolist() == sorted(indices.tolist())  # file order kept
+    kept = [i for _, indices, _ in lint_columns.partitions(column, count=2, skip_key=-20) for i in indices]
+    assert sorted(kept) == list(range(1, 10))  # row 0 holds the skipped key
     column.close()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -72,7 +73,7 @@ def test_with_a_model_the_report_counts_tokens_with_its_tokenizer(
     assert report["estimate"] == expected["estimate"]
     assert report["lint"] == expected["lint"] and report["ok"] is True
 
-    kept = list(shared_server.settings.file_checks_dir.glob("*.openft-tiny.json"))
+    kept = list(shared_server.settings.file_checks_dir.glob("*.json"))  # the report, kept
     assert len(kept) >= 1
     assert shared_client.get(f"/files/{uploaded.id}/check?model=openft-tiny", cast_to=object) == report
     without_model = shared_client.get(f"/files/{uploaded.id}/check", cast_to=object)
@@ -91,3 +92,22 @@ def test_an_unknown_model_is_a_400_naming_the_model(shared_client: OpenAI) -> No
         shared_client.get(f"/files/{uploaded.id}/check?model=no-such-model", cast_to=object)
     assert caught.value.param == "model"
     assert "no-such-model" in caught.value.message
+
+
+def test_a_model_whose_tokenizer_does_not_load_is_a_400_naming_the_model(
+    shared_server: LiveServer, shared_client: OpenAI, tmp_path: Path
+) -> None:
+    catalog = Catalog(shared_server.settings.models_dir)
+    broken = tmp_path / "broken"
+    shutil.copytree(catalog.resolve_path("openft-tiny"), broken)
+    catalog.add_local("tokenizerless", broken)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (broken / name).unlink()
+    uploaded = shared_client.files.create(
+        file=("d.jsonl", "\n".join(json.dumps(_chat(i)) for i in range(10)).encode()), purpose="fine-tune"
+    )
+    with pytest.raises(openai.BadRequestError) as caught:
+        shared_client.get(f"/files/{uploaded.id}/check?model=tokenizerless", cast_to=object)
+    assert caught.value.param == "model"
+    assert "The file could not be checked: cannot load the tokenizer of tokenizerless: " in str(caught.value)
+    assert str(shared_server.settings.files_dir) not in caught.value.message  # no server paths

@@ -18,6 +18,7 @@ data_app = typer.Typer(
     help="Check training data (errors, tokens, cost, lint) and split files.", no_args_is_help=True
 )
 console = Console(highlight=False, soft_wrap=True)  # long lines stay whole, for grep and copy
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 CALIBRATION_S = 2.0  # how long the training-speed measurement runs, after one warm-up step
 
@@ -55,7 +56,7 @@ def measure_tokens_per_s(model: str, batch_size: int, sequence_tokens: int) -> t
 
     from openft.train.precision import autocast_for, resolve_precision
 
-    precision = resolve_precision("auto", torch.device(device))  # as a job on this machine trains
+    precision = resolve_precision(Settings().train_precision, torch.device(device))  # as a job here would
     autocast = autocast_for(torch.device(device), precision)
 
     def step() -> None:
@@ -96,7 +97,12 @@ def check(
     lint: bool = typer.Option(True, "--lint/--no-lint", help="Run the data-quality lint."),
 ) -> None:
     """Check a training file like a job would, and show tokens, cost and data-quality warnings."""
-    tokenizer = load_tokenizer(model)
+    try:
+        tokenizer = load_tokenizer(model)
+    except Exception as exc:  # whatever stops it loading: one line that names the model and the reason
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        err_console.print(f"cannot load the tokenizer of {model}: {reason}", markup=False)
+        raise typer.Exit(code=2) from None
     report = check_file(train, tokenizer=tokenizer, validation_path=validation, n_epochs=n_epochs, lint=lint)
     calibration = None
     if _wants_timing(estimate_time, model) and report.training.tokens is not None:

@@ -37,21 +37,21 @@ def check_file(
     if tokenizer is not None:
         counter = TokenCounter(tokenizer, context_length or _context_of(tokenizer))
     training_checker = FileChecker(Path(path), "training", counter, max_line_bytes)
-    training = training_checker.run()
-    validation = validation_checker = None
+    validation_checker = None
     if validation_path is not None:
         validation_checker = FileChecker(Path(validation_path), "validation", counter, max_line_bytes)
-        validation = validation_checker.run()
-    estimate = None
-    if training.tokens is not None:
-        estimate = estimate_training(
-            training.n_valid_examples,
-            training.tokens.n_capped_tokens,
-            n_epochs=n_epochs,
-            tokens_per_s=tokens_per_s,
-        )
-    findings = []
     try:
+        training = training_checker.run()
+        validation = validation_checker.run() if validation_checker is not None else None
+        estimate = None
+        if training.tokens is not None:
+            estimate = estimate_training(
+                training.n_valid_examples,
+                training.tokens.n_capped_tokens,
+                n_epochs=n_epochs,
+                tokens_per_s=tokens_per_s,
+            )
+        findings = []
         if lint:
             from openft.data.lint import lint_files  # numpy: imported only when a check runs
 
@@ -61,7 +61,7 @@ def check_file(
                 validation_checker.table if validation_checker else None,
                 validation.format if validation else None,
             )
-    finally:  # the lint's spilled columns (temporary files)
+    finally:  # the lint's spilled columns (temporary files), also when reading a file failed
         training_checker.table.close()
         if validation_checker is not None:
             validation_checker.table.close()

@@ -16,6 +16,7 @@ import math
 import tempfile
 from array import array
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # numpy is imported when the lint runs, not when a table is filled
@@ -111,32 +112,50 @@ def column_mask(
 
 
 def partitions(
-    key: SpilledColumn, *payload: SpilledColumn, count: int | None = None
+    key: SpilledColumn, *payload: SpilledColumn, count: int | None = None, skip_key: int | None = None
 ) -> Iterator[tuple[Int64s, Int64s, list[Int64s]]]:
     """(keys, row indices, payload values) of the rows whose key falls in each hash partition in turn.
 
     `count` partitions (default: enough for PARTITION_ROWS rows each); two columns split with the same
-    count put equal keys in the same partition. Within a partition rows stay in file order, so the
-    first row of a key is its first occurrence. Each partition reads the columns once more (from the
-    page cache, for a file just written).
+    count put equal keys in the same partition. Rows whose key is `skip_key` are left out. Within a
+    partition rows stay in file order, so the first row of a key is its first occurrence. With more
+    than one partition, the rows are first dealt into one temporary file per partition (one pass over
+    the columns), then each partition is read back whole.
     """
     import numpy as np
 
     n = count or n_partitions(len(key))
-    for part in range(n):
-        keys: list[Int64s] = []
-        indices: list[Int64s] = []
-        values: list[list[Int64s]] = [[] for _ in payload]
+    width = 2 + len(payload)  # key, row index, payload values: one int64 record per row
+    with ExitStack() as open_files:  # closed (so deleted) when the caller is done or gives up
+        files = [
+            open_files.enter_context(tempfile.TemporaryFile(prefix="openft-lint-part-"))
+            for _ in range(n if n > 1 else 0)
+        ]
+        whole: list[Int64s] = []
         start = 0
         for pieces in zip(key.chunks(), *(column.chunks() for column in payload), strict=True):
-            chunk = pieces[0].astype(np.int64, copy=False)
-            rows = np.flatnonzero(chunk % n == part) if n > 1 else np.arange(len(chunk))
-            keys.append(chunk[rows])
-            indices.append(rows + start)
-            for collected, piece in zip(values, pieces[1:], strict=True):
-                collected.append(piece[rows].astype(np.int64, copy=False))
-            start += len(chunk)
-        yield _joined(keys), _joined(indices), [_joined(v) for v in values]
+            records = np.empty((len(pieces[0]), width), np.int64)
+            for i, piece in enumerate(pieces):
+                records[:, 0 if i == 0 else i + 1] = piece
+            records[:, 1] = np.arange(start, start + len(records))
+            start += len(records)
+            if skip_key is not None:
+                records = records[records[:, 0] != skip_key]
+            if n == 1:
+                whole.append(records)
+                continue
+            part = records[:, 0] % n
+            order = np.argsort(part, kind="stable")  # file order kept within each partition
+            bounds = np.searchsorted(part[order], np.arange(n + 1))
+            for p in range(n):
+                records[order[bounds[p] : bounds[p + 1]]].tofile(files[p])
+        for p in range(n):
+            if n == 1:
+                table = np.concatenate(whole) if whole else np.zeros((0, width), np.int64)
+            else:
+                files[p].seek(0)
+                table = np.fromfile(files[p], dtype=np.int64).reshape(-1, width)
+            yield table[:, 0], table[:, 1], [table[:, i] for i in range(2, width)]
 
 
 def _joined(pieces: list[Int64s]) -> Int64s:

@@ -33,10 +33,9 @@ def system_prompts(table: LintTable, file: str) -> list[LintFinding]:
     firsts = np.zeros(len(table), dtype=bool)
     n_distinct = 0
     candidates: list[tuple[int, int, int]] = []  # (count, first row, hash)
-    for systems, indices, _ in partitions(table.system_hashes):
-        present = systems != 0
-        values, first_index, counts = np.unique(systems[present], return_index=True, return_counts=True)
-        first_rows = indices[present][first_index]
+    for systems, indices, _ in partitions(table.system_hashes, skip_key=0):  # 0: no system prompt
+        values, first_index, counts = np.unique(systems, return_index=True, return_counts=True)
+        first_rows = indices[first_index]
         firsts[first_rows] = True
         n_distinct += len(values)
         for i in np.lexsort((first_rows, -counts))[:3]:  # most used first; ties in order of first use

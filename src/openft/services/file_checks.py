@@ -9,23 +9,29 @@ report is kept beside the data (per stored file and base model) and served from 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import re
 import subprocess
 import sys
+import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
 from openft.data import check_file
-from openft.errors import InvalidRequest
+from openft.errors import InvalidRequest, Unavailable
 from openft.services.base_models import resolve_base_model
 from openft.services.context import Project, ServiceContext
 from openft.services.files import get_file_row
 
-
-class FileCheckFailed(InvalidRequest):
-    """The tokenizer-backed check could not run (the model's tokenizer did not load, say)."""
+# Tokenizer-backed checks running at once in this server (each is a process of a few hundred MB); a
+# request beyond them is told to come back (503, which the SDK retries).
+MAX_RUNNING_CHECKS = 2
+_running = threading.BoundedSemaphore(MAX_RUNNING_CHECKS)
+# One run per (file, model): a second request for the same report waits for the first one's result.
+_report_locks: dict[Path, threading.Lock] = {}
+_report_locks_guard = threading.Lock()
 
 
 def check_uploaded_file(
@@ -43,43 +49,66 @@ def check_uploaded_file(
         report = check_file(path).to_dict()
     else:
         base = resolve_base_model(ctx, project.id, model)
-        report = _tokenized_report(ctx, row.blob_name, path, base.name)
+        report = _tokenized_report(ctx, row.blob_name, base.name)
         report["model"] = model
     report["training"]["path"] = row.filename  # never the server's own blob path
     return {"object": "file.check", "file_id": row.id, **report}
 
 
-def _tokenized_report(ctx: ServiceContext, blob_name: str, path: Path, base_model: str) -> dict[str, Any]:
-    kept = ctx.settings.file_checks_dir / f"{blob_name}.{_safe(base_model)}.json"
-    if kept.exists():
-        return dict(json.loads(kept.read_text()))
-    command = [sys.executable, "-m", "openft.cli.main", "data", "check", str(path)]
-    command += ["--model", base_model, "--json", "--no-estimate-time"]
-    env = {**os.environ, "OPENFT_DATA_DIR": str(ctx.settings.data_dir)}
+def kept_report_path(ctx: ServiceContext, blob_name: str, base_model: str) -> Path:
+    """Where the report of a stored file through a base model's tokenizer is kept. The model's name is
+    hashed: names may hold characters a file name cannot, and no two names may share a file."""
+    model_key = hashlib.sha256(base_model.encode()).hexdigest()[:32]
+    return ctx.settings.file_checks_dir / f"{blob_name}.{model_key}.json"
+
+
+def _tokenized_report(ctx: ServiceContext, blob_name: str, base_model: str) -> dict[str, Any]:
+    kept = kept_report_path(ctx, blob_name, base_model)
+    with _report_locks_guard:
+        lock = _report_locks.setdefault(kept, threading.Lock())
+    with lock:
+        if kept.exists():
+            return dict(json.loads(kept.read_text()))
+        if not _running.acquire(blocking=False):
+            raise Unavailable(
+                f"{MAX_RUNNING_CHECKS} files are being checked with a tokenizer right now; try again shortly."
+            )
+        try:
+            report = _run_check(ctx, ctx.files.path(blob_name), base_model)
+        finally:
+            _running.release()
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        handle, partial = tempfile.mkstemp(dir=kept.parent, prefix=".partial-")
+        with os.fdopen(handle, "w") as out:
+            json.dump(report, out)
+        os.replace(partial, kept)  # whole or not at all
+        return report
+
+
+def _run_check(ctx: ServiceContext, path: Path, base_model: str) -> dict[str, Any]:
+    """`openft data check --json` on the stored file with the model's tokenizer, in a subprocess."""
+    command = [sys.executable, "-m", "openft.cli.main", "data", "check", f"--model={base_model}"]
+    command += ["--json", "--no-estimate-time", "--", str(path)]
+    env = {**os.environ, "OPENFT_DATA_DIR": str(ctx.settings.data_dir), "PYTHONIOENCODING": "utf-8"}
+    timeout_s = ctx.settings.file_check_timeout_s
     try:
         done = subprocess.run(
-            command, capture_output=True, text=True, env=env, timeout=ctx.settings.file_check_timeout_s
+            command, capture_output=True, encoding="utf-8", errors="replace", env=env, timeout=timeout_s
         )
     except subprocess.TimeoutExpired:
-        raise FileCheckFailed(
-            f"Checking the file with the tokenizer of {base_model} took longer than "
-            f"{ctx.settings.file_check_timeout_s:.0f} s; run `openft data check FILE --model {base_model}` "
-            "on a copy of it instead.",
-            param="model",
+        raise Unavailable(
+            f"Checking the file with the tokenizer of {base_model} took longer than {timeout_s:.0f} s; "
+            f"run `openft data check FILE --model {base_model}` on a copy of it instead."
         ) from None
-    if done.returncode not in (0, 1):  # 1: the report has errors, which is a result like any other
+    try:
+        # Exit status 1 with a report means the file has errors: a result like any other.
+        report = json.loads(done.stdout) if done.returncode in (0, 1) else None
+    except ValueError:
+        report = None
+    if not isinstance(report, dict):
         last = (done.stderr.strip().splitlines() or ["(no message)"])[-1]
-        raise FileCheckFailed(
-            f"The file could not be checked with the tokenizer of {base_model}: {last}", param="model"
+        raise InvalidRequest(
+            f"The file could not be checked: {last.replace(str(path), 'the file')}", param="model"
         )
-    report = dict(json.loads(done.stdout))
     report.pop("calibration", None)
-    kept.parent.mkdir(parents=True, exist_ok=True)
-    partial = kept.with_name(f".{kept.name}.{os.getpid()}")
-    partial.write_text(json.dumps(report))
-    os.replace(partial, kept)  # whole or not at all, if two requests race
     return report
-
-
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", name)

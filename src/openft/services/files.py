@@ -202,7 +202,7 @@ def delete_file(ctx: ServiceContext, project: Project, file_id: str) -> DeletedO
     # Row first, then blob: a crash in between leaves an orphan blob that `sweep` removes, never a row
     # that points at nothing.
     ctx.files.delete(blob_name)
-    for kept in ctx.settings.file_checks_dir.glob(f"{blob_name}.*.json"):  # services.file_checks
+    for kept in ctx.settings.file_checks_dir.glob(f"{blob_name}.*.json"):  # services.file_checks' reports
         kept.unlink(missing_ok=True)
     return DeletedObject(id=file_id, object="file", deleted=True)
 
