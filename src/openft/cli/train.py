@@ -68,6 +68,8 @@ def train(
 
     try:
         if resume_from is not None:
+            if precision != "auto":
+                raise ConfigError("--precision applies to a new run; a resumed run keeps its own")
             config = SFTConfig.load(resume_from / "openft_config.json")
         else:
             if model is None or training_file is None or output is None:

@@ -53,7 +53,8 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
         return dtype
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    # CPUs have no fast half-precision matmul.
+    # fp32 on CPUs: bf16 CPU kernels are kept per matrix shape (openft.train.precision), and decoding's
+    # attention meets a new length at every step; set inference_dtype to try bfloat16.
     return torch.float32
 
 

@@ -33,7 +33,7 @@ def load_tokenizer(path: str | Path) -> Any:
 
 
 def load_base_model(path: str | Path, device: torch.device | str = "cpu") -> Any:
-    # fp32 weights: CPUs have no fast half-precision matmul, and GPUs train under autocast instead.
+    # fp32 weights: bf16, where it is used, is autocast for the matrix products (openft.train.precision).
     model: Any = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
     return model.to(device)
 

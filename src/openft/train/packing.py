@@ -1,4 +1,4 @@
-"""Packed batches: a micro-batch's examples laid end to end in one row, with no padding at all.
+"""Packed batches: a micro-batch's examples laid end to end in one row, with no padding between them.
 
 Attention must still stay inside each example. Transformers' own packed mode builds a T x T
 block-diagonal mask for a row of T tokens (memory and compute quadratic in the whole row). Instead, an
@@ -8,6 +8,10 @@ model (projections, MLPs, norms) runs once over the whole row, which is where th
 
 The model is asked for logits only at the positions that carry loss (`logits_to_keep` with indices),
 so the output layer and the cross-entropy never touch prompt tokens.
+
+One exception, bf16 on a CPU: there `pack(..., pad_to_multiple=128)` appends a segment of its own to
+the row, and ignored targets to the trained positions, so that matrix shapes repeat (see
+openft.train.precision).
 """
 
 from __future__ import annotations
@@ -155,7 +159,7 @@ def supports_packing(model: Any) -> bool:
 
     It needs a model that routes attention through transformers' AttentionInterface, with plain causal
     attention: no sliding window and no logit soft-capping. Other models train one example per forward
-    pass (still without padding).
+    pass (without padding, and in fp32 on a CPU under precision "auto": openft.train.precision).
     """
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     config = base.config

@@ -30,16 +30,21 @@ CPU_BF16_ROW_MULTIPLE = 128
 Autocast = Callable[[], AbstractContextManager[Any]]
 
 
-def resolve_precision(requested: str, device: torch.device) -> Precision:
-    """ "auto" becomes what is fast on `device`; an explicit "bf16" or "fp32" is kept."""
+def resolve_precision(requested: str, device: torch.device, *, packed: bool = True) -> Precision:
+    """The precision to train in: "auto" becomes what is fast on `device`; "bf16" and "fp32" are kept.
+
+    On a CPU, "auto" picks bf16 only for a model that trains on packed rows: one that cannot pack trains
+    example by example on rows of every length, which bf16 kernels would pile up for (padding each
+    example instead would cost more than bf16 gains).
+    """
     if requested == "fp32":
         return "fp32"
     if requested == "bf16":
         return "bf16"
     if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+        return "bf16" if torch.cuda.is_bf16_supported(including_emulation=False) else "fp32"
     if device.type == "cpu":
-        return "bf16" if cpu_has_native_bf16() else "fp32"
+        return "bf16" if cpu_has_native_bf16() and packed else "fp32"
     return "fp32"
 
 
@@ -64,6 +69,7 @@ def autocast_for(device: torch.device, precision: Precision) -> Autocast:
     return nullcontext
 
 
-def row_multiple_for(device: torch.device, precision: Precision) -> int:
-    """Pad packed rows to a multiple of this many tokens (1: no padding). Only bf16 on a CPU needs it."""
-    return CPU_BF16_ROW_MULTIPLE if precision == "bf16" and device.type == "cpu" else 1
+def row_multiple_for(device: torch.device, precision: Precision, *, packed: bool = True) -> int:
+    """Pad packed rows (and their trained positions) to a multiple of this many tokens (1: no padding).
+    Only packed rows in bf16 on a CPU are padded."""
+    return CPU_BF16_ROW_MULTIPLE if precision == "bf16" and device.type == "cpu" and packed else 1

@@ -81,7 +81,7 @@ def prepare_run(config: SFTConfig, reporter: Reporter, dist: DistContext, resume
     if dist.is_main:
         keep = state.step if resume_from is not None else 0
         results = ResultsCsv(Path(config.output_dir) / "results.csv", keep_through_step=keep)
-    precision = resolve_precision(config.precision, dist.device)
+    precision = resolve_precision(config.precision, dist.device, packed=loss_module.packed)
     _report_start(reporter, config, train, valid, plan, state, time.perf_counter() - started, dist, precision)
     return Run(
         config=config,
@@ -101,7 +101,7 @@ def prepare_run(config: SFTConfig, reporter: Reporter, dist: DistContext, resume
         results=results,
         precision=precision,
         autocast=autocast_for(dist.device, precision),
-        row_multiple=row_multiple_for(dist.device, precision),
+        row_multiple=row_multiple_for(dist.device, precision, packed=loss_module.packed),
     )
 
 
