@@ -49,16 +49,36 @@ def synthetic_files(client: OpenAI, n_train: int = 20, n_valid: int = 10, seed: 
 
 
 def wait_for_job(
-    client: OpenAI, job_id: str, statuses: tuple[str, ...] = TERMINAL, timeout_s: float = 240
+    client: OpenAI,
+    job_id: str,
+    statuses: tuple[str, ...] = TERMINAL,
+    timeout_s: float = 240,
+    diagnose: Path | None = None,
 ) -> FineTuningJob:
+    """The job once it reaches one of `statuses`; on timeout, with `diagnose` (a data dir), the failure
+    says what the job and the processes were doing."""
     deadline = time.monotonic() + timeout_s
     while True:
         job = client.fine_tuning.jobs.retrieve(job_id)
         if job.status in statuses:
             return job
         if time.monotonic() > deadline:
-            raise AssertionError(f"job {job_id} still {job.status} after {timeout_s} s")
+            details = f"\n{diagnosis(client, [job_id], diagnose)}" if diagnose is not None else ""
+            raise AssertionError(f"job {job_id} still {job.status} after {timeout_s} s{details}")
         time.sleep(0.2)
+
+
+def diagnosis(client: OpenAI, job_ids: list[str], data_dir: Path) -> str:
+    """For a test that timed out: each job's status and newest events, and the tail of every log under
+    the data dir (server, worker, recipe processes)."""
+    parts = []
+    for job_id in job_ids:
+        job = client.fine_tuning.jobs.retrieve(job_id)
+        events = [e.message for e in client.fine_tuning.jobs.list_events(job_id, limit=8)]
+        parts.append(f"{job_id}: {job.status}; newest events: {events}")
+    for log in sorted(data_dir.rglob("*.log")):
+        parts.append(f"--- {log.relative_to(data_dir)}:\n{log.read_text(errors='replace')[-2000:]}")
+    return "\n".join(parts)
 
 
 def event_messages(client: OpenAI, job_id: str, level: str = "info") -> list[str]:

@@ -19,7 +19,7 @@ from openft.services.job_runs import claim_job
 from openft.settings import Settings
 from openft.store.tables import JobRow, ProjectRow
 from tests.conftest import TEST_DATABASE_URL, drop_database, new_database
-from tests.jobs.conftest import event_messages, start_job_server, synthetic_files, wait_for_job
+from tests.jobs.conftest import diagnosis, event_messages, start_job_server, synthetic_files, wait_for_job
 
 if TYPE_CHECKING:
     from tests.conftest import ServerFactory
@@ -109,10 +109,6 @@ def _start_worker(data_dir: Path, database_url: str | None) -> subprocess.Popen[
         return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
-def _worker_logs(data_dir: Path) -> str:
-    return "\n".join(f"{p.name}:\n{p.read_text()[-3000:]}" for p in sorted(data_dir.glob("worker-*.log")))
-
-
 def test_a_killed_worker_s_job_resumes_on_another_worker(
     server_factory: ServerFactory, tiny_model_dir: Path
 ) -> None:
@@ -130,19 +126,17 @@ def test_a_killed_worker_s_job_resumes_on_another_worker(
         deadline = time.monotonic() + 120
         while not any(m.startswith("Checkpoint created") for m in event_messages(client, job_id)):
             if time.monotonic() > deadline:
-                job = client.fine_tuning.jobs.retrieve(job_id)
                 pytest.fail(
-                    f"no checkpoint before the deadline: job {job.status}, worker exit code {first.poll()}, "
-                    f"events {list(reversed(event_messages(client, job_id)))}\n"
-                    + _worker_logs(server.data_dir)
+                    f"no checkpoint before the deadline (worker exit code {first.poll()})\n"
+                    + diagnosis(client, [job_id], server.data_dir)
                 )
             time.sleep(0.2)
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
 
         second = _start_worker(server.data_dir, server.settings.database_url)
-        job = wait_for_job(client, job_id, timeout_s=180)
-        assert job.status == "succeeded", f"{job.error}\n{_worker_logs(server.data_dir)}"
+        job = wait_for_job(client, job_id, timeout_s=180, diagnose=server.data_dir)
+        assert job.status == "succeeded", f"{job.error}\n{diagnosis(client, [job_id], server.data_dir)}"
         messages = event_messages(client, job_id)
         assert any("stopped responding" in m for m in event_messages(client, job_id, level="warn"))
         assert any(m.startswith("Fine-tuning job resumed from step-") for m in messages)

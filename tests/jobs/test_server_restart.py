@@ -41,9 +41,10 @@ class ServeProcess:
         env = {k: v for k, v in os.environ.items() if k != "OPENFT_DATABASE_URL"}
         command = [sys.executable, "-m", "openft.cli.main", "serve", "--port", str(self.port)]
         command += ["--data-dir", str(self.data_dir), "--log-level", "warning"]
-        self.process = subprocess.Popen(
-            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        log_path = self.data_dir / f"serve-{time.monotonic_ns()}.log"  # read if the test fails
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with log_path.open("wb") as log:
+            self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -93,13 +94,13 @@ def test_kill_9_the_server_mid_job_and_restart(data_dir: Path) -> None:
 
         server.start()  # same data dir, same port
         assert client.fine_tuning.jobs.retrieve(waiting).status in ("queued", "running")
-        first = wait_for_job(client, running, timeout_s=240)
+        first = wait_for_job(client, running, timeout_s=240, diagnose=data_dir)
         assert first.status == "succeeded", first.error
         messages = event_messages(client, running)
         assert any(m.startswith("Fine-tuning job resumed from step-") for m in messages)
         steps = {int(m.split("/")[0].removeprefix("Step ")) for m in messages if m.startswith("Step ")}
         assert steps == set(range(1, 4 * 10 + 1))
-        second = wait_for_job(client, waiting, timeout_s=240)
+        second = wait_for_job(client, waiting, timeout_s=240, diagnose=data_dir)
         assert second.status == "succeeded", second.error
     finally:
         server.terminate()
