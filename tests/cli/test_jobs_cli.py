@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,6 +46,14 @@ def followed(cli_server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -
     )
     created = re.search(r"Created (ftjob-\w+)", result.output)
     assert created, result.output
+    # The job has a validation file, so an evaluation follows its success and adds the job's last event:
+    # the tests compare whole event lists, so they start once it is there.
+    client, deadline = cli_server.client(), time.monotonic() + 180
+    while not any(
+        e.message.startswith("Evaluation") for e in client.fine_tuning.jobs.list_events(created.group(1))
+    ):
+        assert time.monotonic() < deadline, "the job's evaluation never reported"
+        time.sleep(0.2)
     return result, created.group(1)
 
 
