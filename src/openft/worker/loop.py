@@ -58,13 +58,18 @@ class Worker:
 
     def run_forever(self) -> None:
         log.info("worker %s started", self.name)
-        job_runs.expire_claims_of_dead_local_workers(self.ctx, socket.gethostname())
+        dead_claims_expired = False
         try:
             while not self.stop_event.is_set():
                 try:
+                    if not dead_claims_expired:  # once, but retried like any work if it fails
+                        job_runs.expire_claims_of_dead_local_workers(self.ctx, socket.gethostname())
+                        dead_claims_expired = True
                     busy = self.run_once()
                 except Exception:
-                    # A bug in one job must not stop the queue; its heartbeat lapses and it is recovered.
+                    # A bug in one job, or a database that is busy for a moment, must not stop the queue
+                    # (this thread is the only one that runs jobs); a job's heartbeat lapses and it is
+                    # recovered.
                     log.exception("worker %s: unexpected error", self.name)
                     busy = False
                 if not busy:
