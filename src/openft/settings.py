@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     # Training precision: "auto" (bf16 mixed precision on GPUs and CPUs that multiply bf16 in hardware,
     # fp32 elsewhere), "bf16" or "fp32" (docs/training.md, "Precision").
     train_precision: Literal["auto", "bf16", "fp32"] = "auto"
+    # A recipe process that reports nothing (no step, no message) for this long is taken for hung: it is
+    # stopped and its job fails, so the queue moves on. Generous, since loading a large model from the
+    # hub reports nothing while it downloads; 0 turns the check off.
+    train_stall_timeout_s: float = 3600.0
     # Keep one recipe process ready with torch & co imported, so a job starts without waiting for them
     # (single-process training only; openft.worker.spare).
     train_spare_process: bool = True

@@ -1,16 +1,23 @@
-"""The worker's loop keeps running jobs whatever one pass of it meets."""
+"""The worker keeps running jobs whatever one pass of its loop, or one recipe process, does."""
 
 from __future__ import annotations
 
+import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from openft.services import job_runs
 from openft.services.context import ServiceContext
 from openft.settings import Settings
+from openft.worker import runner
 from openft.worker.loop import Worker
+from tests.jobs.conftest import start_job_server, synthetic_files, wait_for_job
+
+if TYPE_CHECKING:
+    from tests.conftest import ServerFactory
 
 
 def test_a_failed_start_up_recovery_is_retried_and_the_loop_goes_on(
@@ -44,3 +51,44 @@ def test_a_failed_start_up_recovery_is_retried_and_the_loop_goes_on(
         thread.join(timeout=10)
         ctx.close()
     assert len(calls) == 2  # failed once, succeeded on the next pass, then never again
+
+
+def test_a_recipe_that_reports_nothing_is_stopped_and_the_queue_moves_on(
+    server_factory: ServerFactory, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hung recipe (here: a process that prints nothing and sleeps) holds the worker only until
+    train_stall_timeout_s; its job fails saying so, and the next job trains normally."""
+    real_command = runner.training_command
+    hung_once: list[Path] = []
+
+    def first_one_hangs(spec_path: Path, n_processes: int) -> list[str]:
+        if not hung_once:
+            hung_once.append(spec_path)
+            return [
+                sys.executable,
+                "-c",
+                "import sys, time; print('stuck', file=sys.stderr); time.sleep(600)",
+            ]
+        return real_command(spec_path, n_processes)
+
+    monkeypatch.setattr(runner, "training_command", first_one_hangs)
+    server = start_job_server(
+        server_factory, tiny_model_dir, train_stall_timeout_s=1.0, train_spare_process=False
+    )
+    client = server.client()
+    training_file, _ = synthetic_files(client, n_train=10, n_valid=2)
+    hparams = {"n_epochs": 1, "batch_size": 5}
+    hung = client.fine_tuning.jobs.create(
+        model="openft-tiny", training_file=training_file, hyperparameters=hparams
+    )
+    after = client.fine_tuning.jobs.create(
+        model="openft-tiny", training_file=training_file, hyperparameters=hparams
+    )
+
+    failed = wait_for_job(client, hung.id, timeout_s=60, diagnose=server.data_dir)
+    assert failed.status == "failed" and failed.error.code == "training_stalled"
+    assert failed.error.message.startswith("Training reported nothing for ")
+    assert "Last error output: stuck." in failed.error.message
+    # A real recipe is silent for its first seconds (imports, model load): off for the next job.
+    server.settings.train_stall_timeout_s = 0
+    assert wait_for_job(client, after.id, timeout_s=120, diagnose=server.data_dir).status == "succeeded"

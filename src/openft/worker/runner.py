@@ -48,6 +48,8 @@ class JobRunner:
         self._started_at = time.time()
         self._progress: tuple[int, int] | None = None  # (step, total_steps) from the latest metrics
         self._first_step_at: tuple[float, int] | None = None
+        self._last_report_at = time.monotonic()  # any line from the recipe counts as a sign of life
+        self._stalled_after_s: float | None = None  # set when the watcher stopped a silent recipe
 
     def run(self) -> None:
         spec = job_reports.start_run(self.ctx, self.job_id)
@@ -81,6 +83,7 @@ class JobRunner:
         assert process.stdout is not None
         done = None
         for line in process.stdout:
+            self._last_report_at = time.monotonic()
             try:
                 report: dict[str, Any] = json.loads(line)
             except json.JSONDecodeError:
@@ -133,6 +136,19 @@ class JobRunner:
             )
         elif done is not None:
             job_reports.mark_stopped(self.ctx, self.job_id)
+        elif self._stalled_after_s is not None:
+            job_runs.fail_job(
+                self.ctx,
+                self.job_id,
+                job_runs.JobFailure(
+                    "training_stalled",
+                    f"Training reported nothing for {self._stalled_after_s:.0f} s "
+                    "(OPENFT_TRAIN_STALL_TIMEOUT_S), so it was stopped. "
+                    f"Last error output: {_tail(stderr_path) or 'none'}. "
+                    f"Full log: {stderr_path}",
+                    None,
+                ),
+            )
         else:
             tail = _tail(stderr_path)
             job_runs.fail_job(
@@ -156,6 +172,18 @@ class JobRunner:
             if stop_asked_at is not None and time.time() - stop_asked_at > self.kill_grace_s:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
+            self._stop_if_stalled(process)
+
+    def _stop_if_stalled(self, process: subprocess.Popen[str]) -> None:
+        """A recipe that reports nothing for train_stall_timeout_s (a hang: every step and every start-up
+        phase reports) is killed, so that one stuck process cannot hold the queue for ever."""
+        limit = self.ctx.settings.train_stall_timeout_s
+        silent_s = time.monotonic() - self._last_report_at
+        if limit > 0 and silent_s > limit and self._stalled_after_s is None:
+            log.warning("job %s: no report from the recipe for %.0f s; stopping it", self.job_id, silent_s)
+            self._stalled_after_s = silent_s
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
 
     def _estimated_finish(self) -> int | None:
         if self._progress is None or self._first_step_at is None:
