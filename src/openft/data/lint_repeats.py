@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import numpy.typing as npt
 
@@ -19,14 +21,35 @@ def first_lines(table: LintTable, mask: Mask) -> tuple[int, ...]:
     return tuple(int(line) for line in table.lines.take(indices))
 
 
+@dataclass
+class ValueCounts:
+    """The distinct values of a column: how many, where each first occurs, and the most common."""
+
+    n_distinct: int
+    first_rows: Mask  # True at the first row of each distinct value
+    most_common: list[tuple[int, int, int]]  # (count, first row, value); most common first, ties by first use
+
+
+def value_counts(column: SpilledColumn, *, skip_key: int | None = None, top: int = 3) -> ValueCounts:
+    """Count `column`'s values one hash partition at a time (rows holding `skip_key` left out)."""
+    first_rows = np.zeros(len(column), dtype=bool)
+    n_distinct = 0
+    # The `top` most common of each partition: the `top` most common overall are among them.
+    candidates: list[tuple[int, int, int]] = []
+    for keys, indices, _ in partitions(column, skip_key=skip_key):
+        values, first_index, counts = np.unique(keys, return_index=True, return_counts=True)
+        firsts = indices[first_index]
+        first_rows[firsts] = True
+        n_distinct += len(values)
+        for i in np.lexsort((firsts, -counts))[:top]:
+            candidates.append((int(counts[i]), int(firsts[i]), int(values[i])))
+    candidates.sort(key=lambda candidate: (-candidate[0], candidate[1]))
+    return ValueCounts(n_distinct, first_rows, candidates[:top])
+
+
 def repeats_of_earlier(hashes: SpilledColumn) -> Mask:
     """True for every example whose hash already occurred earlier in the file."""
-    repeated = np.zeros(len(hashes), dtype=bool)
-    for keys, indices, _ in partitions(hashes):
-        is_repeat = np.ones(len(keys), dtype=bool)
-        is_repeat[np.unique(keys, return_index=True)[1]] = False
-        repeated[indices[is_repeat]] = True
-    return repeated
+    return ~value_counts(hashes).first_rows
 
 
 def duplicates(table: LintTable, file: str) -> list[LintFinding]:
@@ -135,17 +158,9 @@ def _distinct_pairs(prompts: Int64s, answers: Int64s) -> tuple[Int64s, Int64s]:
 
 
 def imbalanced_answers(table: LintTable, file: str) -> list[LintFinding]:
-    # (count, first row, answer hash) of the three most common answers of each partition: the three
-    # most common overall are among them.
-    candidates: list[tuple[int, int, int]] = []
-    for answers, indices, _ in partitions(table.answer_hashes):
-        values, first_index, counts = np.unique(answers, return_index=True, return_counts=True)
-        firsts = indices[first_index]
-        for i in np.lexsort((firsts, -counts))[:3]:  # most common first; ties in order of first use
-            candidates.append((int(counts[i]), int(firsts[i]), int(values[i])))
+    candidates = value_counts(table.answer_hashes).most_common
     if not candidates:
         return []
-    candidates.sort(key=lambda candidate: (-candidate[0], candidate[1]))
     top = candidates[0][0]
     second = candidates[1][0] if len(candidates) > 1 else 0
     n = len(table)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from openft.data.issues import LintFinding
-from openft.data.lint_columns import column_mask, partitions
+from openft.data.lint_columns import column_mask
 from openft.data.lint_features import SCRIPTS, STYLE_EMPTY, STYLE_JSON, STYLE_TRAILING_SPACE, LintTable
-from openft.data.lint_repeats import first_lines
+from openft.data.lint_repeats import first_lines, value_counts
 
 OUTLIER_FACTOR = 10  # an answer 10× shorter or longer than the median one is an outlier
 MIN_EXAMPLES_FOR_OUTLIERS = 10
@@ -29,29 +29,18 @@ def system_prompts(table: LintTable, file: str) -> list[LintFinding]:
                 "Give every example the same system message (the one you will use in production), or none.",
             )
         )
-    # Each distinct system prompt: its first row (marked in `firsts`), and the three most used.
-    firsts = np.zeros(len(table), dtype=bool)
-    n_distinct = 0
-    candidates: list[tuple[int, int, int]] = []  # (count, first row, hash)
-    for systems, indices, _ in partitions(table.system_hashes, skip_key=0):  # 0: no system prompt
-        values, first_index, counts = np.unique(systems, return_index=True, return_counts=True)
-        first_rows = indices[first_index]
-        firsts[first_rows] = True
-        n_distinct += len(values)
-        for i in np.lexsort((first_rows, -counts))[:3]:  # most used first; ties in order of first use
-            candidates.append((int(counts[i]), int(first_rows[i]), int(values[i])))
-    if n_distinct > 1:
-        candidates.sort(key=lambda candidate: (-candidate[0], candidate[1]))
+    systems = value_counts(table.system_hashes, skip_key=0)  # 0: no system prompt
+    if systems.n_distinct > 1:
         shown = "; ".join(
-            f'"{table.previews.get(value, "…")}" ({count})' for count, _, value in candidates[:3]
+            f'"{table.previews.get(value, "…")}" ({count})' for count, _, value in systems.most_common
         )
         findings.append(
             LintFinding(
                 "several_system_prompts",
                 file,
                 int(has_system.sum()),
-                first_lines(table, firsts),
-                f"{n_distinct} different system prompts are used: {shown}.",
+                first_lines(table, systems.first_rows),
+                f"{systems.n_distinct} different system prompts are used: {shown}.",
                 "Use one system prompt throughout, the one you will deploy with; the lines shown are the "
                 "first use of each.",
             )
