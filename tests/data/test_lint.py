@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from openft.data import LintFinding, check_file, lint_columns
-from openft.data.lint_style import median_of_counts
+from openft.data.stats import Histogram
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -146,8 +146,9 @@ def test_spilled_columns_read_back_in_order_and_by_index(monkeypatch: pytest.Mon
 
 
 @pytest.mark.parametrize("lengths", [[5], [1, 9], [3, 1, 2], [4, 4, 1, 10], [7, 7, 7, 2, 100, 3]])
-def test_median_of_counts_is_numpys_median(lengths: list[int]) -> None:
-    counts: dict[int, int] = {}
+def test_the_answer_length_median_is_numpys_median(lengths: list[int]) -> None:
+    histogram = Histogram()
     for length in lengths:
-        counts[length] = counts.get(length, 0) + 1
-    assert median_of_counts(counts) == float(np.median(lengths))
+        histogram.add(length)
+    summary = histogram.distribution()
+    assert summary is not None and summary.median == float(np.median(lengths))

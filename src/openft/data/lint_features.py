@@ -16,6 +16,7 @@ from typing import Any
 from openft.data import lint_columns
 from openft.data.formats import FileFormat
 from openft.data.lint_columns import SpilledColumn
+from openft.data.stats import Histogram
 from openft.data.validate_other import preference_outputs
 
 # ASCII punctuation and spacing become spaces, ASCII letters lower case; other bytes stay as they are.
@@ -53,8 +54,8 @@ class LintTable:
     answer_styles: SpilledColumn = field(default_factory=lambda: SpilledColumn("b"))
     # The index in SCRIPTS of the answer's script, -1: no letters.
     answer_scripts: SpilledColumn = field(default_factory=lambda: SpilledColumn("b"))
-    # How many non-empty answers have each length in characters (for the median, exactly).
-    answer_length_counts: dict[int, int] = field(default_factory=dict)
+    # The lengths in characters of the answers that are not empty (for their median, exactly).
+    answer_lengths: Histogram = field(default_factory=Histogram)
     # A short preview of a few texts, to name them in findings (bounded: only the first ones seen).
     previews: dict[int, str] = field(default_factory=dict)
     _words: dict[str, bytes] = field(default_factory=dict, repr=False)
@@ -96,7 +97,7 @@ class LintTable:
         self.answer_styles.append(style)
         self.answer_scripts.append(answer_script(answer))
         if not style & STYLE_EMPTY:
-            self.answer_length_counts[len(answer)] = self.answer_length_counts.get(len(answer), 0) + 1
+            self.answer_lengths.add(len(answer))
         if len(self.lines.buffer) >= lint_columns.CHUNK_ROWS:
             for column in self.columns():
                 column.spill()

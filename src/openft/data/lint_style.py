@@ -119,10 +119,10 @@ def _mixed_scripts(table: LintTable, file: str) -> list[LintFinding]:
 
 
 def answer_length_outliers(table: LintTable, file: str) -> list[LintFinding]:
-    n_present = sum(table.answer_length_counts.values())  # answers that are not empty
-    if n_present < MIN_EXAMPLES_FOR_OUTLIERS:
+    summary = table.answer_lengths.distribution()  # answers that are not empty
+    if summary is None or summary.n < MIN_EXAMPLES_FOR_OUTLIERS:
         return []
-    median = median_of_counts(table.answer_length_counts)
+    median = summary.median
     present = (table.answer_styles.values() & STYLE_EMPTY) == 0
     lengths = table.answer_chars
     findings = []
@@ -144,16 +144,3 @@ def answer_length_outliers(table: LintTable, file: str) -> list[LintFinding]:
                 )
             )
     return findings
-
-
-def median_of_counts(counts: dict[int, int]) -> float:
-    """The median of values given as {value: how often}, exactly as numpy's median of the expanded list."""
-    n = sum(counts.values())
-    wanted = sorted({(n - 1) // 2, n // 2})  # the middle position, or the two middle ones
-    found: list[int] = []
-    seen = 0
-    for value in sorted(counts):
-        seen += counts[value]
-        while len(found) < len(wanted) and wanted[len(found)] < seen:
-            found.append(value)
-    return sum(found) / len(found)
