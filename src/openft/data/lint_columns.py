@@ -57,15 +57,15 @@ class SpilledColumn:
         self.n_spilled += len(self.buffer)
         self.buffer = array(self.typecode)
 
-    def chunks(self, rows: int | None = None) -> Iterator[npt.NDArray[Any]]:
-        """The column in order, `rows` at a time (the last piece is the in-memory buffer)."""
+    def chunks(self) -> Iterator[npt.NDArray[Any]]:
+        """The column in order, CHUNK_ROWS at a time (the last piece is the in-memory buffer)."""
         import numpy as np
 
-        rows, dtype = rows or CHUNK_ROWS, np.dtype(self.typecode)
+        dtype = np.dtype(self.typecode)
         if self._file is not None:
             self._file.seek(0)
-            for start in range(0, self.n_spilled, rows):
-                yield np.fromfile(self._file, dtype=dtype, count=min(rows, self.n_spilled - start))
+            for start in range(0, self.n_spilled, CHUNK_ROWS):
+                yield np.fromfile(self._file, dtype=dtype, count=min(CHUNK_ROWS, self.n_spilled - start))
         if self.buffer:
             yield np.frombuffer(self.buffer, dtype=dtype)
 
@@ -156,9 +156,3 @@ def partitions(
                 files[p].seek(0)
                 table = np.fromfile(files[p], dtype=np.int64).reshape(-1, width)
             yield table[:, 0], table[:, 1], [table[:, i] for i in range(2, width)]
-
-
-def _joined(pieces: list[Int64s]) -> Int64s:
-    import numpy as np
-
-    return np.concatenate(pieces) if pieces else np.zeros(0, np.int64)
