@@ -136,30 +136,19 @@ class JobRunner:
             )
         elif done is not None:
             job_reports.mark_stopped(self.ctx, self.job_id)
-        elif self._stalled_after_s is not None:
-            job_runs.fail_job(
-                self.ctx,
-                self.job_id,
-                job_runs.JobFailure(
-                    "training_stalled",
-                    f"Training reported nothing for {self._stalled_after_s:.0f} s "
-                    "(OPENFT_TRAIN_STALL_TIMEOUT_S), so it was stopped. "
-                    f"Last error output: {_tail(stderr_path) or 'none'}. "
-                    f"Full log: {stderr_path}",
-                    None,
-                ),
-            )
         else:
             tail = _tail(stderr_path)
+            if self._stalled_after_s is not None:
+                code = "training_stalled"
+                why = (
+                    f"Training reported nothing for {self._stalled_after_s:.0f} s "
+                    f"(OPENFT_TRAIN_STALL_TIMEOUT_S), so it was stopped. Last error output: {tail or 'none'}."
+                )
+            else:
+                code = "training_failed"
+                why = f"Training stopped with exit code {returncode}: {tail or 'no error output'}."
             job_runs.fail_job(
-                self.ctx,
-                self.job_id,
-                job_runs.JobFailure(
-                    "training_failed",
-                    f"Training stopped with exit code {returncode}: {tail or 'no error output'}. "
-                    f"Full log: {stderr_path}",
-                    None,
-                ),
+                self.ctx, self.job_id, job_runs.JobFailure(code, f"{why} Full log: {stderr_path}", None)
             )
 
     def _watch(self, process: subprocess.Popen[str], output_dir: Path) -> None:
