@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from pytest import approx
 
 from openft.data import Distribution, MaskPreview, MaskSpan, TokenStats, TrainingEstimate, check_file
@@ -158,3 +159,19 @@ def test_to_dict_is_json_ready(tokenizer: Any) -> None:
     assert json.loads(json.dumps(data))["ok"] is True
     assert data["blocking_error"] is None
     assert data["training"]["tokens"]["n_over_context"] == 0
+
+
+@pytest.mark.parametrize(
+    ("arguments", "shown"),
+    [("7" * 5000, "a number has too many digits"), ("[" * 100_000 + "]" * 100_000, "JSON nested too deeply")],
+    ids=["huge-integer", "deep-nesting"],
+)
+def test_tool_call_arguments_python_cannot_read_are_named_plainly(
+    tmp_path: Path, tokenizer: Any, arguments: str, shown: str
+) -> None:
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": arguments}}
+    row = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "tool_calls": [call]}]}
+    report = check_file(_write(tmp_path / "tools.jsonl", [row] * 10), tokenizer=tokenizer, lint=False)
+    messages = [issue.message for error in report.training.errors for issue in error.first]
+    assert any(shown in message for message in messages), messages
+    assert not any("sys." in message or "recursion" in message for message in messages)

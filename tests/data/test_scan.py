@@ -145,3 +145,19 @@ def test_a_50_mb_line_is_reported_without_being_read_whole(tmp_path: Path) -> No
         "Split long conversations into several examples or shorten them.",
     )
     assert peak_bytes < 40 * (1 << 20)
+
+
+def test_a_huge_integer_is_named_plainly_not_with_pythons_settings(tmp_path: Path) -> None:
+    chat = json.dumps(CHAT).encode()
+    raw = chat + b"\n" + chat + b"\n" + b'{"messages": [], "n": ' + b"7" * 5000 + b"}\n"
+    scan = scan_jsonl(_write(tmp_path, raw=raw))
+    assert scan.error is not None and scan.error.startswith("line 3: a number has too many digits")
+    assert "sys." not in scan.error
+
+
+def test_deeply_nested_json_is_named_plainly(tmp_path: Path) -> None:
+    chat = json.dumps(CHAT).encode()
+    raw = chat + b"\n" + chat + b"\n" + b"[" * 100_000 + b"]" * 100_000 + b"\n"
+    scan = scan_jsonl(_write(tmp_path, raw=raw))
+    assert scan.error is not None and scan.error.startswith("line 3: JSON nested too deeply")
+    assert "recursion" not in scan.error

@@ -13,6 +13,7 @@ at the start of the file is ignored.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,15 +173,40 @@ def _locate_nul(pending: bytes, chunk: bytes, line_no: int, skipping: bool) -> t
     return line, _binary(line, column)
 
 
+class _TooManyDigits(ValueError):
+    """An integer literal longer than Python converts; the message says so in the user's terms."""
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+def _parse_int(text: str) -> int:
+    # Python refuses to convert integers longer than its limit with an error about its own settings.
+    limit = sys.get_int_max_str_digits()
+    if limit and len(text.lstrip("-")) > limit:
+        raise _TooManyDigits(
+            f"a number has too many digits (more than {limit}); write it as a string, or shorten it"
+        )
+    return int(text)
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_int=_parse_int)
+NESTED_TOO_DEEPLY = "JSON nested too deeply"
+
+
+def decode_json(text: str) -> Any:
+    """Strict JSON (no NaN or Infinity): raises ValueError or RecursionError, see `json_error_text`."""
+    return _DECODER.decode(text)
+
+
+def json_error_text(exc: ValueError | RecursionError) -> str:
+    """What went wrong in `decode_json`, in the user's terms rather than Python's."""
+    return NESTED_TOO_DEEPLY if isinstance(exc, RecursionError) else str(exc)
 
 
 def parse_json_line(line_no: int, text: str) -> Any:
-    """Decode one line, returning a `BadLine` when it is not JSON."""
+    """Decode one line, returning a `BadLine` when it is not JSON (or not JSON that can be read)."""
     try:
         return _DECODER.decode(text)
     except json.JSONDecodeError as exc:
@@ -190,7 +216,15 @@ def parse_json_line(line_no: int, text: str) -> Any:
             f"line {line_no} is not valid JSON: {exc.msg} (column {exc.colno}). "
             "Each line must hold one complete JSON object.",
         )
-    except (ValueError, RecursionError) as exc:
+    except _TooManyDigits as exc:
+        return BadLine(line_no, "invalid_json", f"line {line_no}: {exc}.")
+    except RecursionError:
+        return BadLine(
+            line_no,
+            "invalid_json",
+            f"line {line_no}: {NESTED_TOO_DEEPLY}; an example needs only a few levels of objects and arrays.",
+        )
+    except ValueError as exc:  # NaN or Infinity (see _reject_constant)
         return BadLine(line_no, "invalid_json", f"line {line_no} is not valid JSON: {exc}.")
 
 

@@ -144,7 +144,7 @@ def answer_script(answer: str) -> int:
 def _is_json(text: str) -> bool:
     try:
         json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
     return True
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from openft.data.formats import json_type_name
 from openft.data.issues import Issue
+from openft.data.lines import decode_json, json_error_text
 
 
 @dataclass
@@ -56,11 +57,12 @@ def check_function(function: Any, index: int, found: Findings, path: str) -> Non
         )
         return
     try:
-        decoded = json.loads(arguments)
-    except ValueError as exc:
+        decoded = decode_json(arguments)
+    except (ValueError, RecursionError) as exc:
         found.add(
             "invalid_tool_call_arguments",
-            f'"arguments" is not valid JSON ({exc}); write the arguments as a JSON object in a string.',
+            f'"arguments" is not valid JSON ({json_error_text(exc)}); '
+            "write the arguments as a JSON object in a string.",
             index,
             f"{path}.arguments",
         )
