@@ -2,7 +2,8 @@
 
 The recipe knows nothing about jobs, events or databases: it calls a `Reporter`. The worker runs the
 recipe in a subprocess with a `JsonLinesReporter`, reads one JSON object per stdout line and asks it to
-stop by writing `cancel` or `pause` into a control file.
+stop by writing `cancel` or `pause` into a control file. A run ends with a "done" line, or with a
+"failed" line whose code, message and param become the job's error (or with neither: a crash).
 """
 
 from __future__ import annotations
@@ -63,6 +64,10 @@ class JsonLinesReporter:
         self._write(
             {"type": "done", "status": status, "trained_tokens": trained_tokens, "final_path": final_path}
         )
+
+    def failed(self, code: str, message: str, param: str | None) -> None:
+        """The run stopped for a reason the job's error should carry as it is (code, message, param)."""
+        self._write({"type": "failed", "code": code, "message": message, "param": param})
 
     def control(self) -> Control:
         return read_control_file(self.control_path)

@@ -2,10 +2,11 @@
 
     python -m openft.train.run CONFIG_JSON_PATH [--resume-from CHECKPOINT_DIR]
 
-stdout carries one JSON object per line (see openft.train.reporting), ending with a "done" line;
-`<output_dir>/control` holding `cancel` or `pause` stops the run between steps. Exit status 0 for
-succeeded, cancelled and paused; otherwise 1 (bad config or data) or 2 (anything else, such as running
-out of memory), with a one-line explanation as the last line on stderr.
+stdout carries one JSON object per line (see openft.train.reporting), ending with a "done" line (or a
+"failed" line when training diverged); `<output_dir>/control` holding `cancel` or `pause` stops the run
+between steps. Exit status 0 for succeeded, cancelled and paused; otherwise 1 (bad config or data, or
+a learning rate that made training diverge) or 2 (anything else, such as running out of memory), with a
+one-line explanation as the last line on stderr.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from openft.train.config import ConfigError, SFTConfig
+from openft.train.divergence import TrainingDiverged
 from openft.train.environment import set_model_process_environment
 from openft.train.examples import DataError
 from openft.train.reporting import JsonLinesReporter, Reporter, SilentReporter
@@ -46,6 +48,11 @@ def main(argv: list[str] | None = None) -> int:
             control.unlink(missing_ok=True)
         reporter = JsonLinesReporter(sys.stdout, control)
         result = _train(config, reporter if is_main else SilentReporter(), args.resume_from)
+    except TrainingDiverged as exc:
+        if is_main:
+            JsonLinesReporter(sys.stdout, Path(os.devnull)).failed(exc.code, str(exc), exc.param)
+        print(f"openft.train: error: {exc}", file=sys.stderr, flush=True)
+        return EXIT_BAD_INPUT
     except (ConfigError, DataError, FileNotFoundError) as exc:
         return _fail(EXIT_BAD_INPUT, str(exc), is_main)
     except MemoryError:

@@ -6,6 +6,8 @@
     for each step: train on its batch, report train metrics, now and then a validation batch,
                    at each epoch end the full validation set and a checkpoint,
                    between steps obey cancel / pause
+                   (a loss, gradient norm or weight that is not a finite number stops the run:
+                   openft.train.divergence)
     publish the last epoch's checkpoint as final/
 
 One step = one batch of `batch_size` examples (OpenAI's step). A step's examples are dealt to the
@@ -34,6 +36,7 @@ from openft.train.checkpoints import (
 )
 from openft.train.config import SFTConfig
 from openft.train.distributed import close_distributed, init_distributed
+from openft.train.divergence import TrainingDiverged, first_non_finite
 from openft.train.examples import TokenizedExample
 from openft.train.fused_lora import fused_lora_forward
 from openft.train.loss import LossTotals, evaluate
@@ -86,7 +89,7 @@ def _train(run: Run) -> TrainResult:
     with packing, fused:
         for step in range(state.step + 1, plan.total_steps + 1):
             indices = plan.examples_of(step)
-            totals = _train_step(run, indices)
+            totals = _train_step(run, step, indices)
             state.step = step
             state.trained_tokens += sum(run.train_lengths[i] for i in indices)
             metrics = _report_step(run, totals)
@@ -105,6 +108,7 @@ def _report_step(run: Run, totals: LossTotals) -> dict[str, float]:
         run.reporter.message(f"Step {step} has no trained tokens (all weight 0 or truncated away)", "warn")
     metrics = {TRAIN_LOSS: totals.mean_loss, TRAIN_ACCURACY: totals.accuracy}
     metrics |= _validation_metrics(run, step)
+    _stop_if_diverged(run, step, metrics)
     run.reporter.metrics(step, run.plan.total_steps, metrics)
     if isinstance(run.reporter, ProgressListener):
         run.reporter.progress(step, run.plan.total_steps, run.plan.epoch_of(step), run.state.trained_tokens)
@@ -124,11 +128,14 @@ def _obey_control(run: Run, metrics: dict[str, float]) -> TrainResult | None:
     return None
 
 
-def _train_step(run: Run, indices: Sequence[int]) -> LossTotals:
-    """One optimizer step over the examples `indices`; returns the step's loss sums over all processes."""
+def _train_step(run: Run, step: int, indices: Sequence[int]) -> LossTotals:
+    """One optimizer step over the examples `indices`; returns the step's loss sums over all processes.
+
+    A non-finite loss or gradient norm stops the run before the optimizer applies it."""
     step_examples = [run.train[i] for i in indices]
     n_loss_tokens = sum(example.n_loss_tokens for example in step_examples)
     local = LossTotals()
+    grad_norm = 0.0
     if n_loss_tokens:
         share = split_across_ranks(indices, run.train_lengths, run.dist.world_size)[run.dist.rank]
         groups = group_for_packing(
@@ -148,11 +155,38 @@ def _train_step(run: Run, indices: Sequence[int]) -> LossTotals:
                 (loss_sum * scale).backward()
             local.add(loss_sum.item(), n_correct.item(), batch.n_targets)
         params = [p for p in run.model.parameters() if p.requires_grad]
-        torch.nn.utils.clip_grad_norm_(params, run.config.max_grad_norm)
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, run.config.max_grad_norm))
+    # Every process sees the same sums and (gradients being synced) the same norm, so all stop together.
+    totals = LossTotals(*run.dist.all_sum(local.as_list()))
+    _stop_if_diverged(run, step, {"training loss": totals.mean_loss, "gradient norm": grad_norm})
+    if n_loss_tokens:
         run.optimizer.step()
     run.scheduler.step()
     run.optimizer.zero_grad(set_to_none=True)
-    return LossTotals(*run.dist.all_sum(local.as_list()))
+    return totals
+
+
+def _stop_if_diverged(run: Run, step: int, values: dict[str, float]) -> None:
+    what = first_non_finite(values)
+    if what is not None:
+        raise _diverged(run, step, what)
+
+
+def _stop_if_weights_diverged(run: Run) -> None:
+    """Before a checkpoint: an update can overflow the weights on the very step whose loss was still
+    fine, and a checkpoint of such weights must never be published."""
+    trained = [p.detach() for p in run.model.parameters() if p.requires_grad]
+    if trained and not bool(torch.stack([torch.isfinite(p).all() for p in trained]).all()):
+        raise _diverged(run, run.state.step, "a trained weight")
+
+
+def _diverged(run: Run, step: int, what: str) -> TrainingDiverged:
+    return TrainingDiverged(
+        step,
+        what,
+        learning_rate_multiplier=run.config.learning_rate_multiplier,
+        learning_rate=run.config.learning_rate,
+    )
 
 
 def _validation_metrics(run: Run, step: int) -> dict[str, float]:
@@ -188,6 +222,7 @@ def _evaluate_shared(run: Run, examples: Sequence[TokenizedExample]) -> LossTota
 
 def _save(run: Run, epoch: int, kind: CheckpointKind, metrics: dict[str, float]) -> Path:
     """Rank 0 writes the checkpoint (the others wait), then reports it and prunes old ones."""
+    _stop_if_weights_diverged(run)
     path = Path(run.config.output_dir) / "checkpoints" / f"step-{run.state.step}"
     record = {"step": run.state.step, **metrics}
     if run.dist.is_main:

@@ -50,6 +50,7 @@ class JobRunner:
         self._first_step_at: tuple[float, int] | None = None
         self._last_report_at = time.monotonic()  # any line from the recipe counts as a sign of life
         self._stalled_after_s: float | None = None  # set when the watcher stopped a silent recipe
+        self._failure: job_runs.JobFailure | None = None  # the recipe's own "failed" report, if any
 
     def run(self) -> None:
         spec = job_reports.start_run(self.ctx, self.job_id)
@@ -123,6 +124,10 @@ class JobRunner:
                 path=report["path"],
                 metrics=report.get("metrics", {}),
             )
+        elif kind == "failed":
+            self._failure = job_runs.JobFailure(
+                str(report["code"]), str(report["message"]), report.get("param")
+            )
         elif kind == "message":
             job_reports.record_message(self.ctx, self.job_id, report["text"], report.get("level", "info"))
 
@@ -136,6 +141,8 @@ class JobRunner:
             )
         elif done is not None:
             job_reports.mark_stopped(self.ctx, self.job_id)
+        elif self._failure is not None:  # the recipe said why (training diverged): pass that on as it is
+            job_runs.fail_job(self.ctx, self.job_id, self._failure)
         else:
             tail = _tail(stderr_path)
             if self._stalled_after_s is not None:
