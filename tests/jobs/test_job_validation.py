@@ -70,6 +70,75 @@ SYNC_ERRORS: list[tuple[str, dict[str, Any], str, str]] = [
     ("dpo", {"method": {"type": "dpo"}}, "method.type", "Fine-tuning method 'dpo' is not supported yet"),
     ("too much metadata", {"metadata": {f"k{i}": "v" for i in range(17)}}, "metadata", "at most 16 pairs"),
     ("negative seed", {"seed": -1}, "seed", "seed"),
+    (
+        "multiplier 1e308",
+        {"hyperparameters": {"learning_rate_multiplier": 1e308}},
+        "hyperparameters.learning_rate_multiplier",
+        'learning_rate_multiplier must be "auto" or a number above 0 and at most 100; got 1e+308',
+    ),
+    (
+        "n_epochs true",
+        {"hyperparameters": {"n_epochs": True}},
+        "hyperparameters.n_epochs",
+        'n_epochs must be "auto" or an integer from 1 to 50; got true',
+    ),
+    (
+        "n_epochs 1.5",
+        {"hyperparameters": {"n_epochs": 1.5}},
+        "hyperparameters.n_epochs",
+        'n_epochs must be "auto" or an integer from 1 to 50; got 1.5',
+    ),
+    (
+        "batch_size as a string",
+        {"hyperparameters": {"batch_size": "4"}},
+        "hyperparameters.batch_size",
+        'batch_size must be "auto" or an integer from 1 to 256; got "4"',
+    ),
+    (
+        "full_finetune yes",
+        {"hyperparameters": {"full_finetune": "yes"}},
+        "hyperparameters.full_finetune",
+        'full_finetune must be true, false or null; got "yes"',
+    ),
+    (
+        "lora_rank true",
+        {"hyperparameters": {"lora_rank": True}},
+        "hyperparameters.lora_rank",
+        "lora_rank must be null or an integer from 1 to 1024; got true",
+    ),
+    (
+        "a bad value in method",
+        {"method": {"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 0}}}},
+        "method.supervised.hyperparameters.n_epochs",
+        "n_epochs must be",
+    ),
+    (
+        "hyperparameters that disagree",
+        {
+            "hyperparameters": {"n_epochs": 2},
+            "method": {"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 3}}},
+        },
+        "hyperparameters",
+        "hyperparameters and method.supervised.hyperparameters disagree",
+    ),
+    (
+        "wandb",
+        {"integrations": [{"type": "wandb", "wandb": {"project": "p"}}]},
+        "integrations",
+        "Integrations are not supported on this server",
+    ),
+    *[
+        (f"suffix {shown}", {"suffix": suffix}, "suffix", "suffix may hold only letters, digits, '-' and '_'")
+        for shown, suffix in [
+            ("NUL", "a\x00b"),
+            ("slash", "a/b"),
+            ("colon", "a:b"),
+            ("question mark", "a?b"),
+            ("hash", "a#b"),
+            ("space", "a b"),
+            ("accent", "caf\u00e9"),
+        ]
+    ],
 ]
 
 
@@ -142,3 +211,48 @@ def test_prompt_completion_data_cannot_train_a_chat_job(client: OpenAI) -> None:
     job = _failed_job(client, legacy.id)
     assert job.error.code == "invalid_training_file"
     assert "method=supervised" in job.error.message
+
+
+def test_identical_hyperparameters_in_both_places_are_accepted(client: OpenAI, training_file: str) -> None:
+    hyperparameters = {"n_epochs": 2, "batch_size": 4}
+    job = client.fine_tuning.jobs.create(
+        model="openft-tiny",
+        training_file=training_file,
+        hyperparameters=hyperparameters,
+        method={"type": "supervised", "supervised": {"hyperparameters": hyperparameters}},
+        suffix="Ok_suffix-2",
+    )
+    assert job.user_provided_suffix == "Ok_suffix-2"
+    client.fine_tuning.jobs.cancel(job.id)
+
+
+@pytest.mark.parametrize("literal", ["Infinity", "-Infinity", "NaN"])
+def test_json_infinity_and_nan_are_refused_naming_the_param(
+    server: LiveServer, training_file: str, literal: str
+) -> None:
+    """Python's JSON parser reads these non-standard literals; they must not reach training."""
+    body = (
+        f'{{"model": "openft-tiny", "training_file": "{training_file}", '
+        f'"hyperparameters": {{"learning_rate_multiplier": {literal}}}}}'
+    )
+    response = server.http().post(
+        "fine_tuning/jobs", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["param"] == "hyperparameters.learning_rate_multiplier"
+    assert error["message"].endswith(f"got {literal}.")
+
+
+@pytest.mark.parametrize("param", ["training_file", "validation_file"])
+def test_a_file_that_failed_processing_is_refused_at_create(
+    client: OpenAI, training_file: str, param: str
+) -> None:
+    broken = client.files.create(file=("broken.jsonl", b"not json at all\n"), purpose="fine-tune")
+    assert broken.status == "error" and broken.status_details
+    files = {"training_file": training_file, param: broken.id}
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.fine_tuning.jobs.create(model="openft-tiny", **files)
+    assert caught.value.param == param
+    assert f"File {broken.id} failed processing" in caught.value.message
+    assert broken.status_details.rstrip(".") in caught.value.message

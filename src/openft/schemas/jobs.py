@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, WithJsonSchema
 
-AutoInt = Literal["auto"] | int
-AutoFloat = Literal["auto"] | float
+# Hyperparameters are taken exactly as the JSON body holds them: no coercion (true is not 1, "yes" is not
+# true), so that the service's checks can refuse a wrong one saying which values are accepted.
+_AUTO, _NULL = {"const": "auto"}, {"type": "null"}
+AutoInt = Annotated[JsonValue, WithJsonSchema({"anyOf": [_AUTO, {"type": "integer"}, _NULL]})]
+AutoFloat = Annotated[
+    JsonValue, WithJsonSchema({"anyOf": [_AUTO, {"type": "number", "exclusiveMinimum": 0}, _NULL]})
+]
+OptionalInt = Annotated[JsonValue, WithJsonSchema({"anyOf": [{"type": "integer"}, _NULL]})]
+OptionalBool = Annotated[JsonValue, WithJsonSchema({"anyOf": [{"type": "boolean"}, _NULL]})]
 
 
 class Hyperparameters(BaseModel):
@@ -15,13 +22,13 @@ class Hyperparameters(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    batch_size: AutoInt | None = "auto"
-    learning_rate_multiplier: AutoFloat | None = "auto"
-    n_epochs: AutoInt | None = "auto"
+    batch_size: AutoInt = "auto"
+    learning_rate_multiplier: AutoFloat = "auto"
+    n_epochs: AutoInt = "auto"
     # openft extensions; null/absent means the base model's default.
-    lora_rank: int | None = None
-    full_finetune: bool | None = None
-    max_seq_length: int | None = None
+    lora_rank: OptionalInt = None
+    full_finetune: OptionalBool = None
+    max_seq_length: OptionalInt = None
 
 
 class SupervisedMethod(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
 
 from sqlalchemy import select
@@ -25,12 +26,17 @@ from openft.store.tables import JobRow
 
 ACTIVE_STATUSES = ("validating_files", "queued", "running", "paused")
 MAX_METADATA_PAIRS, MAX_METADATA_KEY, MAX_METADATA_VALUE = 16, 64, 512
+# The suffix becomes a segment of the model id (ft:base:org:suffix:id): only what round-trips in a URL
+# path and cannot be mistaken for a separator.
+SUFFIX_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def create_job(ctx: ServiceContext, project: Project, request: CreateJobRequest) -> FineTuningJob:
-    hyperparameters = _requested_hyperparameters(request)
-    _validate_hyperparameters(hyperparameters)
+    hyperparameters, where = _requested_hyperparameters(request)
+    _validate_hyperparameters(hyperparameters, where)
     validate_metadata(request.metadata)
+    _validate_suffix(request.suffix)
+    _refuse_integrations(request)
     resolve_base_model(ctx, project.id, request.model)
     _require_fine_tune_file(ctx, project, request.training_file, "training_file")
     if request.validation_file:
@@ -63,7 +69,8 @@ def create_job(ctx: ServiceContext, project: Project, request: CreateJobRequest)
     return to_job_object(row, project)
 
 
-def _requested_hyperparameters(request: CreateJobRequest) -> Hyperparameters:
+def _requested_hyperparameters(request: CreateJobRequest) -> tuple[Hyperparameters, str]:
+    """The job's hyperparameters and where the request put them (the prefix of an error's param)."""
     method = request.method
     if method is not None and method.type != "supervised":
         raise InvalidRequest(
@@ -71,22 +78,48 @@ def _requested_hyperparameters(request: CreateJobRequest) -> Hyperparameters:
             "method={'type': 'supervised'} (or omit method).",
             param="method.type",
         )
-    if method is not None and method.supervised and method.supervised.hyperparameters:
-        return method.supervised.hyperparameters
-    return request.hyperparameters or Hyperparameters()
+    in_method = method.supervised.hyperparameters if method and method.supervised else None
+    if in_method is None:
+        return request.hyperparameters or Hyperparameters(), "hyperparameters"
+    top = request.hyperparameters
+    if top is not None and top.model_dump(exclude_unset=True) != in_method.model_dump(exclude_unset=True):
+        raise InvalidRequest(
+            "hyperparameters and method.supervised.hyperparameters disagree. The top-level "
+            "hyperparameters field is deprecated: send them only in method.supervised.hyperparameters.",
+            param="hyperparameters",
+        )
+    return in_method, "method.supervised.hyperparameters"
 
 
-def _validate_hyperparameters(hp: Hyperparameters) -> None:
-    """The recipe's own checks (ranges, LoRA vs full), answered synchronously as a 400."""
+def _validate_hyperparameters(hp: Hyperparameters, where: str) -> None:
+    """The recipe's own checks (types, ranges, LoRA vs full), answered synchronously as a 400."""
     from openft.train.config import ConfigError
     from openft.train.config import Hyperparameters as RecipeHyperparameters
 
     try:
         RecipeHyperparameters.from_dict(hp.model_dump())
     except ConfigError as exc:
-        field = str(exc).split(" ", 1)[0]
-        param = f"hyperparameters.{field}" if field in Hyperparameters.model_fields else "hyperparameters"
+        param = f"{where}.{exc.field}" if exc.field in Hyperparameters.model_fields else where
         raise InvalidRequest(f"Invalid hyperparameters: {exc}.", param=param) from exc
+
+
+def _validate_suffix(suffix: str | None) -> None:
+    if suffix is not None and not SUFFIX_PATTERN.fullmatch(suffix):
+        raise InvalidRequest(
+            "suffix may hold only letters, digits, '-' and '_' (1 to 64 of them), as it becomes part "
+            f"of the model name; got {json.dumps(suffix)[:80]}.",
+            param="suffix",
+        )
+
+
+def _refuse_integrations(request: CreateJobRequest) -> None:
+    if request.integrations:
+        kinds = ", ".join(sorted({integration.type for integration in request.integrations}))
+        raise InvalidRequest(
+            f"Integrations are not supported on this server (got {kinds}); omit integrations. Follow "
+            "training through the job's events, checkpoints and result file instead.",
+            param="integrations",
+        )
 
 
 def validate_metadata(metadata: dict[str, str] | None) -> None:
@@ -116,6 +149,13 @@ def _require_fine_tune_file(ctx: ServiceContext, project: Project, file_id: str,
         raise InvalidRequest(
             f"File {file_id} has purpose '{row.purpose}'; {param} needs a file uploaded with "
             "purpose 'fine-tune'.",
+            param=param,
+        )
+    if row.status == "error":
+        details = (row.status_details or "no details were recorded").rstrip(".")
+        raise InvalidRequest(
+            f"File {file_id} failed processing, so it cannot be used as {param}: {details}. Fix the "
+            "file and upload it again (the file's status_details says the same).",
             param=param,
         )
 

@@ -38,10 +38,18 @@ MIN_EVAL_EVERY_N_STEPS = 5
 MIN_VALID_BATCH_EXAMPLES = 8
 MAX_TOKENS_PER_MICRO_BATCH = 2048
 PRECISIONS = ("auto", "bf16", "fp32")  # see openft.train.precision
+# OpenAI documents only "above 0"; far beyond this every model diverges (docs/training.md).
+MAX_LEARNING_RATE_MULTIPLIER = 100.0
 
 
 class ConfigError(ValueError):
-    """A hyperparameter or config value that cannot be used; the message says which and why."""
+    """A hyperparameter or config value that cannot be used; the message says which and why.
+
+    `field` names the hyperparameter at fault (None: no single one), for the API's error param."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass
@@ -61,16 +69,20 @@ class Hyperparameters:
     def __post_init__(self) -> None:
         _check_auto_or_int("n_epochs", self.n_epochs, 1, 50)
         _check_auto_or_int("batch_size", self.batch_size, 1, 256)
-        lr = self.learning_rate_multiplier
-        if lr != "auto" and (isinstance(lr, bool) or not isinstance(lr, int | float) or not lr > 0):
-            raise ConfigError(f"learning_rate_multiplier must be 'auto' or a number above 0, got {lr!r}")
+        _check_multiplier(self.learning_rate_multiplier)
         if self.lora_rank is not None:
-            _check_auto_or_int("lora_rank", self.lora_rank, 1, 1024)
+            _check_int("lora_rank", self.lora_rank, 1, 1024, nullable=True)
         if self.max_seq_length is not None:
-            _check_auto_or_int("max_seq_length", self.max_seq_length, 2, 1 << 20)
+            _check_int("max_seq_length", self.max_seq_length, 2, 1 << 20, nullable=True)
+        if self.full_finetune is not None and not isinstance(self.full_finetune, bool):
+            raise ConfigError(
+                f"full_finetune must be true, false or null; got {_shown(self.full_finetune)}",
+                "full_finetune",
+            )
         if self.full_finetune and self.lora_rank is not None:
             raise ConfigError(
-                "lora_rank and full_finetune exclude each other: choose LoRA or full fine-tuning"
+                "lora_rank and full_finetune exclude each other: choose LoRA or full fine-tuning",
+                "lora_rank",
             )
 
     @classmethod
@@ -79,7 +91,7 @@ class Hyperparameters:
         values = {k: v for k, v in (values or {}).items() if v is not None}
         unknown = sorted(set(values) - {f.name for f in fields(cls)})
         if unknown:
-            raise ConfigError(f"unknown hyperparameter(s): {', '.join(unknown)}")
+            raise ConfigError(f"unknown hyperparameter(s): {', '.join(unknown)}", unknown[0])
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
@@ -293,10 +305,36 @@ def _resolve_max_seq_length(requested: int | None, context_length: int) -> int:
 
 
 def _check_auto_or_int(name: str, value: object, low: int, high: int) -> None:
+    if value != "auto":
+        _check_int(name, value, low, high, nullable=False)
+
+
+def _check_int(name: str, value: object, low: int, high: int, *, nullable: bool) -> None:
+    """Booleans are not integers here, and 2.0 is not one either: JSON says what the user meant."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        accepted = "null" if nullable else '"auto"'
+        raise ConfigError(
+            f"{name} must be {accepted} or an integer from {low} to {high}; got {_shown(value)}", name
+        )
+
+
+def _check_multiplier(value: object) -> None:
     if value == "auto":
         return
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ConfigError(f"{name} must be 'auto' or an integer from {low} to {high}, got {value!r}")
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not number or not (0 < value <= MAX_LEARNING_RATE_MULTIPLIER):  # type: ignore[operator]
+        raise ConfigError(
+            'learning_rate_multiplier must be "auto" or a number above 0 and at most '
+            f"{MAX_LEARNING_RATE_MULTIPLIER:g}; got {_shown(value)}",
+            "learning_rate_multiplier",
+        )
+
+
+def _shown(value: object) -> str:
+    """A value as the user wrote it in JSON (true, null, "x", Infinity), not as Python prints it."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    return json.dumps(value) if isinstance(value, bool | str | type(None) | int | float) else repr(value)
 
 
 def _check_positive_int(name: str, value: object) -> None:
