@@ -250,7 +250,9 @@ def _pause(run: Run, metrics: dict[str, float]) -> TrainResult:
         path = Path(run.config.output_dir) / "checkpoints" / f"step-{step}"
     else:
         path = _save(run, run.plan.epoch_of(step), "pause", metrics)
-    run.reporter.message(f"Training paused after step {step}; resume from {path}")
+    # Relative to the run's directory: the words reach API clients, who do not see the server's disk.
+    where = path.relative_to(run.config.output_dir) if path.is_relative_to(run.config.output_dir) else path
+    run.reporter.message(f"Training paused after step {step}; resume from {where}")
     return TrainResult("paused", run.state.trained_tokens, str(path))
 
 
@@ -261,7 +263,7 @@ def _finish(run: Run) -> TrainResult:
     if run.dist.is_main:
         final = publish_final(last, output_dir)
         run.reporter.message(
-            f"Training finished: {run.state.trained_tokens} tokens trained, model in {final}"
+            f"Training finished: {run.state.trained_tokens} tokens trained, model in {final.name}/"
         )
     run.dist.barrier()
     return TrainResult("succeeded", run.state.trained_tokens, str(final))

@@ -16,6 +16,7 @@ from typing import Any
 
 from openft.services import job_evaluations
 from openft.services.context import ServiceContext
+from openft.worker.public_text import python_roots, without_server_paths
 from openft.worker.recipe_process import start_recipe_process
 
 log = logging.getLogger("openft.worker")
@@ -32,7 +33,10 @@ def evaluate_finished_job(ctx: ServiceContext, job_id: str) -> None:
     spec_path.write_text(spec.to_json())
     summary = _run(spec_path, out_dir / "stderr.log", ctx.settings.job_eval_timeout_s)
     if "error" in summary:
-        job_evaluations.record_evaluation_failure(ctx, job_id, summary["error"])
+        roots = [out_dir, ctx.settings.data_dir, ctx.settings.models_dir, *python_roots()]
+        problem = str(summary["error"])
+        log.warning("evaluation of %s failed: %s", job_id, problem)
+        job_evaluations.record_evaluation_failure(ctx, job_id, without_server_paths(problem, roots))
     else:
         job_evaluations.record_evaluation(ctx, job_id, summary)
 
@@ -58,6 +62,7 @@ def _run(spec_path: Path, stderr_path: Path, timeout_s: float) -> dict[str, Any]
             "evaluation of %s: no summary (exit %s), see %s", spec_path, process.returncode, stderr_path
         )
         return {
-            "error": f"the evaluation process ended with exit code {process.returncode} (see {stderr_path})"
+            "error": f"the evaluation process ended with exit code {process.returncode} (its log is in "
+            "the job's directory on the server)"
         }
     return summary

@@ -21,6 +21,7 @@ from typing import Any
 
 from openft.services import job_reports, job_runs
 from openft.services.context import ServiceContext
+from openft.worker.public_text import python_roots, without_server_paths
 from openft.worker.recipe_process import start_recipe_process
 from openft.worker.spare import SpareRecipe
 
@@ -51,6 +52,7 @@ class JobRunner:
         self._last_report_at = time.monotonic()  # any line from the recipe counts as a sign of life
         self._stalled_after_s: float | None = None  # set when the watcher stopped a silent recipe
         self._failure: job_runs.JobFailure | None = None  # the recipe's own "failed" report, if any
+        self._private_roots: list[Path] = []  # where the job's and the server's files are (not for clients)
 
     def run(self) -> None:
         spec = job_reports.start_run(self.ctx, self.job_id)
@@ -58,6 +60,8 @@ class JobRunner:
             return
         output_dir = Path(spec.output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
+        settings = self.ctx.settings
+        self._private_roots = [output_dir, settings.data_dir, settings.models_dir, *python_roots()]
         (output_dir / "control").unlink(missing_ok=True)
         spec_path = output_dir / "run_spec.json"
         spec_path.write_text(spec.to_json())
@@ -126,10 +130,14 @@ class JobRunner:
             )
         elif kind == "failed":
             self._failure = job_runs.JobFailure(
-                str(report["code"]), str(report["message"]), report.get("param")
+                str(report["code"]), self._public(str(report["message"])), report.get("param")
             )
         elif kind == "message":
-            job_reports.record_message(self.ctx, self.job_id, report["text"], report.get("level", "info"))
+            text = self._public(str(report["text"]))
+            job_reports.record_message(self.ctx, self.job_id, text, report.get("level", "info"))
+
+    def _public(self, text: str) -> str:
+        return without_server_paths(text, self._private_roots)
 
     def _conclude(self, done: dict[str, Any] | None, returncode: int, stderr_path: Path) -> None:
         if done is not None and done.get("status") == "succeeded":
@@ -144,7 +152,7 @@ class JobRunner:
         elif self._failure is not None:  # the recipe said why (training diverged): pass that on as it is
             job_runs.fail_job(self.ctx, self.job_id, self._failure)
         else:
-            tail = _tail(stderr_path)
+            tail = self._public(_tail(stderr_path))
             if self._stalled_after_s is not None:
                 code = "training_stalled"
                 why = (
@@ -154,9 +162,10 @@ class JobRunner:
             else:
                 code = "training_failed"
                 why = f"Training stopped with exit code {returncode}: {tail or 'no error output'}."
-            job_runs.fail_job(
-                self.ctx, self.job_id, job_runs.JobFailure(code, f"{why} Full log: {stderr_path}", None)
-            )
+            # The log's location is for the operator: the server log has it, the client sees the job id.
+            log.warning("job %s failed (%s): %s; full log: %s", self.job_id, code, why, stderr_path)
+            log_hint = "The recipe's full log is in the server's job directory (see the server log)."
+            job_runs.fail_job(self.ctx, self.job_id, job_runs.JobFailure(code, f"{why} {log_hint}", None))
 
     def _watch(self, process: subprocess.Popen[str], output_dir: Path) -> None:
         stop_asked_at: float | None = None
