@@ -14,8 +14,9 @@ DIVERGED_CODE = "training_diverged"
 DIVERGED_PARAM = "hyperparameters.learning_rate_multiplier"
 
 
-class TrainingDiverged(RuntimeError):
-    """Training produced a non-finite number at `step`; the message says what to lower."""
+class TrainingDiverged(ValueError):
+    """Training produced a non-finite number at `step`; the message says what to lower. A ValueError:
+    like a bad config, it is the input (the learning rate) that has to change."""
 
     code = DIVERGED_CODE
     param = DIVERGED_PARAM
