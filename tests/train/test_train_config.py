@@ -99,6 +99,37 @@ def test_bad_values_are_refused_with_the_field_named() -> None:
         Hyperparameters.from_dict({"n_epochs": 2, "beta": 0.1})
 
 
+@pytest.mark.parametrize(
+    ("values", "field", "message"),
+    [
+        ({"n_epochs": True}, "n_epochs", 'n_epochs must be "auto" or an integer from 1 to 50; got true'),
+        ({"n_epochs": 1.5}, "n_epochs", "got 1.5"),
+        ({"n_epochs": 2.0}, "n_epochs", "got 2.0"),
+        ({"batch_size": "4"}, "batch_size", 'got "4"'),
+        ({"full_finetune": "yes"}, "full_finetune", 'full_finetune must be true, false or null; got "yes"'),
+        ({"full_finetune": 1}, "full_finetune", "got 1"),
+        ({"lora_rank": [8]}, "lora_rank", "lora_rank must be null or an integer from 1 to 1024; got [8]"),
+        ({"learning_rate_multiplier": float("inf")}, "learning_rate_multiplier", "got Infinity"),
+        ({"learning_rate_multiplier": float("nan")}, "learning_rate_multiplier", "got NaN"),
+        ({"learning_rate_multiplier": 100.5}, "learning_rate_multiplier", "at most 100; got 100.5"),
+        ({"learning_rate_multiplier": False}, "learning_rate_multiplier", "got false"),
+        ({"lora_rank": 8, "full_finetune": True}, "lora_rank", "exclude each other"),
+        ({"warmup": 3}, "warmup", "unknown hyperparameter"),
+    ],
+)
+def test_wrong_types_are_not_coerced_and_the_error_names_its_field(
+    values: dict[str, object], field: str, message: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Hyperparameters.from_dict(values)
+    assert caught.value.field == field
+    assert message in str(caught.value)
+
+
+def test_the_multiplier_bound_is_inclusive() -> None:
+    assert Hyperparameters(learning_rate_multiplier=100).learning_rate_multiplier == 100
+
+
 def test_api_dict_with_nulls_means_auto() -> None:
     hp = Hyperparameters.from_dict({"n_epochs": 4, "batch_size": None, "learning_rate_multiplier": "auto"})
     assert hp == Hyperparameters(n_epochs=4)

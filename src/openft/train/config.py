@@ -321,8 +321,12 @@ def _check_int(name: str, value: object, low: int, high: int, *, nullable: bool)
 def _check_multiplier(value: object) -> None:
     if value == "auto":
         return
-    number = isinstance(value, int | float) and not isinstance(value, bool)
-    if not number or not (0 < value <= MAX_LEARNING_RATE_MULTIPLIER):  # type: ignore[operator]
+    # NaN fails every comparison and Infinity the upper bound: neither passes.
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0 < value <= MAX_LEARNING_RATE_MULTIPLIER
+    ):
         raise ConfigError(
             'learning_rate_multiplier must be "auto" or a number above 0 and at most '
             f"{MAX_LEARNING_RATE_MULTIPLIER:g}; got {_shown(value)}",
@@ -334,7 +338,10 @@ def _shown(value: object) -> str:
     """A value as the user wrote it in JSON (true, null, "x", Infinity), not as Python prints it."""
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    return json.dumps(value) if isinstance(value, bool | str | type(None) | int | float) else repr(value)
+    try:
+        return json.dumps(value, allow_nan=False)[:80]
+    except (TypeError, ValueError):  # not JSON (a library caller's object) or NaN deep inside
+        return repr(value)[:80]
 
 
 def _check_positive_int(name: str, value: object) -> None:
