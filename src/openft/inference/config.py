@@ -24,5 +24,7 @@ class EngineConfig:
     # CPU threads for generation; None keeps torch's default (one per core). On a shared or busy machine
     # fewer threads are faster: torch's threads spin waiting for each other when cores are taken.
     cpu_threads: int | None = None
+    # A request stops generating (finish_reason "length") this many seconds after it started; 0: never.
+    max_request_s: float = 120.0
     # How long the scheduler waits for more requests to join a batch that is about to start.
     batch_wait_s: float = 0.005

@@ -6,6 +6,7 @@ its request gets END once all of its choices have finished.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from openft.inference.queueing import END, Job
@@ -33,6 +34,7 @@ def emit(sequences: list[Sequence], choice: Choice) -> None:
     top_ids = choice.top_ids.tolist() if choice.top_ids is not None else None
     top_lps = choice.top_logprobs.tolist() if choice.top_logprobs is not None else None
     broken = choice.broken.tolist() if choice.broken is not None else None
+    now = time.monotonic()
     for row, seq in enumerate(sequences):
         if seq.job.cancelled.is_set():
             continue
@@ -52,7 +54,7 @@ def emit(sequences: list[Sequence], choice: Choice) -> None:
         text = seq.stopper.feed(seq.decoder.add(token_id))
         if seq.stopper.stopped:
             _finish(seq, "stop", text, entries)
-        elif seq.n_tokens >= request.params.max_tokens:
+        elif seq.n_tokens >= request.params.max_tokens or _past_deadline(seq.job, now):
             _finish(
                 seq, "length", text + seq.stopper.feed(seq.decoder.flush()) + seq.stopper.flush(), entries
             )
@@ -66,6 +68,11 @@ def _finish(seq: Sequence, reason: FinishReason, text: str, entries: list[TokenL
     seq.job.remaining_sequences -= 1
     if seq.job.remaining_sequences == 0:
         seq.job.sink(END)
+
+
+def _past_deadline(job: Job, now: float) -> bool:
+    # A model that never emits its end token would otherwise run to max_tokens, for minutes on a CPU.
+    return job.deadline_at is not None and now >= job.deadline_at
 
 
 def _fail(seq: Sequence, error: Exception) -> None:

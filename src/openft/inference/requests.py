@@ -111,10 +111,19 @@ def sampling_params(
     )
 
 
-def completion_budget(requested: int | None, n_prompt: int, context_length: int, *, prompt_param: str) -> int:
-    """max_tokens, checked against the context window; by default whatever room the prompt leaves."""
+def completion_budget(
+    requested: int | None,
+    n_prompt: int,
+    context_length: int,
+    *,
+    prompt_param: str,
+    default: int | None = None,
+) -> int:
+    """max_tokens, checked against the context window; by default `default`, or less where the prompt
+    leaves less room (None: all the room it leaves)."""
     if requested is None and n_prompt < context_length:
-        return context_length - n_prompt
+        room = context_length - n_prompt
+        return room if default is None else max(1, min(default, room))
     wanted = n_prompt + (requested or 1)
     if wanted > context_length:
         raise InvalidRequest(

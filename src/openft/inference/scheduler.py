@@ -108,7 +108,10 @@ class Scheduler:
         models = [j.request.model for j in jobs] + [s.job.request.model for s in running]
         pinned = {(weights.key, m.adapter_path) for m in models if m.adapter_path}
         sequences = []
+        started_at = time.monotonic()
         for job in jobs:
+            if self.config.max_request_s > 0:
+                job.deadline_at = started_at + self.config.max_request_s
             model = job.request.model
             try:
                 adapter = (

@@ -78,6 +78,7 @@ def new_engine(settings: Settings) -> Engine:
             max_batch_sequences=settings.inference_max_batch_sequences,
             max_batch_tokens=settings.inference_max_batch_tokens,
             cpu_threads=settings.inference_cpu_threads,
+            max_request_s=settings.inference_max_request_s,
         )
     )
     if settings.inference_backend == "local":
@@ -133,7 +134,11 @@ def prepare_chat(
     prompt = prompt + prefill
     max_tokens = body.max_completion_tokens or body.max_tokens
     budget = requests.completion_budget(
-        max_tokens, len(prompt), model.context_length, prompt_param="messages"
+        max_tokens,
+        len(prompt),
+        model.context_length,
+        prompt_param="messages",
+        default=ctx.settings.inference_default_max_tokens,
     )
     logprobs = (body.top_logprobs or 0) if body.logprobs else None
     params = requests.sampling_params(body, max_tokens=budget, logprobs=logprobs, vocab_size=len(tokenizer))
