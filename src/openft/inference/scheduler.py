@@ -13,7 +13,7 @@ import time
 import torch
 
 from openft.inference.batch import RunningBatch
-from openft.inference.config import EngineConfig
+from openft.inference.config import EngineConfig, shared_cpu_threads
 from openft.inference.emit import Sequence
 from openft.inference.queueing import Job, WaitingQueue
 from openft.inference.text import IncrementalDecoder, StopMatcher
@@ -36,8 +36,9 @@ class Scheduler:
         self.running: list[Job] = []  # read by LocalEngine.close from another thread
 
     def run_forever(self) -> None:
-        if self.config.cpu_threads:
-            torch.set_num_threads(self.config.cpu_threads)
+        # Per thread in torch's OpenMP pool: set here, it is what the model code below runs with.
+        torch.set_num_threads(self.config.cpu_threads or shared_cpu_threads())
+        self.stats.cpu_threads = torch.get_num_threads()
         while self.queue.wait():
             # Requests that arrive together (a client's concurrent calls) should start together.
             if self.config.batch_wait_s > 0:

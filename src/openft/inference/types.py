@@ -102,6 +102,8 @@ class EngineStats:
     n_running: int = 0
     n_waiting: int = 0
     adapter_bytes: int = 0
+    # Torch threads the scheduler generates with (0 until it has started).
+    cpu_threads: int = 0
 
 
 class ModelLoadError(Exception):
