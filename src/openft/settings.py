@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     inference_max_batch_sequences: int = 32
     inference_max_batch_tokens: int = 65536
     inference_cpu_threads: int | None = None
+    # A request's generation stops (finish_reason "length") after this many seconds, so one request
+    # to a model that never ends its answer cannot run for minutes; 0 turns the limit off.
+    inference_max_request_s: float = 120.0
+    # max_tokens of a chat request that gives none (bounded by what the context leaves).
+    inference_default_max_tokens: int = 1024
     inference_vllm_url: str | None = None
     inference_vllm_api_key: str | None = None
 

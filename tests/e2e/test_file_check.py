@@ -28,6 +28,10 @@ def test_the_report_names_every_error_with_line_and_field(shared_client: OpenAI)
     lines = [json.dumps(_chat(i)) for i in range(11)]
     lines[4] = json.dumps({"messages": [{"content": "no role"}, {"role": "assistant", "content": "x"}]})
     lines[7] = json.dumps({"messages": [{"role": "user", "content": "only a question"}]})
+    # A lone surrogate (json.dumps writes it as the escape "\ud800") is not text: no tokenizer takes it.
+    lines[9] = json.dumps(
+        {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "\ud800"}]}
+    )
     uploaded = shared_client.files.create(file=("data.jsonl", "\n".join(lines).encode()), purpose="fine-tune")
 
     report = shared_client.get(f"/files/{uploaded.id}/check", cast_to=object)
@@ -35,10 +39,11 @@ def test_the_report_names_every_error_with_line_and_field(shared_client: OpenAI)
     assert report["object"] == "file.check" and report["file_id"] == uploaded.id
     training = report["training"]
     assert training["path"] == "data.jsonl"
-    assert training["n_examples"] == 11 and training["n_valid_examples"] == 9
+    assert training["n_examples"] == 11 and training["n_valid_examples"] == 8
     found = {(e["code"], e["first"][0]["line"], e["first"][0]["field"]) for e in training["errors"]}
     assert ("message_missing_key", 5, "messages[0].role") in found
     assert ("example_missing_assistant_message", 8, None) in found
+    assert ("invalid_utf8", 10, "messages[1].content") in found
     assert report["ok"] is False
     assert report["blocking_error"]["code"] == "invalid_training_file"
     assert "line 5" in report["blocking_error"]["message"]

@@ -90,6 +90,13 @@ def test_valid_training_files_are_processed(shared_client: OpenAI, body: bytes) 
         pytest.param(
             b'{"prompt": NaN, "completion": "x"}\n', "line 1 is not valid JSON", "NaN", id="nan-literal"
         ),
+        pytest.param(
+            b'{"messages": [{"role": "user", "content": "Hi"}, '
+            b'{"role": "assistant", "content": "\\ud800"}]}\n',
+            "line 1: 'messages[1].content' has an invalid character",
+            "unpaired surrogate",
+            id="lone-surrogate",
+        ),
     ],
 )
 def test_invalid_training_files_get_status_error_naming_the_line(

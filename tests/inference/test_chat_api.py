@@ -3,6 +3,7 @@ streaming and OpenAI's errors. (Fine-tuned and checkpoint models: test_finetuned
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
@@ -245,3 +246,37 @@ def test_a_client_leaving_a_stream_frees_its_generation_slot(server: LiveServer)
     while engine.stats().n_running and time.monotonic() < deadline:
         time.sleep(0.02)
     assert engine.stats().n_running == 0
+
+
+def _raw_post(server: LiveServer, path: str, body: dict[str, Any]) -> httpx.Response:
+    # The SDK cannot send a lone surrogate (it encodes JSON as UTF-8); other clients escape it as \ud800.
+    with httpx.Client(base_url=server.base_url, headers={"authorization": "Bearer x"}, timeout=30) as http:
+        content = json.dumps(body)  # ASCII, the surrogate escaped
+        return http.post(path, content=content, headers={"content-type": "application/json"})
+
+
+@pytest.mark.parametrize(
+    ("messages", "param"),
+    [
+        ([{"role": "user", "content": "\ud800"}], "messages[0].content"),
+        (
+            [
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": [{"type": "text", "text": "a\udfff"}]},
+            ],
+            "messages[1].content",
+        ),
+    ],
+)
+def test_a_lone_surrogate_is_400_naming_the_field_not_a_tokenizer_error(
+    server: LiveServer, messages: list[dict[str, Any]], param: str
+) -> None:
+    response = _raw_post(server, "/chat/completions", {"model": MODEL, "messages": messages, "max_tokens": 2})
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["param"] == param and error["type"] == "invalid_request_error", error
+    assert "invalid character" in error["message"] and "unpaired surrogate" in error["message"]
+    response = _raw_post(
+        server, "/completions", {"model": MODEL, "prompt": ["fine", "\ud800"], "max_tokens": 2}
+    )
+    assert response.status_code == 400 and response.json()["error"]["param"] == "prompt[1]", response.text

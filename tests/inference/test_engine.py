@@ -216,3 +216,27 @@ def test_a_scheduler_thread_that_dies_fails_its_requests_and_the_next_one_starts
         assert run(engine, chat_request(engine, base_ref(tiny_model_dir), "Hi", max_tokens=2)).n_tokens == [2]
     finally:
         engine.close()
+
+
+def test_by_default_the_engine_generates_on_half_the_cores(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from openft.inference import config
+
+    monkeypatch.setattr(config.os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    assert config.shared_cpu_threads() == 4
+    monkeypatch.setattr(config.os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    assert config.shared_cpu_threads() == 1  # never none
+    monkeypatch.setattr(config.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    engine = LocalEngine(EngineConfig())  # no cpu_threads: the shared default
+    try:
+        assert run(engine, chat_request(engine, base_ref(tiny_model_dir), "Hi", max_tokens=2)).n_tokens == [2]
+        assert engine.stats().cpu_threads == 1
+    finally:
+        engine.close()
+    engine = LocalEngine(EngineConfig(cpu_threads=2))  # OPENFT_INFERENCE_CPU_THREADS overrides it
+    try:
+        run(engine, chat_request(engine, base_ref(tiny_model_dir), "Hi", max_tokens=2))
+        assert engine.stats().cpu_threads == 2
+    finally:
+        engine.close()

@@ -84,7 +84,7 @@ class FileChecker:
         if self.format is None and example_format is not None:
             self.format, self.first_line_of_format = example_format, line_no
         if isinstance(value, BadLine):
-            problem = Issue(value.code, line_no, value.message)
+            problem = Issue(value.code, line_no, value.message, field=value.field)
         elif not isinstance(value, dict):
             message = f"the line is a JSON {json_type_name(value)}, not an object."
             problem = Issue("data_type", line_no, message, example=self.n_examples)

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from openft.data.surrogates import lone_surrogate_field, lone_surrogate_message, may_hold_lone_surrogate
+
 READ_CHUNK_BYTES = 1 << 20
 DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024
 _UTF8_BOM = b"\xef\xbb\xbf"
@@ -32,6 +34,7 @@ class BadLine:
     code: str  # line_too_long | binary_file | invalid_utf8 | invalid_json
     message: str
     fatal: bool = False
+    field: str | None = None  # the JSON path of the bad value, when one is to blame
 
 
 def format_bytes(n_bytes: int) -> str:
@@ -206,9 +209,10 @@ def json_error_text(exc: ValueError | RecursionError) -> str:
 
 
 def parse_json_line(line_no: int, text: str) -> Any:
-    """Decode one line, returning a `BadLine` when it is not JSON (or not JSON that can be read)."""
+    """Decode one line, returning a `BadLine` when it is not JSON (or not JSON that can be read), or not
+    text (a lone surrogate)."""
     try:
-        return _DECODER.decode(text)
+        value = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         return BadLine(
             line_no,
@@ -226,6 +230,12 @@ def parse_json_line(line_no: int, text: str) -> Any:
         )
     except ValueError as exc:  # NaN or Infinity (see _reject_constant)
         return BadLine(line_no, "invalid_json", f"line {line_no} is not valid JSON: {exc}.")
+    if may_hold_lone_surrogate(text):
+        field = lone_surrogate_field(value)
+        if field is not None:
+            message = f"line {line_no}: {lone_surrogate_message(field)}"
+            return BadLine(line_no, "invalid_utf8", message, field=field or None)
+    return value
 
 
 def iter_json_lines(path: Path, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[tuple[int, Any]]:

@@ -84,6 +84,14 @@ def _write_atomically(path: Path, text: str) -> None:
 
 def main(argv: list[str]) -> int:
     set_model_process_environment()
+    if "OMP_NUM_THREADS" not in os.environ:
+        import torch
+
+        from openft.inference.config import shared_cpu_threads
+
+        # Half the cores, as the server's engine: it shares them with the server's inference and with
+        # training on the same machine (openft.inference.config.shared_cpu_threads says why).
+        torch.set_num_threads(shared_cpu_threads())
     try:
         summary = run_job_eval(JobEvalSpec.from_json(Path(argv[0]).read_text()))
     except Exception as exc:  # reported as the job's warning event; the job itself has succeeded

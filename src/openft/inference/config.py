@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 MIB = 1024 * 1024
@@ -21,8 +22,22 @@ class EngineConfig:
     max_batch_sequences: int = 32
     # KV-cache positions one batch may need (prompt + max_tokens of each sequence): bounds its memory.
     max_batch_tokens: int = 65536
-    # CPU threads for generation; None keeps torch's default (one per core). On a shared or busy machine
-    # fewer threads are faster: torch's threads spin waiting for each other when cores are taken.
+    # CPU threads for generation; None: shared_cpu_threads() (half the cores).
     cpu_threads: int | None = None
+    # A request stops generating (finish_reason "length") this many seconds after it started; 0: never.
+    max_request_s: float = 120.0
     # How long the scheduler waits for more requests to join a batch that is about to start.
     batch_wait_s: float = 0.005
+
+
+def shared_cpu_threads() -> int:
+    """Torch threads for a model process that shares the machine: half the cores it may use, at least one.
+
+    The server's engine shares its cores with the worker's training job, its spare recipe process and the
+    end-of-job evaluation. Torch's default (one thread per core) oversubscribes them as soon as any of
+    those runs, and threads that wait on each other for a core that is taken made decoding 10x slower
+    (1.1 s a token on 2 busy cores, against 0.09 s with one thread). Decoding small models gains little
+    from more threads anyway, so half is a cheap insurance on an idle machine (docs/inference.md).
+    """
+    n_cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, n_cores // 2)

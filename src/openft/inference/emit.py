@@ -6,13 +6,14 @@ its request gets END once all of its choices have finished.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from openft.inference.queueing import END, Job
 from openft.inference.sampling import Choice
 from openft.inference.text import IncrementalDecoder, StopMatcher
 from openft.inference.token_text import TokenTexts
-from openft.inference.types import Delta, FinishReason, TokenLogprob, TopToken
+from openft.inference.types import Delta, FinishReason, ModelOutputError, TokenLogprob, TopToken
 
 
 @dataclass
@@ -32,8 +33,13 @@ def emit(sequences: list[Sequence], choice: Choice) -> None:
     logprobs = choice.logprobs.tolist() if choice.logprobs is not None else None
     top_ids = choice.top_ids.tolist() if choice.top_ids is not None else None
     top_lps = choice.top_logprobs.tolist() if choice.top_logprobs is not None else None
+    broken = choice.broken.tolist() if choice.broken is not None else None
+    now = time.monotonic()
     for row, seq in enumerate(sequences):
         if seq.job.cancelled.is_set():
+            continue
+        if broken is not None and broken[row]:
+            _fail(seq, ModelOutputError(seq.job.request.model.name))
             continue
         token_id, request = token_ids[row], seq.job.request
         if token_id in request.stop_token_ids:
@@ -48,7 +54,7 @@ def emit(sequences: list[Sequence], choice: Choice) -> None:
         text = seq.stopper.feed(seq.decoder.add(token_id))
         if seq.stopper.stopped:
             _finish(seq, "stop", text, entries)
-        elif seq.n_tokens >= request.params.max_tokens:
+        elif seq.n_tokens >= request.params.max_tokens or _past_deadline(seq.job, now):
             _finish(
                 seq, "length", text + seq.stopper.feed(seq.decoder.flush()) + seq.stopper.flush(), entries
             )
@@ -62,6 +68,17 @@ def _finish(seq: Sequence, reason: FinishReason, text: str, entries: list[TokenL
     seq.job.remaining_sequences -= 1
     if seq.job.remaining_sequences == 0:
         seq.job.sink(END)
+
+
+def _past_deadline(job: Job, now: float) -> bool:
+    # A model that never emits its end token would otherwise run to max_tokens, for minutes on a CPU.
+    return job.deadline_at is not None and now >= job.deadline_at
+
+
+def _fail(seq: Sequence, error: Exception) -> None:
+    """The request gets the error and all of its choices leave the batch at this step."""
+    seq.job.sink(error)
+    seq.job.cancelled.set()
 
 
 def _logprob_entry(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import threading
 from typing import Any
 
@@ -80,6 +81,9 @@ class LocalEngine:
 
     def _run(self) -> None:
         try:
+            # Threads that sleep while they wait, read when torch loads: spinning threads steal the cores
+            # a training job on the same machine needs, and stall when it has them (an explicit value wins).
+            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
             from openft.inference.scheduler import Scheduler  # torch loads here, off the event loop
 
             self.scheduler = Scheduler(self.config, self._queue, self._stats, self.tokenizers)

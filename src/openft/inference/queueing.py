@@ -27,6 +27,8 @@ class Job:
     submitted_at: float = field(default_factory=time.monotonic)
     # Choices not finished yet; the scheduler sends END when it reaches 0.
     remaining_sequences: int = 0
+    # time.monotonic() at which its generation stops with "length" (set when it starts), None: no limit.
+    deadline_at: float | None = None
 
     def __post_init__(self) -> None:
         self.remaining_sequences = self.request.params.n

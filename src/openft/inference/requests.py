@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from openft.data.surrogates import lone_surrogate_field, lone_surrogate_message
 from openft.errors import InvalidRequest
 from openft.inference.types import SamplingParams
 from openft.schemas.chat import ChatCompletionRequest, CompletionRequest, SamplingFields
@@ -66,8 +67,17 @@ def chat_messages(body: ChatCompletionRequest) -> list[dict[str, Any]]:
             rendered["tool_call_id"] = message.tool_call_id
         if message.name:
             rendered["name"] = message.name
+        _check_text(rendered, f"messages[{i}]")
         messages.append(rendered)
     return messages
+
+
+def _check_text(value: Any, param: str) -> None:
+    """A lone surrogate is a 400 naming its field, not a tokenizer error (or a 500) later."""
+    field = lone_surrogate_field(value)
+    if field is not None:
+        where = f"{param}.{field}" if field and not field.startswith("[") else param + field
+        raise InvalidRequest(f"Invalid value: {lone_surrogate_message(where)}", param=where)
 
 
 def chat_tools(body: ChatCompletionRequest) -> list[dict[str, Any]] | None:
@@ -80,6 +90,7 @@ def chat_tools(body: ChatCompletionRequest) -> list[dict[str, Any]] | None:
                 "Each tool must be {'type': 'function', 'function': {'name': ..., 'parameters': ...}}.",
                 param=f"tools[{i}]",
             )
+        _check_text(tool, f"tools[{i}]")
     return list(body.tools)
 
 
@@ -100,10 +111,19 @@ def sampling_params(
     )
 
 
-def completion_budget(requested: int | None, n_prompt: int, context_length: int, *, prompt_param: str) -> int:
-    """max_tokens, checked against the context window; by default whatever room the prompt leaves."""
+def completion_budget(
+    requested: int | None,
+    n_prompt: int,
+    context_length: int,
+    *,
+    prompt_param: str,
+    default: int | None = None,
+) -> int:
+    """max_tokens, checked against the context window; by default `default`, or less where the prompt
+    leaves less room (None: all the room it leaves)."""
     if requested is None and n_prompt < context_length:
-        return context_length - n_prompt
+        room = context_length - n_prompt
+        return room if default is None else max(1, min(default, room))
     wanted = n_prompt + (requested or 1)
     if wanted > context_length:
         raise InvalidRequest(
@@ -130,7 +150,8 @@ def completion_prompts(body: CompletionRequest, tokenizer: Any) -> list[list[int
         raise InvalidRequest("'prompt' is empty.", param="prompt")
     prompts = []
     vocab_size = len(tokenizer)
-    for item in texts_or_ids:
+    for index, item in enumerate(texts_or_ids):
+        _check_text(item, "prompt" if isinstance(prompt, str) else f"prompt[{index}]")
         ids = list(tokenizer.encode(item, add_special_tokens=False)) if isinstance(item, str) else item
         if any(not 0 <= token < vocab_size for token in ids):
             raise InvalidRequest(

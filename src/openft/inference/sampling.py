@@ -23,6 +23,8 @@ class Choice:
     logprobs: torch.Tensor | None  # (B,) their logprobs, when any row asked
     top_ids: torch.Tensor | None  # (B, k) most likely tokens, k = the largest top_logprobs asked
     top_logprobs: torch.Tensor | None
+    # (B,) rows whose logits were not finite: their model is broken, their tokens are meaningless.
+    broken: torch.Tensor | None = None
 
 
 class BatchSampler:
@@ -76,6 +78,11 @@ class BatchSampler:
     @torch.no_grad()
     def choose(self, logits: torch.Tensor) -> Choice:
         logits = logits.float()
+        broken = _broken_rows(logits)
+        if broken is not None:
+            # Sampling NaN raises for the whole batch and argmax of NaN is garbage: the broken rows get
+            # harmless logits here, and the caller fails their requests alone.
+            logits = logits.masked_fill(broken[:, None], 0.0)
         logprobs = torch.log_softmax(logits, dim=-1) if self.max_top is not None else None
         scores = self._adjusted(logits)
         chosen = self._pick(scores)
@@ -84,10 +91,10 @@ class BatchSampler:
                 1, chosen[:, None], torch.ones_like(chosen[:, None], dtype=self.counts.dtype)
             )
         if logprobs is None:
-            return Choice(chosen, None, None, None)
+            return Choice(chosen, None, None, None, broken)
         chosen_logprobs = logprobs.gather(1, chosen[:, None]).squeeze(1)
         top_logprobs, top_ids = logprobs.topk(self.max_top, dim=-1) if self.max_top else (None, None)
-        return Choice(chosen, chosen_logprobs, top_ids, top_logprobs)
+        return Choice(chosen, chosen_logprobs, top_ids, top_logprobs, broken)
 
     def _adjusted(self, logits: torch.Tensor) -> torch.Tensor:
         if self.bias is not None:
@@ -111,6 +118,15 @@ class BatchSampler:
             ]
         ).to(scores.device)
         return torch.where(self.greedy, greedy_ids, sampled)
+
+
+def _broken_rows(logits: torch.Tensor) -> torch.Tensor | None:
+    """(B,) True where a row has a NaN or +inf logit, or no finite one (-inf alone may be a mask), or
+    None when every row is sound (the common case, one reduction)."""
+    finite = torch.isfinite(logits)
+    if bool(finite.all()):
+        return None
+    return logits.isnan().any(dim=-1) | logits.isposinf().any(dim=-1) | ~finite.any(dim=-1)
 
 
 def _stacked(a: torch.Tensor | None, b: torch.Tensor | None, n_a: int, n_b: int) -> torch.Tensor | None:

@@ -13,7 +13,7 @@ import time
 import torch
 
 from openft.inference.batch import RunningBatch
-from openft.inference.config import EngineConfig
+from openft.inference.config import EngineConfig, shared_cpu_threads
 from openft.inference.emit import Sequence
 from openft.inference.queueing import Job, WaitingQueue
 from openft.inference.text import IncrementalDecoder, StopMatcher
@@ -36,8 +36,9 @@ class Scheduler:
         self.running: list[Job] = []  # read by LocalEngine.close from another thread
 
     def run_forever(self) -> None:
-        if self.config.cpu_threads:
-            torch.set_num_threads(self.config.cpu_threads)
+        # Per thread in torch's OpenMP pool: set here, it is what the model code below runs with.
+        torch.set_num_threads(self.config.cpu_threads or shared_cpu_threads())
+        self.stats.cpu_threads = torch.get_num_threads()
         while self.queue.wait():
             # Requests that arrive together (a client's concurrent calls) should start together.
             if self.config.batch_wait_s > 0:
@@ -108,7 +109,10 @@ class Scheduler:
         models = [j.request.model for j in jobs] + [s.job.request.model for s in running]
         pinned = {(weights.key, m.adapter_path) for m in models if m.adapter_path}
         sequences = []
+        started_at = time.monotonic()
         for job in jobs:
+            if self.config.max_request_s > 0:
+                job.deadline_at = started_at + self.config.max_request_s
             model = job.request.model
             try:
                 adapter = (

@@ -102,10 +102,25 @@ class EngineStats:
     n_running: int = 0
     n_waiting: int = 0
     adapter_bytes: int = 0
+    # Torch threads the scheduler generates with (0 until it has started).
+    cpu_threads: int = 0
 
 
 class ModelLoadError(Exception):
     """The model's files are gone or unreadable (deleted while a request waited, for example)."""
+
+
+class ModelOutputError(Exception):
+    """The model produced non-finite logits (NaN or infinity) for a request: its weights are broken,
+    usually by training that diverged. Only that request fails; its batch-mates go on."""
+
+    def __init__(self, model_name: str) -> None:
+        super().__init__(
+            f"The model `{model_name}` cannot be served: its weights produce non-finite values (NaN or "
+            "infinity), usually because its training diverged. Re-train it with a lower "
+            "learning_rate_multiplier."
+        )
+        self.model_name = model_name
 
 
 class BackendError(Exception):

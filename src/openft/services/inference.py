@@ -30,6 +30,7 @@ from openft.inference.types import (
     Engine,
     GenerationRequest,
     ModelLoadError,
+    ModelOutputError,
     ModelRef,
 )
 from openft.schemas.chat import ChatCompletion, ChatCompletionRequest, Completion, CompletionRequest
@@ -47,6 +48,16 @@ class BackendUnavailable(OpenFTError):
 
     status_code = 502
     error_type = "server_error"
+
+
+class BrokenModel(OpenFTError):
+    """The requested model's weights produce NaN or infinity. A 400, not a 500: retrying cannot help
+    (the SDK retries 5xx), and the fix, re-training the model, is the caller's."""
+
+    status_code = 400
+
+    def __init__(self, exc: ModelOutputError) -> None:
+        super().__init__(str(exc), param="model", code="model_error")
 
 
 @dataclass(frozen=True)
@@ -67,6 +78,7 @@ def new_engine(settings: Settings) -> Engine:
             max_batch_sequences=settings.inference_max_batch_sequences,
             max_batch_tokens=settings.inference_max_batch_tokens,
             cpu_threads=settings.inference_cpu_threads,
+            max_request_s=settings.inference_max_request_s,
         )
     )
     if settings.inference_backend == "local":
@@ -122,7 +134,11 @@ def prepare_chat(
     prompt = prompt + prefill
     max_tokens = body.max_completion_tokens or body.max_tokens
     budget = requests.completion_budget(
-        max_tokens, len(prompt), model.context_length, prompt_param="messages"
+        max_tokens,
+        len(prompt),
+        model.context_length,
+        prompt_param="messages",
+        default=ctx.settings.inference_default_max_tokens,
     )
     logprobs = (body.top_logprobs or 0) if body.logprobs else None
     params = requests.sampling_params(body, max_tokens=budget, logprobs=logprobs, vocab_size=len(tokenizer))
@@ -170,7 +186,10 @@ def prepare_completion(
 
 
 async def run(engine: Engine, prepared: Prepared) -> ChatCompletion | Completion:
-    states = await output.collect(await _start(engine, prepared), prepared.plan.n_choices)
+    try:
+        states = await output.collect(await _start(engine, prepared), prepared.plan.n_choices)
+    except ModelOutputError as exc:
+        raise BrokenModel(exc) from exc
     if prepared.chat:
         return output.chat_completion(prepared.plan, states)
     return output.completion(prepared.plan, states)
@@ -188,9 +207,11 @@ async def _start(engine: Engine, prepared: Prepared) -> DeltaStream:
     try:
         for request in prepared.requests:
             streams.append(await started(engine.generate(request)))
-    except (ModelLoadError, BackendError) as exc:
+    except (ModelLoadError, BackendError, ModelOutputError) as exc:
         for opened in streams:
             await opened.aclose()
+        if isinstance(exc, ModelOutputError):
+            raise BrokenModel(exc) from exc
         if isinstance(exc, BackendError):
             raise BackendUnavailable(str(exc)) from exc
         raise _not_found(prepared.plan.model) from exc
@@ -204,6 +225,9 @@ async def _guarded(chunks: AsyncGenerator[str, None]) -> AsyncGenerator[str, Non
         try:
             async for chunk in chunks:
                 yield chunk
+        except ModelOutputError as exc:
+            error = BrokenModel(exc).envelope()["error"]
+            yield f"data: {json.dumps({'error': error})}\n\n"
         except Exception as exc:
             log.exception("generation failed after the stream started")
             known = isinstance(exc, ModelLoadError | BackendError)
