@@ -1,4 +1,5 @@
-"""A local HTTP receiver for webhook tests: records every request, can answer 500 a few times first."""
+"""A local HTTP receiver for webhook tests: records every request, can answer 500 a few times first,
+or hold every request unanswered until released."""
 
 from __future__ import annotations
 
@@ -14,16 +15,26 @@ class Received:
     body: bytes
 
 
+# Webhooks go to public addresses only; servers in tests allow their loopback receivers explicitly.
+ALLOW_LOOPBACK_RECEIVERS: dict[str, object] = {"webhook_allowed_hosts": ["127.0.0.1"]}
+
+
 @dataclass
 class WebhookReceiver:
     n_failures: int = 0
+    hang: bool = False
     requests: list[Received] = field(default_factory=list)
+    released: threading.Event = field(default_factory=threading.Event)
     _server: ThreadingHTTPServer | None = None
 
     @property
-    def url(self) -> str:
+    def port(self) -> int:
         assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}/hooks"
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hooks"
 
     def start(self) -> WebhookReceiver:
         receiver = self
@@ -33,6 +44,8 @@ class WebhookReceiver:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 receiver.requests.append(Received({k.lower(): v for k, v in self.headers.items()}, body))
                 failing = len(receiver.requests) <= receiver.n_failures
+                if receiver.hang:
+                    receiver.released.wait(timeout=120)
                 self.send_response(500 if failing else 200)
                 self.end_headers()
 
@@ -44,6 +57,7 @@ class WebhookReceiver:
         return self
 
     def stop(self) -> None:
+        self.released.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
