@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import anyio
 import httpx
 
+from openft.errors import InvalidRequest
 from openft.services import webhook_addresses
 from openft.services.webhook_addresses import AddressPolicy, AddressRefused
 
@@ -46,7 +47,10 @@ async def post_webhook(
 
 
 async def _post_checked(url: str, body: str, headers: dict[str, str], policy: AddressPolicy) -> int:
-    parsed = webhook_addresses.parse_webhook_url(url)
+    try:
+        parsed = webhook_addresses.parse_webhook_url(url)
+    except InvalidRequest as exc:  # a URL stored before the checks existed
+        raise DeliveryFailed(exc.message) from exc
     try:
         address = await anyio.to_thread.run_sync(
             webhook_addresses.checked_address, parsed, policy, limiter=_RESOLVER_SLOTS, abandon_on_cancel=True
