@@ -7,7 +7,10 @@ servers that reach them allow with OPENFT_WEBHOOK_ALLOWED_HOSTS.
 
 from __future__ import annotations
 
+import ipaddress
 import socket
+import ssl
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -21,10 +24,13 @@ from sqlalchemy import select
 
 from openft.services import webhook_addresses
 from openft.services.webhooks import enqueue_event
+from openft.settings import Settings
 from openft.store.tables import WebhookDeliveryRow
 from tests.jobs.webhook_receiver import ALLOW_LOOPBACK_RECEIVERS, WebhookReceiver
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from tests.conftest import LiveServer, ServerFactory
 
 EVENTS = ["fine_tuning.job.succeeded"]
@@ -157,6 +163,43 @@ def test_an_allowed_name_is_sent_to_the_address_it_was_checked_at(
     assert asked == ["receiver.internal.test", "receiver.internal.test"]
 
 
+def test_https_to_a_checked_address_keeps_the_urls_server_name(
+    server_factory: ServerFactory, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=hooks.test",
+         "-addext", "subjectAltName=DNS:hooks.test", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    server_names: list[str | None] = []
+    tls.sni_callback = lambda _sock, name, _ctx: server_names.append(name)
+    receiver = WebhookReceiver(tls=tls).start()
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the receiver's certificate is the trusted CA
+    stub_resolver(monkeypatch, ["127.0.0.1"])
+    server = server_factory(webhook_timeout_s=2, **ALLOW_LOOPBACK_RECEIVERS)
+    client = server.client()
+    try:
+        endpoint = client.webhooks.create(
+            event_types=EVENTS, name="tls", url=f"https://hooks.test:{receiver.port}/hooks"
+        )
+        assert client.webhooks.test(endpoint.id, event_type=EVENTS[0]).status_code == 200
+        assert server_names == ["hooks.test"]
+        assert receiver.requests[0].headers["host"] == f"hooks.test:{receiver.port}"
+
+        # The certificate is checked against the URL's name, not the address connected to.
+        other = client.webhooks.create(
+            event_types=EVENTS, name="tls", url=f"https://other.test:{receiver.port}/hooks"
+        )
+        with pytest.raises(openai.BadRequestError):
+            client.webhooks.test(other.id, event_type=EVENTS[0])
+        assert len(receiver.requests) == 1
+    finally:
+        receiver.stop()
+
+
 def test_an_allowed_host_name_may_resolve_to_loopback(
     server_factory: ServerFactory, receiver: WebhookReceiver
 ) -> None:
@@ -281,3 +324,17 @@ def _wait_for(probe: Callable[[], T | None], timeout_s: float = 60) -> T:
         assert time.monotonic() < deadline, "timed out waiting"
         time.sleep(0.05)
     return value
+
+
+def test_the_allow_setting_reads_names_addresses_and_ranges_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPENFT_WEBHOOK_ALLOWED_HOSTS", "127.0.0.1, hooks.lan ,10.20.0.0/16,[::1]")
+    policy = webhook_addresses.AddressPolicy.from_entries(Settings().webhook_allowed_hosts)
+
+    for allowed in ("127.0.0.1", "10.20.3.4", "::1"):
+        policy.check(ipaddress.ip_address(allowed))
+    for refused in ("127.0.0.2", "10.21.0.1", "::ffff:10.21.0.1"):
+        with pytest.raises(webhook_addresses.AddressRefused):
+            policy.check(ipaddress.ip_address(refused))
+    assert policy.name_allowed("HOOKS.lan.") and not policy.name_allowed("lan")

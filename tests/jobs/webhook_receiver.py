@@ -3,6 +3,7 @@ or hold every request unanswered until released."""
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ ALLOW_LOOPBACK_RECEIVERS: dict[str, object] = {"webhook_allowed_hosts": ["127.0.
 class WebhookReceiver:
     n_failures: int = 0
     hang: bool = False
+    tls: ssl.SSLContext | None = None  # serve HTTPS with this (server-side) context
     requests: list[Received] = field(default_factory=list)
     released: threading.Event = field(default_factory=threading.Event)
     _server: ThreadingHTTPServer | None = None
@@ -34,7 +36,7 @@ class WebhookReceiver:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}/hooks"
 
     def start(self) -> WebhookReceiver:
         receiver = self
@@ -53,6 +55,8 @@ class WebhookReceiver:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if self.tls is not None:
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 

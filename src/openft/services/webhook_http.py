@@ -62,8 +62,12 @@ async def _post_checked(url: str, body: str, headers: dict[str, str], policy: Ad
     pinned = parsed.copy_with(host=address)
     request_headers = {**headers, "host": _host_header(parsed)}
     extensions = {"sni_hostname": parsed.host} if parsed.scheme == "https" else {}
-    # trust_env=False: a proxy from the environment would do its own resolution of the name.
-    async with httpx.AsyncClient(follow_redirects=False, trust_env=False, timeout=None) as client:
+    # trust_env=False: a proxy from the environment would do its own resolution of the name. The
+    # trust store still comes from the environment (SSL_CERT_FILE / SSL_CERT_DIR, for a private CA).
+    verify = httpx.create_ssl_context(trust_env=True)
+    async with httpx.AsyncClient(
+        follow_redirects=False, trust_env=False, verify=verify, timeout=None
+    ) as client:
         try:
             request = client.build_request(
                 "POST", pinned, content=body.encode(), headers=request_headers, extensions=extensions
