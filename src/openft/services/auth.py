@@ -126,8 +126,8 @@ def authenticate(ctx: ServiceContext, token: str | None) -> Project:
                 return Project(id=found.ProjectRow.id, name=found.ProjectRow.name)
             if found is not None:  # revoked keys never act for anyone, local mode or not
                 raise AuthenticationFailed(
-                    f"The API key {_redact(token)} has been revoked. "
-                    "Create a key with `openft keys create --project NAME`."
+                    f"Incorrect API key provided: {_redact(token)}. This key has been revoked; "
+                    "create a key with `openft keys create --project NAME`."
                 )
         local_mode = _local_mode_active(ctx, session)
     if local_mode:
