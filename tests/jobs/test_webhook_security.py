@@ -11,6 +11,7 @@ import ipaddress
 import socket
 import ssl
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -110,6 +111,27 @@ def test_updating_to_an_internal_address_is_refused(
         client.webhooks.update(endpoint.id, url="http://169.254.169.254/")
     assert caught.value.param == "url"
     assert client.webhooks.retrieve(endpoint.id).url == "https://hooks.example.com/in"
+
+
+def test_a_hanging_name_lookup_does_not_hold_up_create(
+    server_factory: ServerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    released = threading.Event()
+
+    def hanging_resolver(_host: str, _port: int) -> list[str]:
+        released.wait(timeout=120)
+        raise OSError("no answer")
+
+    monkeypatch.setattr(webhook_addresses, "resolve_host", hanging_resolver)
+    server = server_factory(webhook_timeout_s=1)
+    try:
+        # The create-time check gives up on the name (the send-time check still applies).
+        endpoint = server.client(timeout=30).webhooks.create(
+            event_types=EVENTS, name="slow-dns", url="https://slow.example.com/hooks"
+        )
+        assert endpoint.url == "https://slow.example.com/hooks" and not released.is_set()
+    finally:
+        released.set()
 
 
 def test_a_name_that_rebinds_to_loopback_is_refused_at_send(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import httpx
@@ -25,6 +26,8 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 # (2130706433, 0x7f.1, 0177.0.0.1, 127.1), so those are read here the way a resolver would.
 _LEGACY_IPV4 = re.compile(r"^(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+)){0,3}$", re.IGNORECASE)
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# Look-ups for the create-time check wait here, with a time limit, not in the API's request threads.
+_CREATE_RESOLVERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="openft-webhook-resolve")
 
 
 class AddressRefused(Exception):
@@ -121,15 +124,18 @@ def default_port(url: httpx.URL) -> int:
     return url.port or (443 if url.scheme == "https" else 80)
 
 
-def check_url_at_create(url: str, policy: AddressPolicy) -> str:
+def check_url_at_create(url: str, policy: AddressPolicy, *, resolve_timeout_s: float) -> str:
     """400 (param `url`) for a URL whose literal address, or a resolved address, the policy refuses."""
     parsed = parse_webhook_url(url)
     if policy.name_allowed(parsed.host):
         return url
     literal = literal_address(parsed.host)
     try:
-        addresses = [literal] if literal is not None else _resolved(parsed)
-    except OSError:
+        if literal is not None:
+            addresses = [literal]
+        else:
+            addresses = _CREATE_RESOLVERS.submit(_resolved, parsed).result(timeout=resolve_timeout_s)
+    except (OSError, TimeoutError):
         return url  # not resolvable now; the send-time check decides when it is
     try:
         for address in addresses:

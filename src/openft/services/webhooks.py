@@ -38,6 +38,10 @@ def address_policy(ctx: ServiceContext) -> AddressPolicy:
     return AddressPolicy.from_entries(ctx.settings.webhook_allowed_hosts)
 
 
+def _checked_url(ctx: ServiceContext, url: str) -> str:
+    return check_url_at_create(url, address_policy(ctx), resolve_timeout_s=ctx.settings.webhook_timeout_s)
+
+
 def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
@@ -49,7 +53,7 @@ def create_endpoint(
         id="we_" + ids.random_base62(24),
         project_id=project.id,
         name=_valid_name(request.name),
-        url=check_url_at_create(request.url, address_policy(ctx)),
+        url=_checked_url(ctx, request.url),
         event_types_json=json.dumps(_valid_event_types(request.event_types)),
         secret=new_secret(),
         created_at=now(),
@@ -133,7 +137,7 @@ def update_endpoint(
     ctx: ServiceContext, project: Project, endpoint_id: str, request: UpdateWebhookEndpointRequest
 ) -> WebhookEndpoint:
     # The URL is checked (and its name resolved) before the session opens, not while it is held.
-    url = None if request.url is None else check_url_at_create(request.url, address_policy(ctx))
+    url = None if request.url is None else _checked_url(ctx, request.url)
     with ctx.db.session() as session:
         row = get_endpoint_row(session, project, endpoint_id)
         if request.name is not None:
