@@ -52,6 +52,16 @@ class PayloadTooLarge(OpenFTError):
     status_code = 413
 
 
+class RateLimited(OpenFTError):
+    """Too many requests of one kind at once; OpenAI's 429 envelope (type "requests")."""
+
+    status_code = 429
+    error_type = "requests"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="rate_limit_exceeded")
+
+
 class Unavailable(OpenFTError):
     """A request that is valid but cannot be served now (busy, or too slow); worth retrying later."""
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -26,6 +26,16 @@ class Settings(BaseSettings):
     # Webhook retries: the n-th failed attempt waits base * 2**(n-1) seconds, capped at an hour.
     webhook_retry_base_s: float = 5.0
     webhook_max_attempts: int = 8
+    # Webhooks go to public addresses only; these host names and networks (CIDRs or single addresses,
+    # comma-separated in the environment) are allowed too, for receivers on a private network.
+    webhook_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # One webhook POST (resolving, connecting, sending, reading the answer) takes at most this long.
+    webhook_timeout_s: float = 10.0
+    # POST /v1/webhook_endpoints/{id}/test calls of one project in flight at once; more get a 429.
+    webhook_test_max_in_flight: int = 4
+    # Local mode (loopback only) lets requests without a key act for the "personal" project. It ends
+    # for good when the first key is created; on brings it back while no key is active.
+    local_mode: bool = False
     # Processes per training run: above 1 the recipe runs under torchrun with DistributedDataParallel
     # (one process per GPU; gloo on CPU).
     train_processes: int = 1
@@ -61,6 +71,13 @@ class Settings(BaseSettings):
     inference_default_max_tokens: int = 1024
     inference_vllm_url: str | None = None
     inference_vllm_api_key: str | None = None
+
+    @field_validator("webhook_allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @property
     def resolved_database_url(self) -> str:

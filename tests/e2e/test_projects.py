@@ -95,20 +95,44 @@ def test_local_mode_accepts_any_token_until_the_first_key(live_server: LiveServe
     assert live_server.client(other_key).files.list().data == []
 
 
-def test_revoking_the_last_key_reopens_local_mode_but_not_the_projects_files(live_server: LiveServer) -> None:
+def test_revoking_the_last_key_keeps_requiring_keys(live_server: LiveServer) -> None:
     from openft.services.auth import create_key, revoke_key
 
     key, info = create_key(live_server.ctx, "alpha")
     alpha = live_server.client(key)
     secret = alpha.files.create(file=("s.jsonl", chat_jsonl(1)), purpose="fine-tune")
-    revoke_key(live_server.ctx, info.id)
+    revoke_key(live_server.ctx, info.id)  # no active key is left
 
-    # With no active key a loopback server is in local mode again; any token, the revoked one
-    # included, acts for the "personal" project, which cannot see alpha's files.
-    for client in (alpha, live_server.client("anything")):
-        assert client.files.list().data == []
-        with pytest.raises(openai.NotFoundError):
-            client.files.retrieve(secret.id)
+    # A key has existed, so the server does not fall back to local mode: nobody is served.
+    with pytest.raises(openai.AuthenticationError) as revoked:
+        alpha.files.retrieve(secret.id)
+    assert "has been revoked" in api_message(revoked.value)
+    with pytest.raises(openai.AuthenticationError):
+        live_server.client("anything").files.list()
+    assert live_server.http(api_key=None).get("files").status_code == 401
+
+
+def test_local_mode_on_returns_after_the_last_key_but_revoked_keys_stay_out(
+    server_factory: ServerFactory,
+) -> None:
+    from openft.services.auth import create_key, revoke_key
+
+    server = server_factory(local_mode=True)
+    key, info = create_key(server.ctx, "alpha")
+    secret = server.client(key).files.create(file=("s.jsonl", chat_jsonl(1)), purpose="fine-tune")
+    with pytest.raises(openai.AuthenticationError):  # while a key is active, keys are required
+        server.client("anything").files.list()
+    revoke_key(server.ctx, info.id)
+
+    # Requests without a valid key act for "personal", which cannot see alpha's files ...
+    anyone = server.client("anything")
+    assert anyone.files.list().data == []
+    with pytest.raises(openai.NotFoundError):
+        anyone.files.retrieve(secret.id)
+    assert server.http(api_key=None).get("files").status_code == 200
+    # ... and the revoked key is still refused, not taken for a local-mode token.
+    with pytest.raises(openai.AuthenticationError):
+        server.client(key).files.list()
 
 
 def test_a_server_not_in_local_mode_needs_a_key_even_with_none_created(server_factory: ServerFactory) -> None:

@@ -154,3 +154,37 @@ def test_keys_from_the_cli_open_a_public_server_that_stops_on_sigint(tmp_path: P
         stdout = assert_clean_stop(served, signal.SIGINT)
     assert 'api_key="sk-openft-..."' in stdout
     assert "Local mode" not in stdout
+
+
+def test_revoking_the_last_key_says_keys_stay_required_until_serve_local_mode(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+
+    def openft(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [str(OPENFT), *args, "--data-dir", str(data_dir)]
+        done = subprocess.run(command, capture_output=True, text=True, env=clean_env(), timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done
+
+    key = openft("keys", "create", "--project", "team").stdout.strip().splitlines()[-1]
+    key_id = openft("keys", "list").stdout.split("key_", 1)[1].split()[0]
+    revoked = " ".join(openft("keys", "revoke", f"key_{key_id}").stdout.split())
+    assert "That was the last active key: the server still requires a key" in revoked
+    assert "openft serve --local-mode" in revoked
+
+    served = start_serve(data_dir)
+    try:
+        for token in (None, "local", key):
+            headers = {"authorization": f"Bearer {token}"} if token else {}
+            assert httpx.get(f"{served.base_url}/files", headers=headers).status_code == 401
+    finally:
+        stdout = assert_clean_stop(served, signal.SIGTERM)
+    assert "Local mode" not in stdout
+
+    served = start_serve(data_dir, "--local-mode")
+    try:
+        assert httpx.get(f"{served.base_url}/files").status_code == 200
+        revoked_key = {"authorization": f"Bearer {key}"}
+        assert httpx.get(f"{served.base_url}/files", headers=revoked_key).status_code == 401
+    finally:
+        stdout = assert_clean_stop(served, signal.SIGTERM)
+    assert "Local mode" in stdout

@@ -14,6 +14,7 @@ from openai.types.fine_tuning import FineTuningJob
 
 from openft.models.builtin import ensure_builtin_model
 from openft.train.synthetic import make_split
+from tests.jobs.webhook_receiver import ALLOW_LOOPBACK_RECEIVERS
 
 if TYPE_CHECKING:
     from tests.conftest import LiveServer, ServerFactory
@@ -35,7 +36,7 @@ def start_job_server(factory: ServerFactory, tiny_model_dir: Path, **overrides: 
 
 @pytest.fixture
 def job_server(server_factory: ServerFactory, tiny_model_dir: Path) -> LiveServer:
-    return start_job_server(server_factory, tiny_model_dir)
+    return start_job_server(server_factory, tiny_model_dir, **ALLOW_LOOPBACK_RECEIVERS)
 
 
 def upload_examples(client: OpenAI, examples: list[dict[str, Any]], name: str = "train.jsonl") -> str:

@@ -12,7 +12,7 @@ import pytest
 
 from openft.train.synthetic import make_split
 from tests.jobs.conftest import start_job_server, upload_examples, wait_for_job
-from tests.jobs.webhook_receiver import WebhookReceiver
+from tests.jobs.webhook_receiver import ALLOW_LOOPBACK_RECEIVERS, WebhookReceiver
 
 if TYPE_CHECKING:
     from tests.conftest import LiveServer, ServerFactory
@@ -29,7 +29,9 @@ def receiver() -> Iterator[WebhookReceiver]:
 
 @pytest.fixture
 def server(server_factory: ServerFactory, tiny_model_dir: Path) -> LiveServer:
-    return start_job_server(server_factory, tiny_model_dir, webhook_retry_base_s=0.1)
+    return start_job_server(
+        server_factory, tiny_model_dir, webhook_retry_base_s=0.1, **ALLOW_LOOPBACK_RECEIVERS
+    )
 
 
 def test_endpoint_crud_and_test_delivery(server: LiveServer, receiver: WebhookReceiver) -> None:

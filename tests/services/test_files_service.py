@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Iterator
@@ -97,7 +98,7 @@ def test_keys_are_stored_only_as_hashes(ctx: ServiceContext) -> None:
     assert [k.id for k in list_keys(ctx)] == [info.id]
 
 
-def test_local_mode_ends_with_the_first_key_and_returns_when_none_is_active(ctx: ServiceContext) -> None:
+def test_local_mode_ends_with_the_first_key_and_returns_only_when_asked_for(ctx: ServiceContext) -> None:
     assert authenticate(ctx, None).name == "personal"
     key, info = create_key(ctx, "team-a")
 
@@ -105,10 +106,17 @@ def test_local_mode_ends_with_the_first_key_and_returns_when_none_is_active(ctx:
         with pytest.raises(AuthenticationFailed):
             authenticate(ctx, token)
 
-    revoke_key(ctx, info.id)
-    assert authenticate(ctx, key).name == "personal"
+    assert revoke_key(ctx, info.id) == 0  # active keys left
+    for token in (None, "sk-openft-wrong", key):  # revoking every key does not reopen the server
+        with pytest.raises(AuthenticationFailed):
+            authenticate(ctx, token)
     with pytest.raises(NotFound):
         revoke_key(ctx, info.id)
+
+    local = dataclasses.replace(ctx, settings=ctx.settings.model_copy(update={"local_mode": True}))
+    assert authenticate(local, None).name == "personal"
+    with pytest.raises(AuthenticationFailed):  # a revoked key is never a local-mode token
+        authenticate(local, key)
 
 
 @pytest.mark.parametrize("name", ["", "Upper", "has space", "x" * 65, "-leading-dash"])

@@ -14,6 +14,7 @@ from openft.api.middleware import RejectNulMiddleware, RequestIdMiddleware
 from openft.services.context import ServiceContext
 from openft.services.eval_exec import EvalRunner
 from openft.services.files import sweep_storage
+from openft.services.webhook_test_calls import EndpointTestSlots
 from openft.settings import Settings
 from openft.worker.loop import Worker
 from openft.worker.webhook_sender import WebhookSender, webhook_policy
@@ -50,6 +51,7 @@ def create_app(
             ctx.close()
 
     app = FastAPI(title="openft", version=__version__, lifespan=lifespan)
+    app.state.webhook_test_slots = EndpointTestSlots(settings.webhook_test_max_in_flight)
     install_error_handlers(app)
     app.add_middleware(RejectNulMiddleware)
     app.add_middleware(RequestIdMiddleware)

@@ -31,8 +31,10 @@ def error_response(
 
 async def _openft_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, OpenFTError)
-    # 4xx answers are final: tell the SDK not to retry them (it would retry 409/429).
-    return JSONResponse(exc.envelope(), status_code=exc.status_code, headers={"x-should-retry": "false"})
+    # 4xx answers are final: tell the SDK not to retry them (it would retry 409/429); a 429 is the
+    # one that is worth retrying after a while.
+    headers = {"retry-after": "1"} if exc.status_code == 429 else {"x-should-retry": "false"}
+    return JSONResponse(exc.envelope(), status_code=exc.status_code, headers=headers)
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from openft.api.deps import Context, CurrentProject
 from openft.schemas.webhooks import (
@@ -16,7 +16,7 @@ from openft.schemas.webhooks import (
     WebhookEndpointTestResult,
     WebhookEndpointWithSecret,
 )
-from openft.services import webhook_delivery
+from openft.services import webhook_test_calls
 from openft.services import webhooks as webhook_service
 
 router = APIRouter(prefix="/webhook_endpoints")
@@ -61,8 +61,15 @@ def rotate_secret(
     return webhook_service.rotate_secret(ctx, project, endpoint_id, keep_old_for_24_hours=keep)
 
 
+# async: the outbound call waits on the event loop, so slow receivers hold none of the threads that
+# serve the other (sync) routes.
 @router.post("/{endpoint_id}/test", response_model=WebhookEndpointTestResult)
-def test_endpoint(
-    endpoint_id: str, body: TestWebhookEndpointRequest, ctx: Context, project: CurrentProject
+async def test_endpoint(
+    endpoint_id: str,
+    body: TestWebhookEndpointRequest,
+    request: Request,
+    ctx: Context,
+    project: CurrentProject,
 ) -> WebhookEndpointTestResult:
-    return webhook_delivery.send_test_event(ctx, project, endpoint_id, body.event_type)
+    slots = request.app.state.webhook_test_slots
+    return await webhook_test_calls.send_test_event(ctx, slots, project, endpoint_id, body.event_type)

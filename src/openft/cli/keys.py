@@ -73,10 +73,17 @@ def revoke(key_id: str, data_dir: DataDir = None) -> None:
 
     ctx = _context(data_dir)
     try:
-        revoke_key(ctx, key_id)
+        n_active_left = revoke_key(ctx, key_id)
     except OpenFTError as exc:
         console.print(f"[red]{exc.message}[/]")
         raise typer.Exit(code=1) from exc
     finally:
         ctx.close()
     console.print(f"Revoked {key_id}.")
+    if n_active_left == 0:
+        console.print(
+            "[yellow]That was the last active key: the server still requires a key, so no request is "
+            "accepted until you create one (openft keys create --project NAME).[/] To serve loopback "
+            "requests without a key again, start it with `openft serve --local-mode` "
+            "(or OPENFT_LOCAL_MODE=on)."
+        )

@@ -39,19 +39,28 @@ def serve(
     ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     worker: Annotated[bool, typer.Option(help="Run a training worker inside the server process.")] = True,
+    local_mode: Annotated[
+        bool,
+        typer.Option(
+            "--local-mode",
+            help="On loopback, serve requests without a key while no key is active, even if keys "
+            "existed before (OPENFT_LOCAL_MODE).",
+        ),
+    ] = False,
 ) -> None:
     """Run the OpenAI-compatible API server."""
     import uvicorn
 
     from openft.api.app import create_app
-    from openft.services.auth import count_active_keys
+    from openft.services.auth import count_active_keys, local_mode_active
     from openft.services.context import ServiceContext
 
-    settings = load_settings(data_dir, host=host, port=port)
+    overrides: dict[str, object] = {"local_mode": True} if local_mode else {}
+    settings = load_settings(data_dir, host=host, port=port, **overrides)
     loopback = is_loopback(host)
     ctx = ServiceContext.open(settings, local_mode_allowed=loopback)
     try:
-        n_keys = count_active_keys(ctx)
+        n_keys, in_local_mode = count_active_keys(ctx), local_mode_active(ctx)
     finally:
         ctx.close()
     if not loopback and n_keys == 0:
@@ -60,7 +69,7 @@ def serve(
             "Create one first:  openft keys create --project NAME   (then pass it as OPENAI_API_KEY)"
         )
         raise typer.Exit(code=2)
-    _print_banner(settings, local_mode=loopback and n_keys == 0)
+    _print_banner(settings, local_mode=in_local_mode)
     app = create_app(settings, local_mode_allowed=loopback, run_worker=worker)
     uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=30)
 
@@ -71,8 +80,8 @@ def _print_banner(settings: Settings, *, local_mode: bool) -> None:
     key_line = 'api_key="local"' if local_mode else 'api_key="sk-openft-..."'
     snippet = f'from openai import OpenAI\nclient = OpenAI(base_url="{base_url}", {key_line})'
     auth = (
-        "[yellow]Local mode:[/] no API key exists and the server listens on loopback only, so any bearer "
-        "token is accepted. Run `openft keys create --project NAME` to require keys."
+        "[yellow]Local mode:[/] no API key is active and the server listens on loopback only, so any "
+        "bearer token is accepted. Run `openft keys create --project NAME` to require keys."
         if local_mode
         else "API keys are required (openft keys create --project NAME)."
     )

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from openft import ids
 from openft.errors import AuthenticationFailed, InvalidRequest, NotFound
@@ -76,7 +77,8 @@ def list_keys(ctx: ServiceContext) -> list[ApiKeyInfo]:
         return [ApiKeyInfo(k.id, name, k.redacted, k.created_at, k.revoked_at) for k, name in rows]
 
 
-def revoke_key(ctx: ServiceContext, key_id: str) -> None:
+def revoke_key(ctx: ServiceContext, key_id: str) -> int:
+    """Revoke a key for good; returns how many active keys are left."""
     with ctx.db.session() as session:
         result = session.execute(
             update(ApiKeyRow)
@@ -85,6 +87,7 @@ def revoke_key(ctx: ServiceContext, key_id: str) -> None:
         )
         if result.rowcount == 0:  # type: ignore[attr-defined]
             raise NotFound(f"No active API key with id {key_id}.", param="key_id")
+    return count_active_keys(ctx)
 
 
 def count_active_keys(ctx: ServiceContext) -> int:
@@ -92,19 +95,42 @@ def count_active_keys(ctx: ServiceContext) -> int:
         return session.scalar(select(func.count()).where(ApiKeyRow.revoked_at.is_(None))) or 0
 
 
+def local_mode_active(ctx: ServiceContext) -> bool:
+    """Whether requests without a valid key are served, as the local project, right now."""
+    with ctx.db.session() as session:
+        return _local_mode_active(ctx, session)
+
+
+def _local_mode_active(ctx: ServiceContext, session: Session) -> bool:
+    # Local mode is for a loopback server nobody has secured yet. Once a key has existed, someone
+    # chose to require keys: revoking them all must not quietly open the server again, so only the
+    # explicit OPENFT_LOCAL_MODE brings local mode back (while no key is active).
+    if not ctx.local_mode_allowed:
+        return False
+    keys = select(func.count()).select_from(ApiKeyRow)
+    if ctx.settings.local_mode:
+        keys = keys.where(ApiKeyRow.revoked_at.is_(None))
+    return not session.scalar(keys)
+
+
 def authenticate(ctx: ServiceContext, token: str | None) -> Project:
     """The project of a bearer token, or the local project while local mode applies."""
     with ctx.db.session() as session:
         if token:
             found = session.execute(
-                select(ProjectRow)
+                select(ProjectRow, ApiKeyRow.revoked_at)
                 .join(ApiKeyRow, ApiKeyRow.project_id == ProjectRow.id)
-                .where(ApiKeyRow.key_hash == hash_key(token), ApiKeyRow.revoked_at.is_(None))
-            ).scalar_one_or_none()
-            if found is not None:
-                return Project(id=found.id, name=found.name)
-        has_keys = bool(session.scalar(select(func.count()).where(ApiKeyRow.revoked_at.is_(None))))
-    if ctx.local_mode_allowed and not has_keys:
+                .where(ApiKeyRow.key_hash == hash_key(token))
+            ).first()
+            if found is not None and found.revoked_at is None:
+                return Project(id=found.ProjectRow.id, name=found.ProjectRow.name)
+            if found is not None:  # revoked keys never act for anyone, local mode or not
+                raise AuthenticationFailed(
+                    f"Incorrect API key provided: {_redact(token)}. This key has been revoked; "
+                    "create a key with `openft keys create --project NAME`."
+                )
+        local_mode = _local_mode_active(ctx, session)
+    if local_mode:
         return ensure_project(ctx, LOCAL_PROJECT_NAME)
     if not token:
         raise AuthenticationFailed(

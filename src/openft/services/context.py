@@ -25,7 +25,8 @@ class ServiceContext:
     db: Database
     files: BlobStore
     upload_parts: BlobStore
-    # Loopback-only servers accept any bearer token while no key exists ("local mode").
+    # Loopback-only servers accept any bearer token until the first key is created ("local mode";
+    # openft.services.auth).
     local_mode_allowed: bool = True
 
     @classmethod

@@ -9,22 +9,19 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import secrets
 import time
 from dataclasses import dataclass
 
-import httpx
+import anyio
 from sqlalchemy import or_, select, update
 
-from openft.errors import InvalidRequest
-from openft.schemas.webhooks import SUPPORTED_EVENT_TYPES, WebhookEndpointTestResult
-from openft.services.context import Project, ServiceContext, now
-from openft.services.webhooks import event_payload, get_endpoint_row
+from openft.services.context import ServiceContext, now
+from openft.services.webhook_http import DeliveryFailed, post_webhook
+from openft.services.webhooks import address_policy
 from openft.store.tables import WebhookDeliveryRow, WebhookEndpointRow
 
 CLAIM_S = 60.0
-SEND_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -56,14 +53,9 @@ def signature_headers(
     }
 
 
-def _active_secrets(endpoint: WebhookEndpointRow) -> list[str]:
+def active_secrets(endpoint: WebhookEndpointRow) -> list[str]:
     keep_previous = endpoint.previous_secret and (endpoint.previous_secret_expires_at or 0) > now()
     return [endpoint.secret, endpoint.previous_secret] if keep_previous else [endpoint.secret]  # type: ignore[list-item]
-
-
-def _post(url: str, body: str, headers: dict[str, str]) -> int:
-    response = httpx.post(url, content=body.encode(), headers=headers, timeout=SEND_TIMEOUT_S)
-    return response.status_code
 
 
 def deliver_due(ctx: ServiceContext, policy: RetryPolicy) -> bool:
@@ -98,17 +90,21 @@ def deliver_due(ctx: ServiceContext, policy: RetryPolicy) -> bool:
             endpoint.url,
             delivery.payload,
             delivery.event_id,
-            _active_secrets(endpoint),
+            active_secrets(endpoint),
         )
     error = None
     try:
-        status = _post(url, body, signature_headers(keys, event_id, body))
-        if not 200 <= status < 300:
-            error = f"HTTP {status}"
-    except httpx.HTTPError as exc:
-        error = f"{type(exc).__name__}: {exc}"
+        anyio.run(_post, ctx, url, body, signature_headers(keys, event_id, body))
+    except DeliveryFailed as exc:
+        error = exc.detail
     _record_attempt(ctx, token, error, policy)
     return True
+
+
+async def _post(ctx: ServiceContext, url: str, body: str, headers: dict[str, str]) -> None:
+    await post_webhook(
+        url, body, headers, policy=address_policy(ctx), timeout_s=ctx.settings.webhook_timeout_s
+    )
 
 
 def _record_attempt(ctx: ServiceContext, token: str, error: str | None, policy: RetryPolicy) -> None:
@@ -123,26 +119,3 @@ def _record_attempt(ctx: ServiceContext, token: str, error: str | None, policy: 
             delivery.status = "failed"
         else:
             delivery.next_attempt_at = time.time() + policy.delay_after(delivery.n_attempts)
-
-
-def send_test_event(
-    ctx: ServiceContext, project: Project, endpoint_id: str, event_type: str
-) -> WebhookEndpointTestResult:
-    """Send a sample event now and report the receiver's status code (what `client.webhooks.test` does)."""
-    if event_type not in SUPPORTED_EVENT_TYPES:
-        raise InvalidRequest(
-            f"openft does not send {event_type!r} events; supported: {', '.join(SUPPORTED_EVENT_TYPES)}.",
-            param="event_type",
-        )
-    with ctx.db.session() as session:
-        endpoint = get_endpoint_row(session, project, endpoint_id)
-        url, keys = endpoint.url, _active_secrets(endpoint)
-    payload = event_payload(event_type, "ftjob-test")
-    body = json.dumps(payload)
-    try:
-        status = _post(url, body, signature_headers(keys, payload["id"], body))
-    except httpx.HTTPError as exc:
-        raise InvalidRequest(f"Could not reach {url}: {exc}", param="webhook_endpoint_id") from exc
-    return WebhookEndpointTestResult(
-        event_type=event_type, status_code=status, webhook_endpoint_id=endpoint_id
-    )

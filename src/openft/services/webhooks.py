@@ -12,7 +12,6 @@ import json
 import secrets
 import time
 from typing import Any
-from urllib.parse import urlparse
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -29,9 +28,18 @@ from openft.schemas.webhooks import (
     WebhookEndpointWithSecret,
 )
 from openft.services.context import Project, ServiceContext, now
+from openft.services.webhook_addresses import AddressPolicy, check_url_at_create
 from openft.store.tables import WebhookDeliveryRow, WebhookEndpointRow
 
 KEEP_OLD_SECRET_S = 24 * 3600
+
+
+def address_policy(ctx: ServiceContext) -> AddressPolicy:
+    return AddressPolicy.from_entries(ctx.settings.webhook_allowed_hosts)
+
+
+def _checked_url(ctx: ServiceContext, url: str) -> str:
+    return check_url_at_create(url, address_policy(ctx), resolve_timeout_s=ctx.settings.webhook_timeout_s)
 
 
 def new_secret() -> str:
@@ -45,7 +53,7 @@ def create_endpoint(
         id="we_" + ids.random_base62(24),
         project_id=project.id,
         name=_valid_name(request.name),
-        url=_valid_url(request.url),
+        url=_checked_url(ctx, request.url),
         event_types_json=json.dumps(_valid_event_types(request.event_types)),
         secret=new_secret(),
         created_at=now(),
@@ -60,14 +68,6 @@ def _valid_name(name: str) -> str:
     if not 1 <= len(name) <= 256:
         raise InvalidRequest("name must be 1 to 256 characters.", param="name")
     return name
-
-
-def _valid_url(url: str) -> str:
-    parsed = urlparse(url)
-    # Self-hosted receivers often live on a private network without TLS, so http is allowed too.
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise InvalidRequest(f"url must be an http(s) URL; got {url!r}.", param="url")
-    return url
 
 
 def _valid_event_types(event_types: list[str]) -> list[str]:
@@ -136,12 +136,14 @@ def list_endpoints(
 def update_endpoint(
     ctx: ServiceContext, project: Project, endpoint_id: str, request: UpdateWebhookEndpointRequest
 ) -> WebhookEndpoint:
+    # The URL is checked (and its name resolved) before the session opens, not while it is held.
+    url = None if request.url is None else _checked_url(ctx, request.url)
     with ctx.db.session() as session:
         row = get_endpoint_row(session, project, endpoint_id)
         if request.name is not None:
             row.name = _valid_name(request.name)
-        if request.url is not None:
-            row.url = _valid_url(request.url)
+        if url is not None:
+            row.url = url
         if request.event_types is not None:
             row.event_types_json = json.dumps(_valid_event_types(request.event_types))
         row.updated_at = now()
