@@ -41,7 +41,7 @@ def test_add_list_remove(data_dir: Path, tiny_dir: Path) -> None:
 
 def test_errors_exit_non_zero_with_the_reason(data_dir: Path, tmp_path: Path) -> None:
     result = runner.invoke(models_app, ["add", "mine", str(tmp_path / "nowhere")])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a path that is no model: bad input
     assert "is not a directory" in result.output
     result = runner.invoke(models_app, ["remove", "nothing"])
     assert result.exit_code == 1
