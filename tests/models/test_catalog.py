@@ -275,3 +275,15 @@ def test_a_failed_download_gives_the_same_advice(catalog: Catalog, monkeypatch: 
         catalog.resolve_path("some-org/some-model")
     assert "openft models add NAME /path/to/model" in str(caught.value)
     assert attempts[-2:] == [True, False]  # the cache first, then the download
+
+
+def test_a_local_models_parameter_count_comes_from_its_safetensors_headers(
+    catalog: Catalog, tiny_dir: Path
+) -> None:
+    expected = BUILTIN_MODELS["openft-tiny"].n_parameters
+    assert catalog.add_local("mine", tiny_dir).n_parameters == expected
+    # A registration written before counts were recorded: counted from the files when read.
+    stored = json.loads(catalog.catalog_path.read_text())
+    del stored["models"]["mine"]["n_parameters"]
+    catalog.catalog_path.write_text(json.dumps(stored))
+    assert catalog.get("mine").n_parameters == expected

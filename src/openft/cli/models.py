@@ -11,6 +11,7 @@ from rich.table import Table
 from openft.errors import OpenFTError
 from openft.models.builtin import BUILTIN_MODELS, ensure_builtin_model, is_built
 from openft.models.catalog import Catalog, InvalidModelError, ModelEntry
+from openft.models.gguf_import import is_converted
 from openft.settings import Settings
 
 models_app = typer.Typer(
@@ -32,6 +33,9 @@ def _fail(error: Exception) -> typer.Exit:
 def _location(entry: ModelEntry) -> str:
     if entry.unavailable_reason is not None:
         return "not installed"
+    if entry.kind == "package":
+        assert entry.path is not None
+        return str(entry.path) if is_converted(entry.path) else "(converted on first use)"
     if entry.kind == "builtin":
         assert entry.path is not None
         return str(entry.path) if is_built(entry.path) else "(built on first use)"
