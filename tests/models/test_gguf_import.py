@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -148,8 +149,19 @@ def _bad_files(tiny_gguf: Path, tmp_path: Path) -> dict[str, tuple[Path, str]]:
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
+    corrupt = tmp_path / "corrupt.gguf"  # the first key claims to be 2**62 bytes long
+    corrupt.write_bytes(b"GGUF" + struct.pack("<IQQQ", 3, 0, 1, 1 << 62))
+    split = tmp_path / "part-00001-of-00002.gguf"
+    writer = gguf.GGUFWriter(str(split), "llama")
+    writer.add_uint16("split.count", 2)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
     return {
         "not gguf": (text, "is not a GGUF file"),
+        "corrupt": (corrupt, "corrupt header: a string of"),
+        "split": (split, "is one part of a model split into 2 GGUF files"),
         "truncated": (truncated, "is truncated"),
         "cut header": (cut_header, "ends inside its header"),
         "unsupported": (unsupported, "holds a 'bert' model, an architecture transformers cannot load"),

@@ -34,6 +34,9 @@ _SCALARS = {
 _STRING, _ARRAY = 8, 9
 # Arrays longer than this (vocabularies, merges) are skipped, not kept.
 _MAX_KEPT_ARRAY = 64
+# Beyond these a header is corrupt (a chat template is kilobytes; ggml tensors have at most 4 dimensions).
+_MAX_STRING_BYTES = 64 << 20
+_MAX_DIMS = 8
 
 
 @dataclass(frozen=True)
@@ -154,6 +157,8 @@ def _read(file: BinaryIO, path: Path) -> GGUFHeader:
     for _ in range(n_tensors):
         name = _string(file)
         (n_dims,) = _unpack(file, "<I")
+        if n_dims > _MAX_DIMS:
+            raise ValueError(f"corrupt header: tensor {name} has {n_dims} dimensions")
         shape = _unpack(file, "<" + "Q" * n_dims)
         ggml_type, offset = _unpack(file, "<IQ")
         tensors.append(TensorInfo(name, tuple(shape), ggml_type, offset))
@@ -175,6 +180,8 @@ def _unpack(file: BinaryIO, fmt: str) -> tuple[Any, ...]:
 
 def _string(file: BinaryIO) -> str:
     (length,) = _unpack(file, "<Q")
+    if length > _MAX_STRING_BYTES:
+        raise ValueError(f"corrupt header: a string of {length:,} bytes")
     data = file.read(length)
     if len(data) < length:
         raise _Truncated

@@ -61,6 +61,13 @@ def inspect_gguf(path: Path) -> GGUFModel:
     """Check that `path` is a whole GGUF file of an architecture transformers can load (no weights are
     read); InvalidModelError with a one-line reason otherwise."""
     header = read_gguf_header(path)
+    n_parts = header.metadata.get("split.count")
+    if isinstance(n_parts, int) and n_parts > 1:
+        raise InvalidModelError(
+            f"{path} is one part of a model split into {n_parts} GGUF files; merge them into one file "
+            "first (llama.cpp: llama-gguf-split --merge FIRST_PART OUT.gguf)",
+            param="path",
+        )
     _check_supported(header)
     from gguf.constants import GGML_QUANT_SIZES
 
@@ -76,6 +83,8 @@ def inspect_gguf(path: Path) -> GGUFModel:
 
 def looks_like_gguf(path: Path) -> bool:
     """A path the user meant as a GGUF file: named *.gguf, or a file with the GGUF magic bytes."""
+    if path.is_dir():
+        return False
     return path.suffix.lower() == ".gguf" or (path.is_file() and is_gguf_file(path))
 
 
