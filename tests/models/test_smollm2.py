@@ -153,3 +153,19 @@ def test_without_the_package_a_job_on_it_is_refused_with_the_install_command(
         client.fine_tuning.jobs.create(model=NAME, training_file=training.id)
     assert refused.value.body["param"] == "model"  # type: ignore[index]
     assert INSTALL in refused.value.body["message"]  # type: ignore[index]
+
+
+def test_a_damaged_install_is_listed_as_unavailable_with_the_reinstall_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    package = tmp_path / "site" / "openft_test_damaged_smollm2"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("raise ImportError('never imported')\n")  # openft must not import it
+    (package / PACKAGED_MODELS[NAME].file_name).write_bytes(b"GGUF\x03\x00\x00\x00")  # cut short
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    spec = dataclasses.replace(PACKAGED_MODELS[NAME], module="openft_test_damaged_smollm2")
+    monkeypatch.setitem(PACKAGED_MODELS, NAME, spec)
+    entry = Catalog(tmp_path / "models").list()[0]
+    assert entry.unavailable_reason is not None
+    assert "ends inside its header" in entry.unavailable_reason
+    assert f"{INSTALL} --force-reinstall" in entry.unavailable_reason

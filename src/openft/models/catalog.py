@@ -207,7 +207,12 @@ class Catalog:
 
     def _packaged_entry(self, spec: PackagedSpec) -> ModelEntry:
         gguf_file = locate_packaged_file(spec)
-        facts = None if gguf_file is None else _gguf_facts(gguf_file, self.models_dir)
+        facts, problem = None, None if gguf_file else not_installed_message(spec)
+        if gguf_file is not None:
+            try:
+                facts = _gguf_facts(gguf_file, self.models_dir)
+            except InvalidModelError as exc:  # a damaged install: say so instead of failing every list
+                problem = f"{exc.message}. Reinstall it: `{spec.install_command} --force-reinstall`"
         return ModelEntry(
             name=spec.name,
             kind="package",
@@ -219,7 +224,7 @@ class Catalog:
             created_at=spec.created_at,
             description=spec.description,
             n_parameters=facts.n_parameters if facts else None,
-            unavailable_reason=None if gguf_file else not_installed_message(spec),
+            unavailable_reason=problem,
         )
 
     def _builtin_entry(self, spec: BuiltinSpec) -> ModelEntry:
