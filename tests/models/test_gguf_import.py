@@ -139,6 +139,8 @@ def _bad_files(tiny_gguf: Path, tmp_path: Path) -> dict[str, tuple[Path, str]]:
 
     text = tmp_path / "notes.gguf"
     text.write_text("this is not a model\n")
+    text_without_suffix = tmp_path / "notes.txt"
+    text_without_suffix.write_text("this is not a model either\n")
     truncated = tmp_path / "truncated.gguf"
     truncated.write_bytes(tiny_gguf.read_bytes()[: tiny_gguf.stat().st_size // 2])
     cut_header = tmp_path / "cut-header.gguf"
@@ -160,6 +162,7 @@ def _bad_files(tiny_gguf: Path, tmp_path: Path) -> dict[str, tuple[Path, str]]:
     writer.close()
     return {
         "not gguf": (text, "is not a GGUF file"),
+        "not gguf, no suffix": (text_without_suffix, "is neither a model directory nor a GGUF file"),
         "corrupt": (corrupt, "corrupt header: a string of"),
         "split": (split, "is one part of a model split into 2 GGUF files"),
         "truncated": (truncated, "is truncated"),

@@ -121,6 +121,12 @@ class Catalog:
         _check_name(name)
         source = path.expanduser().resolve()
         gguf_path = source if looks_like_gguf(source) else None
+        if gguf_path is None and source.is_file():
+            raise InvalidModelError(
+                f"{source} is neither a model directory nor a GGUF file (it does not start with the "
+                "bytes 'GGUF'); expected a transformers model directory or a .gguf file",
+                param="path",
+            )
         if gguf_path is not None:
             self._check_unregistered(name)  # before a conversion that takes a while
             source = ensure_converted(gguf_path, self.models_dir, progress)
