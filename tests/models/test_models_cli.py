@@ -33,7 +33,9 @@ def test_add_list_remove(data_dir: Path, tiny_dir: Path) -> None:
     assert "Registered mine" in result.output
     stored = json.loads((data_dir / "models" / "catalog.json").read_text())
     assert stored["models"]["mine"]["path"] == str(tiny_dir)
-    assert "mine" in runner.invoke(models_app, ["list"]).output
+    listing = runner.invoke(models_app, ["list"]).output.splitlines()
+    row = next(line for line in listing if line.startswith("│ mine "))
+    assert "2.0M" in row  # the parameter count of a local model, from its safetensors header
     result = runner.invoke(models_app, ["remove", "mine"])
     assert result.exit_code == 0, result.output
     assert "mine" not in runner.invoke(models_app, ["list"]).output
@@ -41,7 +43,7 @@ def test_add_list_remove(data_dir: Path, tiny_dir: Path) -> None:
 
 def test_errors_exit_non_zero_with_the_reason(data_dir: Path, tmp_path: Path) -> None:
     result = runner.invoke(models_app, ["add", "mine", str(tmp_path / "nowhere")])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a path that is no model: bad input
     assert "is not a directory" in result.output
     result = runner.invoke(models_app, ["remove", "nothing"])
     assert result.exit_code == 1

@@ -25,12 +25,19 @@ CALIBRATION_S = 2.0  # how long the training-speed measurement runs, after one w
 
 def load_tokenizer(model: str) -> Any:
     """The tokenizer (with its chat template) of a base model from the catalog; built-ins are built."""
+    return load_tokenizer_and_context(model)[0]
+
+
+def load_tokenizer_and_context(model: str) -> tuple[Any, int]:
+    """The tokenizer of a base model (a catalog name or a model directory) and the model's context
+    length as the catalog knows it: from the model's config, which many tokenizers do not repeat."""
     from transformers import AutoTokenizer
 
     from openft.models.catalog import Catalog
     from openft.settings import Settings
 
-    return AutoTokenizer.from_pretrained(str(Catalog(Settings().models_dir).resolve_path(model)))
+    resolved = Catalog(Settings().models_dir).resolve_spec(model)
+    return AutoTokenizer.from_pretrained(str(resolved.path)), resolved.context_length
 
 
 def measure_tokens_per_s(model: str, batch_size: int, sequence_tokens: int) -> tuple[float, str]:
@@ -98,12 +105,19 @@ def check(
 ) -> None:
     """Check a training file like a job would, and show tokens, cost and data-quality warnings."""
     try:
-        tokenizer = load_tokenizer(model)
+        tokenizer, context_length = load_tokenizer_and_context(model)
     except Exception as exc:  # whatever stops it loading: one line that names the model and the reason
         reason = " ".join(str(exc).split()) or type(exc).__name__
         err_console.print(f"cannot load the tokenizer of {model}: {reason}", markup=False)
         raise typer.Exit(code=2) from None
-    report = check_file(train, tokenizer=tokenizer, validation_path=validation, n_epochs=n_epochs, lint=lint)
+    report = check_file(
+        train,
+        tokenizer=tokenizer,
+        context_length=context_length,
+        validation_path=validation,
+        n_epochs=n_epochs,
+        lint=lint,
+    )
     calibration = None
     if _wants_timing(estimate_time, model) and report.training.tokens is not None:
         from openft.models import BUILTIN_MODELS

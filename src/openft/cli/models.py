@@ -10,10 +10,13 @@ from rich.table import Table
 
 from openft.errors import OpenFTError
 from openft.models.builtin import BUILTIN_MODELS, ensure_builtin_model, is_built
-from openft.models.catalog import Catalog, ModelEntry
+from openft.models.catalog import Catalog, InvalidModelError, ModelEntry
+from openft.models.gguf_import import is_converted
 from openft.settings import Settings
 
-models_app = typer.Typer(help="Base models: the built-in ones and local directories you register.")
+models_app = typer.Typer(
+    help="Base models: packaged pretrained ones, the built-in ones, and local models you register."
+)
 console = Console()
 
 
@@ -28,6 +31,11 @@ def _fail(error: Exception) -> typer.Exit:
 
 
 def _location(entry: ModelEntry) -> str:
+    if entry.unavailable_reason is not None:
+        return "not installed"
+    if entry.kind == "package":
+        assert entry.path is not None
+        return str(entry.path) if is_converted(entry.path) else "(converted on first use)"
     if entry.kind == "builtin":
         assert entry.path is not None
         return str(entry.path) if is_built(entry.path) else "(built on first use)"
@@ -41,35 +49,52 @@ def list_models() -> None:
     for column in ("Name", "Kind", "Params", "Context", "Chat", "Method"):
         table.add_column(column, no_wrap=True)
     table.add_column("Location", overflow="fold")
-    for entry in _catalog().list():
-        spec = BUILTIN_MODELS.get(entry.name) if entry.kind == "builtin" else None
+    table.add_column("Description", overflow="fold")
+    entries = _catalog().list()
+    for entry in entries:
         table.add_row(
             entry.name,
             entry.kind,
-            f"{spec.n_parameters / 1e6:.1f}M" if spec else "",
+            f"{entry.n_parameters / 1e6:.1f}M" if entry.n_parameters else "",
             str(entry.context_length or "?"),
             {True: "yes", False: "no", None: "?"}[entry.has_chat_template],
             entry.defaults.method,
             _location(entry),
+            entry.description,
         )
     console.print(table)
+    for entry in entries:
+        if entry.unavailable_reason is not None:
+            console.print(f"[yellow]{entry.name}[/yellow]: {entry.unavailable_reason}", highlight=False)
 
 
 @models_app.command("add")
 def add_model(
     name: str = typer.Argument(..., help="Name to use as `model` in fine-tuning jobs."),
     path: Path = typer.Argument(
-        ..., help="A transformers model directory (config.json, tokenizer, weights)."
+        ...,
+        help="A transformers model directory (config.json, tokenizer, weights), or a GGUF file "
+        "(converted once into a cached checkpoint).",
     ),
 ) -> None:
-    """Register a local model directory as a base model."""
+    """Register a local model directory or GGUF file as a base model."""
     try:
-        entry = _catalog().add_local(name, path)
+        with console.status(f"Registering {name}...") as status:
+
+            def show(step: str) -> None:
+                status.update(f"Converting {path.name}: {step}...")
+
+            entry = _catalog().add_local(name, path, progress=show)
+    except InvalidModelError as error:
+        failed = _fail(error)
+        # A path that is not a usable model is bad input (2), like `openft data check`'s unreadable files.
+        raise typer.Exit(code=2 if error.param == "path" else failed.exit_code) from None
     except OpenFTError as error:
         raise _fail(error) from None
     context = entry.context_length or "unknown"
+    source = f"converted from {entry.gguf_path}, " if entry.gguf_path else ""
     console.print(
-        f"Registered [bold]{entry.name}[/bold] -> {entry.path} (context {context})", highlight=False
+        f"Registered [bold]{entry.name}[/bold] -> {entry.path} ({source}context {context})", highlight=False
     )
     if not entry.has_chat_template:
         console.print("[yellow]Note:[/yellow] it has no chat template; chat fine-tuning needs one.")

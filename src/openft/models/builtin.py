@@ -60,7 +60,8 @@ BUILTIN_MODELS: dict[str, BuiltinSpec] = {
     for spec in (
         BuiltinSpec(
             name="openft-tiny",
-            description="2M-parameter random-init Llama for tests and demos (trains in seconds on a CPU)",
+            description="untrained 2M-parameter Llama (random weights: it only learns what you teach it), "
+            "for tests and quick demos",
             hidden_size=256,
             n_layers=2,
             n_heads=4,
@@ -80,7 +81,8 @@ BUILTIN_MODELS: dict[str, BuiltinSpec] = {
         ),
         BuiltinSpec(
             name="openft-small",
-            description="25M-parameter random-init Llama for longer offline experiments",
+            description="untrained 25M-parameter Llama (random weights: it only learns what you teach it), "
+            "for longer offline experiments",
             hidden_size=512,
             n_layers=8,
             n_heads=8,

@@ -1,4 +1,5 @@
-"""The base-model catalog: the built-in models, registered local directories, and Hugging Face hub ids.
+"""The base-model catalog: packaged pretrained models, the built-in models, registered local models
+(transformers directories or GGUF files), and Hugging Face hub ids.
 
 Registrations live in `models_dir/catalog.json`, replaced atomically on every change. Importing this
 module stays cheap (no torch, no transformers): the API server reads the catalog on its start-up path.
@@ -7,6 +8,7 @@ module stays cheap (no torch, no transformers): the API server reads the catalog
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -22,9 +24,17 @@ from openft.models import hub
 from openft.models.builtin import BUILTIN_MODELS, BuiltinSpec, ensure_builtin_model
 from openft.models.defaults import PRETRAINED_DEFAULTS, TrainingDefaults
 from openft.models.errors import InvalidModelError, ModelUnavailableError, UnknownModelError
-from openft.models.model_dir import FALLBACK_CONTEXT_LENGTH, inspect_model_dir
+from openft.models.gguf_header import read_gguf_header
+from openft.models.gguf_import import Progress, converted_dir, ensure_converted, looks_like_gguf
+from openft.models.model_dir import FALLBACK_CONTEXT_LENGTH, count_parameters, inspect_model_dir
+from openft.models.packaged import (
+    PACKAGED_MODELS,
+    PackagedSpec,
+    locate_packaged_file,
+    not_installed_message,
+)
 
-Kind = Literal["builtin", "local", "hub"]
+Kind = Literal["package", "builtin", "local", "hub"]
 CATALOG_FILE = "catalog.json"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
@@ -53,6 +63,11 @@ class ModelEntry:
     defaults: TrainingDefaults
     created_at: int
     description: str = ""
+    # local models registered from a GGUF file: the file, converted again if its cache is removed.
+    gguf_path: Path | None = None
+    n_parameters: int | None = None
+    # Set where the model cannot be used on this machine: what to do about it (e.g. the install command).
+    unavailable_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -76,12 +91,20 @@ class Catalog:
         return self.models_dir / CATALOG_FILE
 
     def list(self) -> list[ModelEntry]:
-        """Built-in models first, then registered ones by name. Hub ids are not listed."""
+        """Packaged pretrained models first (also when not installed: the entry says how to install
+        them), then the built-in ones, then registered ones by name. Hub ids are not listed."""
+        packaged = [self._packaged_entry(spec) for spec in PACKAGED_MODELS.values()]
         builtins = [self._builtin_entry(spec) for spec in BUILTIN_MODELS.values()]
         registered = self._read()
-        return builtins + [_local_entry(name, registered[name]) for name in sorted(registered)]
+        return packaged + builtins + [_local_entry(name, registered[name]) for name in sorted(registered)]
 
     def get(self, name: str) -> ModelEntry:
+        """The entry of a usable model; ModelUnavailableError for a packaged model that is not installed."""
+        if name in PACKAGED_MODELS:
+            entry = self._packaged_entry(PACKAGED_MODELS[name])
+            if entry.unavailable_reason is not None:
+                raise ModelUnavailableError(entry.unavailable_reason)
+            return entry
         if name in BUILTIN_MODELS:
             return self._builtin_entry(BUILTIN_MODELS[name])
         registered = self._read()
@@ -91,17 +114,33 @@ class Catalog:
             return self._hub_entry(name)
         raise UnknownModelError(name, [*BUILTIN_MODELS, *sorted(registered)])
 
-    def add_local(self, name: str, path: Path) -> ModelEntry:
-        """Register a transformers model directory (config.json, tokenizer, weights) under `name`."""
+    def add_local(self, name: str, path: Path, progress: Progress | None = None) -> ModelEntry:
+        """Register a transformers model directory (config.json, tokenizer, weights), or a GGUF file,
+        under `name`. A GGUF file is converted into a cached checkpoint first (`progress` hears how
+        that goes); the registration points at the checkpoint and remembers the file."""
         _check_name(name)
-        model = inspect_model_dir(path.expanduser().resolve())
-        record = {
+        source = path.expanduser().resolve()
+        gguf_path = source if looks_like_gguf(source) else None
+        if gguf_path is None and source.is_file():
+            raise InvalidModelError(
+                f"{source} is neither a model directory nor a GGUF file (it does not start with the "
+                "bytes 'GGUF'); expected a transformers model directory or a .gguf file",
+                param="path",
+            )
+        if gguf_path is not None:
+            self._check_unregistered(name)  # before a conversion that takes a while
+            source = ensure_converted(gguf_path, self.models_dir, progress)
+        model = inspect_model_dir(source)
+        record: dict[str, Any] = {
             "kind": "local",
             "path": str(model.path),
             "context_length": model.context_length,
             "has_chat_template": model.has_chat_template,
+            "n_parameters": count_parameters(model.path),
             "created_at": int(time.time()),
         }
+        if gguf_path is not None:
+            record["gguf_path"] = str(gguf_path)
         with self._locked():
             registered = self._read()
             if name in registered:
@@ -113,8 +152,22 @@ class Catalog:
             self._write(registered)
         return _local_entry(name, record)
 
+    def _check_unregistered(self, name: str) -> None:
+        registered = self._read()
+        if name in registered:
+            raise InvalidModelError(
+                f"Model '{name}' is already registered (at {registered[name]['path']}); remove it first",
+                param="name",
+            )
+
     def remove(self, name: str) -> None:
         """Forget a registration (the model's files are left alone)."""
+        if name in PACKAGED_MODELS:
+            raise InvalidModelError(
+                f"Model '{name}' comes from an installed package; uninstall "
+                f"{PACKAGED_MODELS[name].distribution} to remove it",
+                param="name",
+            )
         if name in BUILTIN_MODELS:
             raise InvalidModelError(f"Model '{name}' is built in and cannot be removed", param="name")
         with self._locked():
@@ -127,12 +180,20 @@ class Catalog:
     def resolve_path(self, name: str) -> Path:
         """A local directory that `from_pretrained` can load: built, registered, or from the hub cache."""
         entry = self.get(name)
+        if entry.kind == "package":
+            gguf_file = locate_packaged_file(PACKAGED_MODELS[name])
+            assert gguf_file is not None  # get() said it is installed
+            return ensure_converted(gguf_file, self.models_dir)
         if entry.kind == "builtin":
             return ensure_builtin_model(name, self.models_dir)
         if entry.kind == "hub":
             assert entry.hub_id is not None
             return hub.fetch_model(entry.hub_id, self.hub_cache_dir).path
         assert entry.path is not None
+        gguf_path = entry.gguf_path
+        if not (entry.path / "config.json").is_file() and gguf_path is not None and gguf_path.is_file():
+            # A cached conversion that was cleaned away: convert the registered file again.
+            return ensure_converted(gguf_path, self.models_dir)
         if not (entry.path / "config.json").is_file():
             raise ModelUnavailableError(
                 f"Model '{name}' is registered at {entry.path}, but that directory no longer holds a model. "
@@ -150,6 +211,28 @@ class Catalog:
         entry = self.get(spec)
         return ResolvedModel(entry.name, self.resolve_path(spec), entry.defaults, entry.context_length)
 
+    def _packaged_entry(self, spec: PackagedSpec) -> ModelEntry:
+        gguf_file = locate_packaged_file(spec)
+        facts, problem = None, None if gguf_file else not_installed_message(spec)
+        if gguf_file is not None:
+            try:
+                facts = _gguf_facts(gguf_file, self.models_dir)
+            except InvalidModelError as exc:  # a damaged install: say so instead of failing every list
+                problem = f"{exc.message}. Reinstall it: `{spec.install_command} --force-reinstall`"
+        return ModelEntry(
+            name=spec.name,
+            kind="package",
+            path=facts.path if facts else None,
+            hub_id=None,
+            context_length=(facts.context_length if facts else None) or FALLBACK_CONTEXT_LENGTH,
+            has_chat_template=facts.has_chat_template if facts else None,
+            defaults=PRETRAINED_DEFAULTS,
+            created_at=spec.created_at,
+            description=spec.description,
+            n_parameters=facts.n_parameters if facts else None,
+            unavailable_reason=problem,
+        )
+
     def _builtin_entry(self, spec: BuiltinSpec) -> ModelEntry:
         return ModelEntry(
             name=spec.name,
@@ -161,6 +244,7 @@ class Catalog:
             defaults=spec.defaults,
             created_at=spec.created_at,
             description=spec.description,
+            n_parameters=spec.n_parameters,
         )
 
     def _hub_entry(self, hub_id: str) -> ModelEntry:
@@ -217,6 +301,10 @@ class Catalog:
 
 
 def _check_name(name: str) -> None:
+    if name in PACKAGED_MODELS:
+        raise InvalidModelError(
+            f"'{name}' is the name of a packaged model; choose another name", param="name"
+        )
     if name in BUILTIN_MODELS:
         raise InvalidModelError(
             f"'{name}' is the name of a built-in model; choose another name", param="name"
@@ -230,13 +318,44 @@ def _check_name(name: str) -> None:
 
 
 def _local_entry(name: str, record: dict[str, Any]) -> ModelEntry:
+    path = Path(record["path"])
+    # Registrations made before the count was recorded: read it from the weights' headers.
+    n_parameters = record.get("n_parameters")
+    gguf_path = record.get("gguf_path")
     return ModelEntry(
         name=name,
         kind="local",
-        path=Path(record["path"]),
+        path=path,
         hub_id=None,
         context_length=int(record.get("context_length") or FALLBACK_CONTEXT_LENGTH),
         has_chat_template=bool(record.get("has_chat_template")),
         defaults=PRETRAINED_DEFAULTS,
         created_at=int(record.get("created_at", 0)),
+        n_parameters=n_parameters if isinstance(n_parameters, int) else count_parameters(path),
+        gguf_path=Path(gguf_path) if gguf_path else None,
+    )
+
+
+@dataclass(frozen=True)
+class _GGUFFacts:
+    path: Path  # where its converted checkpoint is (or will be)
+    context_length: int | None
+    has_chat_template: bool
+    n_parameters: int
+
+
+def _gguf_facts(gguf_file: Path, models_dir: Path) -> _GGUFFacts:
+    stat = gguf_file.stat()
+    return _gguf_facts_cached(gguf_file, stat.st_size, stat.st_mtime_ns, models_dir)
+
+
+@functools.lru_cache(maxsize=32)
+def _gguf_facts_cached(gguf_file: Path, _size: int, _mtime_ns: int, models_dir: Path) -> _GGUFFacts:
+    """What the header says (read once per file version and process: listing must stay quick)."""
+    header = read_gguf_header(gguf_file)
+    return _GGUFFacts(
+        path=converted_dir(gguf_file, models_dir),
+        context_length=header.context_length,
+        has_chat_template=header.has_chat_template,
+        n_parameters=header.n_parameters,
     )

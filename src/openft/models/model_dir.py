@@ -52,6 +52,31 @@ def inspect_model_dir(path: Path) -> ModelDir:
     )
 
 
+def count_parameters(path: Path) -> int | None:
+    """The parameter count of the safetensors weights in `path`, read from the files' headers (no
+    weights are loaded); None where the weights are in another format or unreadable."""
+    total = 0
+    shards = sorted(path.glob("*.safetensors"))
+    if not shards:
+        return None
+    for shard in shards:
+        try:
+            with shard.open("rb") as file:
+                header_size = int.from_bytes(file.read(8), "little")
+                header = json.loads(file.read(header_size)) if 0 < header_size < 100_000_000 else None
+        except (OSError, ValueError):
+            return None
+        if not isinstance(header, dict):
+            return None
+        for name, tensor in header.items():
+            if name != "__metadata__" and isinstance(tensor, dict):
+                n = 1
+                for dim in tensor.get("shape", []):
+                    n *= int(dim)
+                total += n
+    return total
+
+
 def _context_length(config: dict[str, Any], tokenizer_config: dict[str, Any]) -> int:
     # Multimodal configs keep the language model's settings under text_config; GPT-2 says n_positions.
     for source in (config, config.get("text_config") or {}):

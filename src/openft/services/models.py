@@ -18,7 +18,12 @@ BASE_OWNER = "openft"
 
 
 def list_models(ctx: ServiceContext, project: Project) -> ModelList:
-    base = [Model(id=e.name, created=e.created_at, owned_by=BASE_OWNER) for e in catalog(ctx).list()]
+    # A packaged model that is not installed here cannot be used, so it is not offered.
+    base = [
+        Model(id=e.name, created=e.created_at, owned_by=BASE_OWNER)
+        for e in catalog(ctx).list()
+        if e.unavailable_reason is None
+    ]
     with ctx.db.session() as session:
         rows = session.scalars(
             select(FineTunedModelRow)
