@@ -8,17 +8,18 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from openft.cli.options import DataDir
 from openft.errors import OpenFTError
 from openft.models.builtin import BUILTIN_MODELS, ensure_builtin_model, is_built
 from openft.models.catalog import Catalog, ModelEntry
-from openft.settings import Settings
+from openft.settings import load_settings
 
 models_app = typer.Typer(help="Base models: the built-in ones and local directories you register.")
 console = Console()
 
 
-def _catalog() -> Catalog:
-    return Catalog(Settings().models_dir)
+def _catalog(data_dir: Path | None) -> Catalog:
+    return Catalog(load_settings(data_dir).models_dir)
 
 
 def _fail(error: Exception) -> typer.Exit:
@@ -35,13 +36,13 @@ def _location(entry: ModelEntry) -> str:
 
 
 @models_app.command("list")
-def list_models() -> None:
+def list_models(data_dir: DataDir = None) -> None:
     """Show every base model that jobs can use."""
     table = Table(title="Base models")
     for column in ("Name", "Kind", "Params", "Context", "Chat", "Method"):
         table.add_column(column, no_wrap=True)
     table.add_column("Location", overflow="fold")
-    for entry in _catalog().list():
+    for entry in _catalog(data_dir).list():
         spec = BUILTIN_MODELS.get(entry.name) if entry.kind == "builtin" else None
         table.add_row(
             entry.name,
@@ -61,10 +62,11 @@ def add_model(
     path: Path = typer.Argument(
         ..., help="A transformers model directory (config.json, tokenizer, weights)."
     ),
+    data_dir: DataDir = None,
 ) -> None:
     """Register a local model directory as a base model."""
     try:
-        entry = _catalog().add_local(name, path)
+        entry = _catalog(data_dir).add_local(name, path)
     except OpenFTError as error:
         raise _fail(error) from None
     context = entry.context_length or "unknown"
@@ -76,23 +78,27 @@ def add_model(
 
 
 @models_app.command("remove")
-def remove_model(name: str = typer.Argument(..., help="A registered model (its files are kept).")) -> None:
+def remove_model(
+    name: str = typer.Argument(..., help="A registered model (its files are kept)."), data_dir: DataDir = None
+) -> None:
     """Forget a registered model; its directory is left untouched."""
     try:
-        _catalog().remove(name)
+        _catalog(data_dir).remove(name)
     except OpenFTError as error:
         raise _fail(error) from None
     console.print(f"Removed [bold]{name}[/bold] from the catalog.", highlight=False)
 
 
 @models_app.command("build")
-def build_model(name: str = typer.Argument(..., help=f"One of: {', '.join(BUILTIN_MODELS)}.")) -> None:
+def build_model(
+    name: str = typer.Argument(..., help=f"One of: {', '.join(BUILTIN_MODELS)}."), data_dir: DataDir = None
+) -> None:
     """Build a built-in model now instead of on first use (needs no network)."""
     if name not in BUILTIN_MODELS:
         raise _fail(
             ValueError(f"'{name}' is not a built-in model; built-in models: {', '.join(BUILTIN_MODELS)}")
         )
-    models_dir = Settings().models_dir
+    models_dir = load_settings(data_dir).models_dir
     with console.status(f"Building {name}..."):
         try:
             model_dir = ensure_builtin_model(name, models_dir)
