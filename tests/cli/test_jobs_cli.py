@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from typer.testing import CliRunner
 
+from openft.cli.jobs import jobs_app
 from openft.train.synthetic import make_split, write_jsonl
 from tests.cli.conftest import run_jobs
 from tests.cli.proxy import Proxy
@@ -119,6 +121,26 @@ def test_list_get_events_and_checkpoints_show_the_job(
     assert all(c.id in shown.output and c.fine_tuned_model_checkpoint in shown.output for c in checkpoints)
     raw = json.loads(run_jobs(url, "checkpoints", job_id, "--json").stdout)
     assert [c["step_number"] for c in raw] == [c.step_number for c in checkpoints]
+
+
+def test_tables_keep_every_column_readable_at_80_columns(
+    cli_server: LiveServer, followed: tuple[Result, str]
+) -> None:
+    _, job_id = followed
+    client = cli_server.client()
+    job = client.fine_tuning.jobs.retrieve(job_id)
+    checkpoints = list(client.fine_tuning.jobs.checkpoints.list(job_id))
+    narrow = {"OPENAI_BASE_URL": cli_server.base_url, "OPENAI_API_KEY": "test", "COLUMNS": "80"}
+    listed = CliRunner().invoke(jobs_app, ["list"], env=narrow)
+    assert listed.exit_code == 0, listed.output
+    assert max(len(line) for line in listed.output.splitlines()) <= 80
+    for value in (job_id, "succeeded", "openft-tiny", str(job.fine_tuned_model), "Status", "Model"):
+        assert value in listed.output, (value, listed.output)
+    shown = CliRunner().invoke(jobs_app, ["checkpoints", job_id], env=narrow)
+    assert shown.exit_code == 0, shown.output
+    for checkpoint in checkpoints:
+        assert checkpoint.id in shown.output and checkpoint.fine_tuned_model_checkpoint in shown.output
+        assert re.search(rf"Step +{checkpoint.step_number} *\n", shown.output), shown.output
 
 
 def test_follow_resumes_a_cut_stream_and_falls_back_to_polling(

@@ -27,6 +27,7 @@ from openft.cli.client import (
 from openft.cli.hyperparameters import auto_hyperparameters
 from openft.cli.job_evaluation import evaluation
 from openft.cli.job_follow import LEVEL_STYLES, follow_job, when
+from openft.cli.tables import print_table
 
 if TYPE_CHECKING:
     from openai import OpenAI
@@ -131,7 +132,7 @@ def list_(
             when(job.finished_at),
         )
     _no_wrap(table, 0, 3)
-    console.print(table)
+    print_table(console, table)
     if page.has_more and page.data:
         err_console.print(f"More: openft jobs list --after {page.data[-1].id}")
 
@@ -192,7 +193,7 @@ def events(
     for event in reversed(page.data):
         table.add_row(event.id, when(event.created_at), _level(event.level), escape(event.message))
     _no_wrap(table, 0, 1)
-    console.print(table)
+    print_table(console, table)
     if page.has_more and page.data:
         err_console.print(f"Older: openft jobs events {job_id} --after {page.data[-1].id}")
 
@@ -237,7 +238,7 @@ def checkpoints(
             when(checkpoint.created_at),
         )
     _no_wrap(table, 0, 2)
-    console.print(table)
+    print_table(console, table)
 
 
 @jobs_app.command("follow")
