@@ -7,7 +7,6 @@ import json
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,14 +47,8 @@ def followed(cli_server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -
     )
     created = re.search(r"Created (ftjob-\w+)", result.output)
     assert created, result.output
-    # The job has a validation file, so an evaluation follows its success and adds the job's last event:
-    # the tests compare whole event lists, so they start once it is there.
-    client, deadline = cli_server.client(), time.monotonic() + 180
-    while not any(
-        e.message.startswith("Evaluation") for e in client.fine_tuning.jobs.list_events(created.group(1))
-    ):
-        assert time.monotonic() < deadline, "the job's evaluation never reported"
-        time.sleep(0.2)
+    # The job has a validation file, so an evaluation follows its success and adds the job's last event;
+    # `follow` waits for it, so the tests, which compare whole event lists, can start at once.
     return result, created.group(1)
 
 
@@ -71,6 +64,11 @@ def test_create_uploads_local_files_and_follow_ends_with_the_model_name(
     assert "Step 3/3: training loss=" in output  # not a terminal: metrics lines are printed too
     assert re.search(rf"Succeeded: {job_id} -> {MODEL_NAME.pattern}", output), output
     assert "Traceback" not in output
+    # The evaluation's event comes after `succeeded`; follow waited for it, and it is the job's last.
+    assert "Evaluation on 4 validation examples:" in output
+    assert output.index("The job has successfully completed") < output.index("Evaluation on 4 validation")
+    newest = cli_server.client().fine_tuning.jobs.list_events(job_id, limit=1).data[0]
+    assert newest.message.startswith("Evaluation on 4 validation examples:")
 
     job = cli_server.client().fine_tuning.jobs.retrieve(job_id)
     assert job.status == "succeeded" and job.metadata == {"team": "cli"}

@@ -44,6 +44,13 @@ Limit = Annotated[int, typer.Option(help="How many objects to fetch.")]
 After = Annotated[str | None, typer.Option(help="Start after this id (pagination).")]
 Metadata = Annotated[list[str] | None, typer.Option("--metadata", help="KEY=VALUE; repeatable.")]
 Auto = Annotated[str, typer.Option(help='"auto" or a number.')]
+WaitEvaluation = Annotated[
+    bool,
+    typer.Option(
+        "--wait-evaluation/--no-wait-evaluation",
+        help="For a job with a validation file, wait for the evaluation event that follows its success.",
+    ),
+]
 
 
 @jobs_app.command("create")
@@ -62,6 +69,7 @@ def create(
     seed: Annotated[int | None, typer.Option(help="Seed for a reproducible run.")] = None,
     metadata: Metadata = None,
     follow: Annotated[bool, typer.Option("--follow", help="Then follow it until it ends.")] = False,
+    wait_evaluation: WaitEvaluation = True,
     base_url: BaseUrl = DEFAULT_BASE_URL,
     api_key: ApiKey = "local",
     as_json: AsJson = False,
@@ -98,7 +106,7 @@ def create(
             if not as_json:
                 err_console.print(f"Follow it with: openft jobs follow {job.id}")
             return
-        code = follow_job(client, job.id, as_json=as_json, poll=False)
+        code = follow_job(client, job.id, as_json=as_json, poll=False, wait_evaluation=wait_evaluation)
     raise typer.Exit(code)
 
 
@@ -245,6 +253,7 @@ def checkpoints(
 def follow(
     job_id: JobId,
     poll: Annotated[bool, typer.Option("--poll", help="Poll the events list instead of streaming.")] = False,
+    wait_evaluation: WaitEvaluation = True,
     base_url: BaseUrl = DEFAULT_BASE_URL,
     api_key: ApiKey = "local",
     as_json: AsJson = False,
@@ -255,7 +264,7 @@ def follow(
     line, then the final job.
     """
     with connected(base_url, api_key) as client:
-        code = follow_job(client, job_id, as_json=as_json, poll=poll)
+        code = follow_job(client, job_id, as_json=as_json, poll=poll, wait_evaluation=wait_evaluation)
     raise typer.Exit(code)
 
 
