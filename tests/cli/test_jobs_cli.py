@@ -141,6 +141,25 @@ def test_tables_keep_every_column_readable_at_80_columns(
         assert re.search(rf"Step +{checkpoint.step_number} *\n", shown.output), shown.output
 
 
+def test_invalid_hyperparameters_are_refused_before_any_upload(
+    cli_server: LiveServer, tmp_path: Path
+) -> None:
+    path = tmp_path / "train.jsonl"
+    write_jsonl(path, make_split(10, 0, seed=2)[0])
+    before = [f.id for f in cli_server.client().files.list()]
+    for option, name in (
+        ("--n-epochs=-2", "n_epochs"),
+        ("--batch-size=0", "batch_size"),
+        ("--learning-rate-multiplier=-1", "learning_rate_multiplier"),
+    ):
+        result = run_jobs(
+            cli_server.base_url, "create", "--model=openft-tiny", f"--training-file={path}", option
+        )
+        assert result.exit_code == 2, result.output
+        assert name in result.output and "Uploaded" not in result.output
+    assert [f.id for f in cli_server.client().files.list()] == before
+
+
 def test_follow_resumes_a_cut_stream_and_falls_back_to_polling(
     cli_server: LiveServer, followed: tuple[Result, str]
 ) -> None:

@@ -24,7 +24,7 @@ from openft.cli.client import (
     connected,
     err_console,
 )
-from openft.cli.hyperparameters import auto_hyperparameters
+from openft.cli.hyperparameters import auto_hyperparameters, check_hyperparameters
 from openft.cli.job_evaluation import evaluation
 from openft.cli.job_follow import LEVEL_STYLES, follow_job, when
 from openft.cli.tables import print_table
@@ -82,6 +82,7 @@ def create(
         hyperparameters["lora_rank"] = lora_rank
     if full is not None:
         hyperparameters["full_finetune"] = full
+    check_hyperparameters(hyperparameters)
     with connected(base_url, api_key) as client:
         if any(Path(name).expanduser().is_file() for name in (training_file, validation_file) if name):
             client.models.retrieve(model)  # a mistyped model fails now, not after a long upload
