@@ -141,6 +141,15 @@ def test_tables_keep_every_column_readable_at_80_columns(
         assert re.search(rf"Step +{checkpoint.step_number} *\n", shown.output), shown.output
 
 
+def test_a_page_of_events_is_its_data_while_iterating_the_page_fetches_them_all(
+    cli_server: LiveServer, followed: tuple[Result, str]
+) -> None:
+    # Why the README reads `.data`: the SDK's page object auto-paginates when iterated.
+    _, job_id = followed
+    page = cli_server.client().fine_tuning.jobs.list_events(job_id, limit=5)
+    assert len(page.data) == 5 and len(list(page)) > 5
+
+
 def test_invalid_hyperparameters_are_refused_before_any_upload(
     cli_server: LiveServer, tmp_path: Path
 ) -> None:
