@@ -90,7 +90,8 @@ def test_every_operation_declares_openai_error_answers_and_no_422(module_server:
 
 
 def test_streamed_multipart_bodies_and_list_bounds_are_published(module_server: LiveServer) -> None:
-    paths = httpx.get(module_server.root_url + "/openapi.json").json()["paths"]
+    published = httpx.get(module_server.root_url + "/openapi.json").json()
+    paths = published["paths"]
     form = paths["/v1/files"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
     assert form["required"] == ["file", "purpose"]
     assert "fine-tune" in form["properties"]["purpose"]["enum"]
@@ -100,6 +101,8 @@ def test_streamed_multipart_bodies_and_list_bounds_are_published(module_server: 
     assert (limit["schema"]["minimum"], limit["schema"]["maximum"]) == (1, 100)
     order = next(p for p in paths["/v1/files"]["get"]["parameters"] if p["name"] == "order")
     assert order["schema"]["enum"] == ["asc", "desc"]
+    upload = published["components"]["schemas"]["CreateUploadRequest"]["properties"]["purpose"]
+    assert "fine-tune" in upload["enum"]
 
 
 @pytest.mark.parametrize(

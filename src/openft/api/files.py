@@ -82,7 +82,7 @@ def _int_field(fields: dict[str, str], name: str) -> int | None:
 def list_files(
     ctx: Context,
     project: CurrentProject,
-    purpose: str | None = None,
+    purpose: str | None = None,  # a filter, any string: one no file has answers an empty list
     limit: int = page_limit(file_service.MAX_LIST_LIMIT, file_service.MAX_LIST_LIMIT),
     order: Literal["asc", "desc"] = "desc",
     after: str | None = None,
