@@ -57,8 +57,9 @@ def write_examples(path: Path, n_examples: int, seed: int = 0) -> None:
 
 def load_tokenizer(model: str) -> Any:
     from openft.cli.data import load_tokenizer as load
+    from openft.settings import Settings
 
-    return load(model)
+    return load(model, Settings().models_dir)
 
 
 def run_openft(path: Path, model: str) -> dict[str, Any]:

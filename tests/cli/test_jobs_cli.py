@@ -7,12 +7,13 @@ import json
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from typer.testing import CliRunner
 
+from openft.cli.jobs import jobs_app
 from openft.train.synthetic import make_split, write_jsonl
 from tests.cli.conftest import run_jobs
 from tests.cli.proxy import Proxy
@@ -46,14 +47,8 @@ def followed(cli_server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -
     )
     created = re.search(r"Created (ftjob-\w+)", result.output)
     assert created, result.output
-    # The job has a validation file, so an evaluation follows its success and adds the job's last event:
-    # the tests compare whole event lists, so they start once it is there.
-    client, deadline = cli_server.client(), time.monotonic() + 180
-    while not any(
-        e.message.startswith("Evaluation") for e in client.fine_tuning.jobs.list_events(created.group(1))
-    ):
-        assert time.monotonic() < deadline, "the job's evaluation never reported"
-        time.sleep(0.2)
+    # The job has a validation file, so an evaluation follows its success and adds the job's last event;
+    # `follow` waits for it, so the tests, which compare whole event lists, can start at once.
     return result, created.group(1)
 
 
@@ -69,6 +64,11 @@ def test_create_uploads_local_files_and_follow_ends_with_the_model_name(
     assert "Step 3/3: training loss=" in output  # not a terminal: metrics lines are printed too
     assert re.search(rf"Succeeded: {job_id} -> {MODEL_NAME.pattern}", output), output
     assert "Traceback" not in output
+    # The evaluation's event comes after `succeeded`; follow waited for it, and it is the job's last.
+    assert "Evaluation on 4 validation examples:" in output
+    assert output.index("The job has successfully completed") < output.index("Evaluation on 4 validation")
+    newest = cli_server.client().fine_tuning.jobs.list_events(job_id, limit=1).data[0]
+    assert newest.message.startswith("Evaluation on 4 validation examples:")
 
     job = cli_server.client().fine_tuning.jobs.retrieve(job_id)
     assert job.status == "succeeded" and job.metadata == {"team": "cli"}
@@ -119,6 +119,54 @@ def test_list_get_events_and_checkpoints_show_the_job(
     assert all(c.id in shown.output and c.fine_tuned_model_checkpoint in shown.output for c in checkpoints)
     raw = json.loads(run_jobs(url, "checkpoints", job_id, "--json").stdout)
     assert [c["step_number"] for c in raw] == [c.step_number for c in checkpoints]
+
+
+def test_tables_keep_every_column_readable_at_80_columns(
+    cli_server: LiveServer, followed: tuple[Result, str]
+) -> None:
+    _, job_id = followed
+    client = cli_server.client()
+    job = client.fine_tuning.jobs.retrieve(job_id)
+    checkpoints = list(client.fine_tuning.jobs.checkpoints.list(job_id))
+    narrow = {"OPENAI_BASE_URL": cli_server.base_url, "OPENAI_API_KEY": "test", "COLUMNS": "80"}
+    listed = CliRunner().invoke(jobs_app, ["list"], env=narrow)
+    assert listed.exit_code == 0, listed.output
+    assert max(len(line) for line in listed.output.splitlines()) <= 80
+    for value in (job_id, "succeeded", "openft-tiny", str(job.fine_tuned_model), "Status", "Model"):
+        assert value in listed.output, (value, listed.output)
+    shown = CliRunner().invoke(jobs_app, ["checkpoints", job_id], env=narrow)
+    assert shown.exit_code == 0, shown.output
+    for checkpoint in checkpoints:
+        assert checkpoint.id in shown.output and checkpoint.fine_tuned_model_checkpoint in shown.output
+        assert re.search(rf"Step +{checkpoint.step_number} *\n", shown.output), shown.output
+
+
+def test_a_page_of_events_is_its_data_while_iterating_the_page_fetches_them_all(
+    cli_server: LiveServer, followed: tuple[Result, str]
+) -> None:
+    # Why the README reads `.data`: the SDK's page object auto-paginates when iterated.
+    _, job_id = followed
+    page = cli_server.client().fine_tuning.jobs.list_events(job_id, limit=5)
+    assert len(page.data) == 5 and len(list(page)) > 5
+
+
+def test_invalid_hyperparameters_are_refused_before_any_upload(
+    cli_server: LiveServer, tmp_path: Path
+) -> None:
+    path = tmp_path / "train.jsonl"
+    write_jsonl(path, make_split(10, 0, seed=2)[0])
+    before = [f.id for f in cli_server.client().files.list()]
+    for option, name in (
+        ("--n-epochs=-2", "n_epochs"),
+        ("--batch-size=0", "batch_size"),
+        ("--learning-rate-multiplier=-1", "learning_rate_multiplier"),
+    ):
+        result = run_jobs(
+            cli_server.base_url, "create", "--model=openft-tiny", f"--training-file={path}", option
+        )
+        assert result.exit_code == 2, result.output
+        assert name in result.output and "Uploaded" not in result.output
+    assert [f.id for f in cli_server.client().files.list()] == before
 
 
 def test_follow_resumes_a_cut_stream_and_falls_back_to_polling(

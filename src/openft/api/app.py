@@ -11,6 +11,7 @@ from openft import __version__
 from openft.api import chat, evals, files, jobs, models, uploads, webhooks
 from openft.api.errors import install_error_handlers
 from openft.api.middleware import RejectNulMiddleware, RequestIdMiddleware
+from openft.api.openapi import DEFAULT_ERRORS, install_openapi
 from openft.services.context import ServiceContext
 from openft.services.eval_exec import EvalRunner
 from openft.services.files import sweep_storage
@@ -56,7 +57,8 @@ def create_app(
     app.add_middleware(RejectNulMiddleware)
     app.add_middleware(RequestIdMiddleware)
     for module in (files, uploads, jobs, models, webhooks, chat, evals):
-        app.include_router(module.router, prefix="/v1")
+        app.include_router(module.router, prefix="/v1", responses=DEFAULT_ERRORS)
+    install_openapi(app)
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, str]:

@@ -19,6 +19,7 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from openft.api.deps import Context, CurrentProject
+from openft.api.openapi import error_responses
 from openft.schemas.chat import ChatCompletion, ChatCompletionRequest, Completion, CompletionRequest
 from openft.services import inference
 from openft.settings import Settings
@@ -53,7 +54,17 @@ def close_engine(app: FastAPI) -> None:
 EngineDep = Annotated[Any, Depends(get_engine)]
 
 
-@router.post("/chat/completions", response_model=None)
+def _answer(model: type, description: str) -> dict[int | str, dict[str, Any]]:
+    """JSON, or with `stream: true` Server-Sent Events; 502 when a vLLM backend cannot be reached."""
+    sse = {"text/event-stream": {"schema": {"type": "string"}}}
+    return {200: {"model": model, "description": description, "content": sse}} | error_responses(502)
+
+
+@router.post(
+    "/chat/completions",
+    response_model=None,
+    responses=_answer(ChatCompletion, "The completion, or its chunks as Server-Sent Events."),
+)
 async def create_chat_completion(
     request: Request, body: ChatCompletionRequest, ctx: Context, project: CurrentProject, engine: EngineDep
 ) -> ChatCompletion | Completion | Response:
@@ -61,7 +72,11 @@ async def create_chat_completion(
     return await _respond(request, engine, prepared, bool(body.stream))
 
 
-@router.post("/completions", response_model=None)
+@router.post(
+    "/completions",
+    response_model=None,
+    responses=_answer(Completion, "The completion, or its chunks as Server-Sent Events."),
+)
 async def create_completion(
     request: Request, body: CompletionRequest, ctx: Context, project: CurrentProject, engine: EngineDep
 ) -> ChatCompletion | Completion | Response:

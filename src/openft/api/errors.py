@@ -10,10 +10,12 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
+from starlette.routing import Match
 
 from openft.errors import OpenFTError
 
 log = logging.getLogger("openft.api")
+HTTP_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 
 
 def error_response(
@@ -54,13 +56,28 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
+    headers = {name: value for name, value in (exc.headers or {}).items() if name.lower() != "allow"}
     if exc.status_code == 404:
         message = f"Invalid URL ({request.method} {request.url.path})"
     elif exc.status_code == 405:
         message = f"Method {request.method} is not allowed for {request.url.path}"
+        headers["allow"] = ", ".join(allowed_methods(request))
     else:
         message = str(exc.detail)
-    return error_response(exc.status_code, message, type_="invalid_request_error")
+    return error_response(exc.status_code, message, type_="invalid_request_error", headers=headers or None)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves on this path. Starlette's own Allow names only the first route
+    that matched the path, and GET and DELETE on /v1/files/{file_id} are two routes."""
+    return [
+        method
+        for method in HTTP_METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:

@@ -12,7 +12,10 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from openft.api.deps import Context, CurrentProject
+from openft.api.openapi import one_of, page_limit
 from openft.schemas.evals import (
+    EVAL_RUN_STATUSES,
+    OUTPUT_ITEM_STATUSES,
     CreateEvalRequest,
     CreateEvalRunRequest,
     DeletedEval,
@@ -48,9 +51,9 @@ def list_evals(
     ctx: Context,
     project: CurrentProject,
     after: str | None = None,
-    limit: int = 20,
+    limit: int = page_limit(20, eval_service.MAX_LIST_LIMIT),
     order: Order = "asc",
-    order_by: str = "created_at",
+    order_by: str = one_of("created_at", ("created_at",)),
 ) -> EvalList:
     return eval_service.list_evals(ctx, project, after=after, limit=limit, order=order, order_by=order_by)
 
@@ -88,9 +91,9 @@ def list_runs(
     ctx: Context,
     project: CurrentProject,
     after: str | None = None,
-    limit: int = 20,
+    limit: int = page_limit(20, eval_service.MAX_LIST_LIMIT),
     order: Order = "asc",
-    status: str | None = None,
+    status: str | None = one_of(None, EVAL_RUN_STATUSES),
 ) -> EvalRunList:
     return eval_results.list_runs(ctx, project, eval_id, after=after, limit=limit, order=order, status=status)
 
@@ -126,9 +129,9 @@ def list_output_items(
     ctx: Context,
     project: CurrentProject,
     after: str | None = None,
-    limit: int = 20,
+    limit: int = page_limit(20, eval_service.MAX_LIST_LIMIT),
     order: Order = "asc",
-    status: str | None = None,
+    status: str | None = one_of(None, OUTPUT_ITEM_STATUSES),
 ) -> OutputItemList:
     return eval_results.list_output_items(
         ctx, project, eval_id, run_id, after=after, limit=limit, order=order, status=status

@@ -11,16 +11,32 @@ from starlette.concurrency import run_in_threadpool
 
 from openft.api.deps import Context, CurrentProject
 from openft.api.multipart import stream_form
+from openft.api.openapi import BINARY, content_response, error_responses, multipart_body, page_limit
 from openft.errors import InvalidRequest
 from openft.schemas.common import CursorPage, DeletedObject
-from openft.schemas.files import FileObject
+from openft.schemas.files import CREATE_PURPOSES, FileObject
 from openft.services import file_checks
 from openft.services import files as file_service
 
 router = APIRouter()
 
 
-@router.post("/files", response_model=FileObject)
+FILE_FORM = multipart_body(
+    ["file", "purpose"],
+    {
+        "file": BINARY,
+        "purpose": {"type": "string", "enum": list(CREATE_PURPOSES)},
+        "expires_after[anchor]": {"type": "string", "enum": ["created_at"]},
+        "expires_after[seconds]": {
+            "type": "integer",
+            "minimum": file_service.MIN_EXPIRES_AFTER_S,
+            "maximum": file_service.MAX_EXPIRES_AFTER_S,
+        },
+    },
+)
+
+
+@router.post("/files", response_model=FileObject, openapi_extra=FILE_FORM)
 async def create_file(request: Request, ctx: Context, project: CurrentProject) -> FileObject:
     form = await stream_form(request, file_field="file", new_writer=lambda: file_service.new_file_writer(ctx))
     try:
@@ -66,8 +82,8 @@ def _int_field(fields: dict[str, str], name: str) -> int | None:
 def list_files(
     ctx: Context,
     project: CurrentProject,
-    purpose: str | None = None,
-    limit: int = file_service.MAX_LIST_LIMIT,
+    purpose: str | None = None,  # a filter, any string: one no file has answers an empty list
+    limit: int = page_limit(file_service.MAX_LIST_LIMIT, file_service.MAX_LIST_LIMIT),
     order: Literal["asc", "desc"] = "desc",
     after: str | None = None,
 ) -> CursorPage[FileObject]:
@@ -79,7 +95,11 @@ def retrieve_file(file_id: str, ctx: Context, project: CurrentProject) -> FileOb
     return file_service.retrieve_file(ctx, project, file_id)
 
 
-@router.get("/files/{file_id}/content")
+@router.get(
+    "/files/{file_id}/content",
+    response_class=StreamingResponse,
+    responses=content_response("application/octet-stream", "The file's bytes."),
+)
 def file_content(file_id: str, ctx: Context, project: CurrentProject) -> StreamingResponse:
     row, chunks = file_service.open_content(ctx, project, file_id)
     return StreamingResponse(
@@ -92,7 +112,7 @@ def file_content(file_id: str, ctx: Context, project: CurrentProject) -> Streami
     )
 
 
-@router.get("/files/{file_id}/check")
+@router.get("/files/{file_id}/check", responses=error_responses(503))
 def check_file(
     file_id: str, ctx: Context, project: CurrentProject, model: str | None = None
 ) -> dict[str, Any]:

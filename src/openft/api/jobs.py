@@ -13,11 +13,13 @@ from fastapi.responses import FileResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from openft.api.deps import Context, CurrentProject
+from openft.api.openapi import content_response, page_limit
 from openft.schemas.common import CursorPage
 from openft.schemas.jobs import CreateJobRequest, FineTuningJob, JobCheckpoint, JobEventList, JobList
 from openft.services import job_evaluations, job_events
 from openft.services import jobs as job_service
 from openft.services.context import Project, ServiceContext
+from openft.services.pages import MAX_PAGE_LIMIT
 
 router = APIRouter(prefix="/fine_tuning/jobs")
 
@@ -43,7 +45,11 @@ def create_job(
 
 @router.get("", response_model=JobList)
 def list_jobs(
-    request: Request, ctx: Context, project: CurrentProject, after: str | None = None, limit: int = 20
+    request: Request,
+    ctx: Context,
+    project: CurrentProject,
+    after: str | None = None,
+    limit: int = page_limit(20, job_service.MAX_LIST_LIMIT),
 ) -> JobList:
     # The SDK sends the metadata filter as bracketed keys: metadata[k]=v.
     metadata = {
@@ -76,14 +82,23 @@ def resume_job(job_id: str, request: Request, ctx: Context, project: CurrentProj
     return job
 
 
-@router.get("/{job_id}/events", response_model=None)
+EVENTS_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": JobEventList,
+        "description": "A page of events, or with `stream=true` Server-Sent Events until the job ends.",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+}
+
+
+@router.get("/{job_id}/events", response_model=None, responses=EVENTS_RESPONSE)
 async def list_events(
     job_id: str,
     request: Request,
     ctx: Context,
     project: CurrentProject,
     after: str | None = None,
-    limit: int = 20,
+    limit: int = page_limit(20, MAX_PAGE_LIMIT),
     stream: bool = False,
 ) -> JobEventList | StreamingResponse:
     if not stream:
@@ -117,7 +132,11 @@ async def _event_stream(
 
 @router.get("/{job_id}/checkpoints", response_model=CursorPage[JobCheckpoint])
 def list_checkpoints(
-    job_id: str, ctx: Context, project: CurrentProject, after: str | None = None, limit: int = 10
+    job_id: str,
+    ctx: Context,
+    project: CurrentProject,
+    after: str | None = None,
+    limit: int = page_limit(10, MAX_PAGE_LIMIT),
 ) -> CursorPage[JobCheckpoint]:
     return job_events.list_checkpoints(ctx, project, job_id, after=after, limit=limit)
 
@@ -128,7 +147,11 @@ def get_evaluation(job_id: str, ctx: Context, project: CurrentProject) -> dict[s
     return job_evaluations.get_evaluation(ctx, project, job_id)
 
 
-@router.get("/{job_id}/evaluation/report", response_model=None)
+@router.get(
+    "/{job_id}/evaluation/report",
+    response_class=FileResponse,
+    responses=content_response("text/html", "The evaluation as one HTML page."),
+)
 def get_evaluation_report(job_id: str, ctx: Context, project: CurrentProject) -> FileResponse:
     """openft extension: the same evaluation as a self-contained HTML page."""
     path = job_evaluations.evaluation_report_path(ctx, project, job_id)

@@ -7,6 +7,7 @@ from starlette.concurrency import run_in_threadpool
 
 from openft.api.deps import Context, CurrentProject
 from openft.api.multipart import stream_form
+from openft.api.openapi import BINARY, multipart_body
 from openft.errors import InvalidRequest
 from openft.schemas.files import CompleteUploadRequest, CreateUploadRequest, UploadObject, UploadPartObject
 from openft.services import uploads as upload_service
@@ -19,7 +20,11 @@ def create_upload(body: CreateUploadRequest, ctx: Context, project: CurrentProje
     return upload_service.create_upload(ctx, project, body)
 
 
-@router.post("/uploads/{upload_id}/parts", response_model=UploadPartObject)
+@router.post(
+    "/uploads/{upload_id}/parts",
+    response_model=UploadPartObject,
+    openapi_extra=multipart_body(["data"], {"data": BINARY}),
+)
 async def add_part(
     upload_id: str, request: Request, ctx: Context, project: CurrentProject
 ) -> UploadPartObject:

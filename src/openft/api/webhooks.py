@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from openft.api.deps import Context, CurrentProject
+from openft.api.openapi import page_limit
 from openft.schemas.webhooks import (
     CreateWebhookEndpointRequest,
     DeletedWebhookEndpoint,
@@ -31,7 +32,10 @@ def create_endpoint(
 
 @router.get("", response_model=WebhookEndpointList)
 def list_endpoints(
-    ctx: Context, project: CurrentProject, after: str | None = None, limit: int = 20
+    ctx: Context,
+    project: CurrentProject,
+    after: str | None = None,
+    limit: int = page_limit(20, webhook_service.MAX_LIST_LIMIT),
 ) -> WebhookEndpointList:
     return webhook_service.list_endpoints(ctx, project, after=after, limit=limit)
 

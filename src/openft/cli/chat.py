@@ -116,6 +116,11 @@ def _stream_side_by_side(client: OpenAI, sides: list[Side], options: dict[str, A
     for thread in threads:
         thread.start()
     # Fine-tuned model on the left, the model it is compared with on the right.
+    if not console.is_terminal:  # a pipe or a log: the finished table once, ending its line
+        for thread in threads:
+            thread.join()
+        console.print(_table(sides))
+        return
     with Live(_table(sides), console=console, refresh_per_second=REFRESH_PER_S) as live:
         while any(thread.is_alive() for thread in threads):
             for thread in threads:

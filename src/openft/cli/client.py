@@ -201,6 +201,10 @@ class EventFeed:
                 return
             time.sleep(self.poll_interval_s)
 
+    def poll_once(self) -> list[FineTuningJobEvent]:
+        """The events written since the last one handed out, oldest first (one request or a few)."""
+        return [self._hand_out(event) for event in self._new_events()]
+
     def _new_events(self) -> list[FineTuningJobEvent]:
         fresh: list[FineTuningJobEvent] = []
         # Newest first, page after page, back to the last event already handed out.

@@ -12,7 +12,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
+from openft.cli.options import DataDir
 from openft.data import CheckReport, FileReport, MaskPreview, check_file, split_file
+from openft.settings import Settings, load_settings
 
 data_app = typer.Typer(
     help="Check training data (errors, tokens, cost, lint) and split files.", no_args_is_help=True
@@ -23,24 +25,25 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 CALIBRATION_S = 2.0  # how long the training-speed measurement runs, after one warm-up step
 
 
-def load_tokenizer(model: str) -> Any:
+def load_tokenizer(model: str, models_dir: Path) -> Any:
     """The tokenizer (with its chat template) of a base model from the catalog; built-ins are built."""
-    return load_tokenizer_and_context(model)[0]
+    return load_tokenizer_and_context(model, models_dir)[0]
 
 
-def load_tokenizer_and_context(model: str) -> tuple[Any, int]:
+def load_tokenizer_and_context(model: str, models_dir: Path) -> tuple[Any, int]:
     """The tokenizer of a base model (a catalog name or a model directory) and the model's context
     length as the catalog knows it: from the model's config, which many tokenizers do not repeat."""
     from transformers import AutoTokenizer
 
     from openft.models.catalog import Catalog
-    from openft.settings import Settings
 
-    resolved = Catalog(Settings().models_dir).resolve_spec(model)
+    resolved = Catalog(models_dir).resolve_spec(model)
     return AutoTokenizer.from_pretrained(str(resolved.path)), resolved.context_length
 
 
-def measure_tokens_per_s(model: str, batch_size: int, sequence_tokens: int) -> tuple[float, str]:
+def measure_tokens_per_s(
+    model: str, batch_size: int, sequence_tokens: int, settings: Settings
+) -> tuple[float, str]:
     """Training throughput of `model` here: full fine-tuning steps (forward, backward, AdamW) on random
     tokens, timed after one warm-up step. Returns tokens/s and a sentence that says how it was measured."""
     import torch
@@ -50,9 +53,8 @@ def measure_tokens_per_s(model: str, batch_size: int, sequence_tokens: int) -> t
     transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
     from openft.models.catalog import Catalog
-    from openft.settings import Settings
 
-    model_dir = Catalog(Settings().models_dir).resolve_path(model)
+    model_dir = Catalog(settings.models_dir).resolve_path(model)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     network: Any = AutoModelForCausalLM.from_pretrained(str(model_dir))
     network = network.to(device)
@@ -63,7 +65,7 @@ def measure_tokens_per_s(model: str, batch_size: int, sequence_tokens: int) -> t
 
     from openft.train.precision import autocast_for, resolve_precision
 
-    precision = resolve_precision(Settings().train_precision, torch.device(device))  # as a job here would
+    precision = resolve_precision(settings.train_precision, torch.device(device))  # as a job here would
     autocast = autocast_for(torch.device(device), precision)
 
     def step() -> None:
@@ -102,10 +104,12 @@ def check(
         help="Measure training speed here for a time estimate (default: on for built-in models).",
     ),
     lint: bool = typer.Option(True, "--lint/--no-lint", help="Run the data-quality lint."),
+    data_dir: DataDir = None,
 ) -> None:
     """Check a training file like a job would, and show tokens, cost and data-quality warnings."""
+    settings = load_settings(data_dir)
     try:
-        tokenizer, context_length = load_tokenizer_and_context(model)
+        tokenizer, context_length = load_tokenizer_and_context(model, settings.models_dir)
     except Exception as exc:  # whatever stops it loading: one line that names the model and the reason
         reason = " ".join(str(exc).split()) or type(exc).__name__
         err_console.print(f"cannot load the tokenizer of {model}: {reason}", markup=False)
@@ -126,7 +130,7 @@ def check(
         sequence = max(
             16, min(report.training.tokens.context_length, round(report.training.tokens.total_tokens.mean))
         )
-        tokens_per_s, calibration = measure_tokens_per_s(model, batch_size, sequence)
+        tokens_per_s, calibration = measure_tokens_per_s(model, batch_size, sequence, settings)
         report = _with_speed(report, tokens_per_s, n_epochs)
     if as_json:
         data = report.to_dict()

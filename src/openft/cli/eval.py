@@ -23,6 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from openft.cli.client import ApiKey, reported_errors
+from openft.cli.options import DataDir
 from openft.errors import OpenFTError
 from openft.train.environment import set_model_process_environment
 
@@ -63,12 +64,16 @@ def eval_command(
         int | None, typer.Option(min=1, help="Longest answer (default: twice the reference, plus 16).")
     ] = None,
     base_url: Annotated[
-        str | None, typer.Option(help="Evaluate through this running openft server instead of locally.")
+        str | None,
+        typer.Option(
+            envvar="OPENAI_BASE_URL", help="Evaluate through this running openft server instead of locally."
+        ),
     ] = None,
+    local: Annotated[
+        bool, typer.Option("--local", help="Evaluate here even when OPENAI_BASE_URL names a server.")
+    ] = False,
     api_key: ApiKey = "local",
-    data_dir: Annotated[
-        Path | None, typer.Option(help="openft data dir (models, ft: models).", envvar="OPENFT_DATA_DIR")
-    ] = None,
+    data_dir: DataDir = None,
     device: Annotated[str, typer.Option(help="Local runs: auto, cpu, cuda, cuda:1, ...")] = "auto",
 ) -> None:
     """Compare a fine-tuned model with its base on a test set: scores, side-by-side answers, HTML report."""
@@ -77,6 +82,8 @@ def eval_command(
     from openft.settings import load_settings
 
     settings = load_settings(data_dir)
+    if local:
+        base_url = None
     try:
         cases = read_test_set(test_file, max_examples=max_examples)
         names = split_metric_names(metric) if metric else default_metric_names([c.reference for c in cases])

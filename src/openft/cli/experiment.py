@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from openft.cli.hyperparameters import auto_hyperparameters
+from openft.cli.options import DataDir
 from openft.errors import OpenFTError
 from openft.train.environment import set_model_process_environment
 
@@ -54,9 +55,7 @@ def data_scaling(
     out: Annotated[Path | None, typer.Option(help="Write the HTML report (with a plot) here.")] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the results as JSON here.")] = None,
     max_test_examples: Annotated[int | None, typer.Option(min=1, help="Evaluate the first N only.")] = None,
-    data_dir: Annotated[
-        Path | None, typer.Option(help="openft data dir (its models/).", envvar="OPENFT_DATA_DIR")
-    ] = None,
+    data_dir: DataDir = None,
 ) -> None:
     """Fine-tune on growing subsets of the data and estimate what doubling the data would gain."""
     from openft.evals.metrics import split_metric_names

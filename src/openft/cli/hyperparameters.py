@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 KINDS: dict[str, type[int] | type[float]] = {
@@ -24,3 +26,16 @@ def _auto_or_number(name: str, text: str) -> int | float | str:
     except ValueError:
         option = "--" + name.replace("_", "-")
         raise typer.BadParameter(f"{text!r} is neither 'auto' nor a number", param_hint=option) from None
+
+
+def check_hyperparameters(values: dict[str, Any]) -> None:
+    """The server's own range checks (the job spec's), run here first: a job that would be refused
+    must not upload its files, each retry leaving another orphan behind."""
+    from openft.train.config import ConfigError, Hyperparameters
+
+    try:
+        Hyperparameters(**values)
+    except ConfigError as exc:
+        name = str(exc).split(" ", 1)[0]
+        hint = "--" + name.replace("_", "-") if name in KINDS or name == "lora_rank" else None
+        raise typer.BadParameter(str(exc), param_hint=hint) from None

@@ -7,6 +7,7 @@ line names the model, or the error. `--json` prints one event per line, then the
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,10 @@ if TYPE_CHECKING:
 console = Console(highlight=False)
 
 ETA_REFRESH_S = 5.0  # how often `follow` re-reads the job for its estimated_finish
+# A job with a validation file is evaluated after it succeeds (about a minute on a small model); the
+# server stops an evaluation after OPENFT_JOB_EVAL_TIMEOUT_S (10 minutes by default).
+EVALUATION_WAIT_S = 15 * 60
+EVALUATION_EVENT_PREFIX = "Evaluation on "  # its headline, or "Evaluation on the validation file failed"
 LEVEL_STYLES = {"info": "", "warn": "yellow", "error": "red"}
 
 
@@ -33,17 +38,21 @@ def when(timestamp: int | None) -> str:
     return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S") if timestamp else ""
 
 
-def follow_job(client: OpenAI, job_id: str, *, as_json: bool, poll: bool) -> int:
-    """Show the job's events until it ends; the exit status `openft jobs follow` ends with."""
+def follow_job(
+    client: OpenAI, job_id: str, *, as_json: bool, poll: bool, wait_evaluation: bool = True
+) -> int:
+    """Show the job's events until it ends (and, by default, until the evaluation that follows the success
+    of a job with a validation file has reported); the exit status `openft jobs follow` ends with."""
     job = client.fine_tuning.jobs.retrieve(job_id)  # an unknown id fails here, before any output
     feed = EventFeed(client, job_id, stream=not poll)
+    events = _with_evaluation(client, feed) if wait_evaluation else feed
     try:
         if as_json:
-            for event in feed:
+            for event in events:
                 typer.echo(event.to_json(indent=None))
         else:
             with _Watch(client, job) as watch:
-                for event in feed:
+                for event in events:
                     watch.show(event)
                 job = client.fine_tuning.jobs.retrieve(job_id)
                 watch.progress.update(watch.task, description=job.status, estimated_finish=None)
@@ -54,6 +63,40 @@ def follow_job(client: OpenAI, job_id: str, *, as_json: bool, poll: bool) -> int
         job = client.fine_tuning.jobs.retrieve(job_id)
         typer.echo(job.to_json(indent=None))
     return _conclude(job, err_console if as_json else console)
+
+
+def _with_evaluation(client: OpenAI, feed: EventFeed) -> Iterator[FineTuningJobEvent]:
+    """The feed's events, then, for a job that succeeded with a validation file, those up to its
+    evaluation's event: it is written after the job's status is final, so the feed alone ends before it."""
+    evaluated = False
+    for event in feed:
+        evaluated = evaluated or event.message.startswith(EVALUATION_EVENT_PREFIX)
+        yield event
+    job = client.fine_tuning.jobs.retrieve(feed.job_id)
+    if evaluated or job.status != "succeeded" or not job.validation_file:
+        return
+    deadline = time.monotonic() + EVALUATION_WAIT_S
+    while time.monotonic() < deadline:
+        for event in feed.poll_once():
+            yield event
+            if event.message.startswith(EVALUATION_EVENT_PREFIX):
+                return
+        if not _evaluation_expected(client, feed.job_id):
+            return
+        time.sleep(feed.poll_interval_s)
+    err_console.print(f"Stopped waiting for the evaluation of {feed.job_id}; see `openft jobs events`.")
+
+
+def _evaluation_expected(client: OpenAI, job_id: str) -> bool:
+    """False when the server says it will not evaluate this job (evaluations turned off there)."""
+    import openai
+
+    try:
+        client.get(f"/fine_tuning/jobs/{job_id}/evaluation", cast_to=object)
+    except openai.NotFoundError as exc:
+        body = exc.body if isinstance(exc.body, dict) else {}
+        return body.get("code") != "evaluation_disabled"
+    return True  # stored already: its event is being written
 
 
 class _EtaColumn(ProgressColumn):

@@ -24,9 +24,10 @@ from openft.cli.client import (
     connected,
     err_console,
 )
-from openft.cli.hyperparameters import auto_hyperparameters
+from openft.cli.hyperparameters import auto_hyperparameters, check_hyperparameters
 from openft.cli.job_evaluation import evaluation
 from openft.cli.job_follow import LEVEL_STYLES, follow_job, when
+from openft.cli.tables import print_table
 
 if TYPE_CHECKING:
     from openai import OpenAI
@@ -43,6 +44,13 @@ Limit = Annotated[int, typer.Option(help="How many objects to fetch.")]
 After = Annotated[str | None, typer.Option(help="Start after this id (pagination).")]
 Metadata = Annotated[list[str] | None, typer.Option("--metadata", help="KEY=VALUE; repeatable.")]
 Auto = Annotated[str, typer.Option(help='"auto" or a number.')]
+WaitEvaluation = Annotated[
+    bool,
+    typer.Option(
+        "--wait-evaluation/--no-wait-evaluation",
+        help="For a job with a validation file, wait for the evaluation event that follows its success.",
+    ),
+]
 
 
 @jobs_app.command("create")
@@ -61,6 +69,7 @@ def create(
     seed: Annotated[int | None, typer.Option(help="Seed for a reproducible run.")] = None,
     metadata: Metadata = None,
     follow: Annotated[bool, typer.Option("--follow", help="Then follow it until it ends.")] = False,
+    wait_evaluation: WaitEvaluation = True,
     base_url: BaseUrl = DEFAULT_BASE_URL,
     api_key: ApiKey = "local",
     as_json: AsJson = False,
@@ -73,6 +82,7 @@ def create(
         hyperparameters["lora_rank"] = lora_rank
     if full is not None:
         hyperparameters["full_finetune"] = full
+    check_hyperparameters(hyperparameters)
     with connected(base_url, api_key) as client:
         if any(Path(name).expanduser().is_file() for name in (training_file, validation_file) if name):
             client.models.retrieve(model)  # a mistyped model fails now, not after a long upload
@@ -97,7 +107,7 @@ def create(
             if not as_json:
                 err_console.print(f"Follow it with: openft jobs follow {job.id}")
             return
-        code = follow_job(client, job.id, as_json=as_json, poll=False)
+        code = follow_job(client, job.id, as_json=as_json, poll=False, wait_evaluation=wait_evaluation)
     raise typer.Exit(code)
 
 
@@ -131,7 +141,7 @@ def list_(
             when(job.finished_at),
         )
     _no_wrap(table, 0, 3)
-    console.print(table)
+    print_table(console, table)
     if page.has_more and page.data:
         err_console.print(f"More: openft jobs list --after {page.data[-1].id}")
 
@@ -192,7 +202,7 @@ def events(
     for event in reversed(page.data):
         table.add_row(event.id, when(event.created_at), _level(event.level), escape(event.message))
     _no_wrap(table, 0, 1)
-    console.print(table)
+    print_table(console, table)
     if page.has_more and page.data:
         err_console.print(f"Older: openft jobs events {job_id} --after {page.data[-1].id}")
 
@@ -237,13 +247,14 @@ def checkpoints(
             when(checkpoint.created_at),
         )
     _no_wrap(table, 0, 2)
-    console.print(table)
+    print_table(console, table)
 
 
 @jobs_app.command("follow")
 def follow(
     job_id: JobId,
     poll: Annotated[bool, typer.Option("--poll", help="Poll the events list instead of streaming.")] = False,
+    wait_evaluation: WaitEvaluation = True,
     base_url: BaseUrl = DEFAULT_BASE_URL,
     api_key: ApiKey = "local",
     as_json: AsJson = False,
@@ -254,7 +265,7 @@ def follow(
     line, then the final job.
     """
     with connected(base_url, api_key) as client:
-        code = follow_job(client, job_id, as_json=as_json, poll=poll)
+        code = follow_job(client, job_id, as_json=as_json, poll=poll, wait_evaluation=wait_evaluation)
     raise typer.Exit(code)
 
 

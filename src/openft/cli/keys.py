@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from openft.cli.options import DataDir
 from openft.errors import OpenFTError
 from openft.settings import load_settings
 
@@ -17,8 +18,6 @@ if TYPE_CHECKING:
 
 keys_app = typer.Typer(no_args_is_help=True)
 console = Console()
-
-DataDir = Annotated[Path | None, typer.Option(help="openft data dir.", envvar="OPENFT_DATA_DIR")]
 
 
 def _context(data_dir: Path | None) -> ServiceContext:

@@ -8,11 +8,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from openft.cli.options import DataDir
 from openft.errors import OpenFTError
 from openft.models.builtin import BUILTIN_MODELS, ensure_builtin_model, is_built
 from openft.models.catalog import Catalog, InvalidModelError, ModelEntry
 from openft.models.gguf_import import is_converted
-from openft.settings import Settings
+from openft.settings import load_settings
 
 models_app = typer.Typer(
     help="Base models: packaged pretrained ones, the built-in ones, and local models you register."
@@ -20,8 +21,8 @@ models_app = typer.Typer(
 console = Console()
 
 
-def _catalog() -> Catalog:
-    return Catalog(Settings().models_dir)
+def _catalog(data_dir: Path | None) -> Catalog:
+    return Catalog(load_settings(data_dir).models_dir)
 
 
 def _fail(error: Exception) -> typer.Exit:
@@ -43,14 +44,14 @@ def _location(entry: ModelEntry) -> str:
 
 
 @models_app.command("list")
-def list_models() -> None:
+def list_models(data_dir: DataDir = None) -> None:
     """Show every base model that jobs can use."""
     table = Table(title="Base models")
     for column in ("Name", "Kind", "Params", "Context", "Chat", "Method"):
         table.add_column(column, no_wrap=True)
     table.add_column("Location", overflow="fold")
     table.add_column("Description", overflow="fold")
-    entries = _catalog().list()
+    entries = _catalog(data_dir).list()
     for entry in entries:
         table.add_row(
             entry.name,
@@ -76,6 +77,7 @@ def add_model(
         help="A transformers model directory (config.json, tokenizer, weights), or a GGUF file "
         "(converted once into a cached checkpoint).",
     ),
+    data_dir: DataDir = None,
 ) -> None:
     """Register a local model directory or GGUF file as a base model."""
     try:
@@ -84,7 +86,7 @@ def add_model(
             def show(step: str) -> None:
                 status.update(f"Converting {path.name}: {step}...")
 
-            entry = _catalog().add_local(name, path, progress=show)
+            entry = _catalog(data_dir).add_local(name, path, progress=show)
     except InvalidModelError as error:
         failed = _fail(error)
         # A path that is not a usable model is bad input (2), like `openft data check`'s unreadable files.
@@ -101,23 +103,27 @@ def add_model(
 
 
 @models_app.command("remove")
-def remove_model(name: str = typer.Argument(..., help="A registered model (its files are kept).")) -> None:
+def remove_model(
+    name: str = typer.Argument(..., help="A registered model (its files are kept)."), data_dir: DataDir = None
+) -> None:
     """Forget a registered model; its directory is left untouched."""
     try:
-        _catalog().remove(name)
+        _catalog(data_dir).remove(name)
     except OpenFTError as error:
         raise _fail(error) from None
     console.print(f"Removed [bold]{name}[/bold] from the catalog.", highlight=False)
 
 
 @models_app.command("build")
-def build_model(name: str = typer.Argument(..., help=f"One of: {', '.join(BUILTIN_MODELS)}.")) -> None:
+def build_model(
+    name: str = typer.Argument(..., help=f"One of: {', '.join(BUILTIN_MODELS)}."), data_dir: DataDir = None
+) -> None:
     """Build a built-in model now instead of on first use (needs no network)."""
     if name not in BUILTIN_MODELS:
         raise _fail(
             ValueError(f"'{name}' is not a built-in model; built-in models: {', '.join(BUILTIN_MODELS)}")
         )
-    models_dir = Settings().models_dir
+    models_dir = load_settings(data_dir).models_dir
     with console.status(f"Building {name}..."):
         try:
             model_dir = ensure_builtin_model(name, models_dir)

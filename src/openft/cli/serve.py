@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.panel import Panel
 
+from openft.cli.options import DataDir
 from openft.settings import Settings, load_settings
 
 console = Console()
@@ -33,10 +33,7 @@ def is_loopback(host: str) -> bool:
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    data_dir: Annotated[
-        Path | None,
-        typer.Option(help="Where files, models and the SQLite database live.", envvar="OPENFT_DATA_DIR"),
-    ] = None,
+    data_dir: DataDir = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     worker: Annotated[bool, typer.Option(help="Run a training worker inside the server process.")] = True,
     local_mode: Annotated[

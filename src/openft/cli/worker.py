@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import logging
 import signal
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from openft.cli.options import DataDir
 from openft.settings import load_settings
 
 
 def worker(
-    data_dir: Annotated[Path | None, typer.Option(help="openft data dir.", envvar="OPENFT_DATA_DIR")] = None,
+    data_dir: DataDir = None,
     name: Annotated[str | None, typer.Option(help="Worker name in job records (default host-pid).")] = None,
     heartbeat_s: Annotated[float, typer.Option(help="Seconds between heartbeats of a running job.")] = 2.0,
     stale_after_s: Annotated[

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 EVAL_RUN_STATUSES = ("queued", "in_progress", "completed", "failed", "canceled")
+OUTPUT_ITEM_STATUSES = ("pass", "fail")
 
 
 class CreateEvalRequest(BaseModel):

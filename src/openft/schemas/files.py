@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 # Purposes a client may upload with; `*_output` and `fine-tune-results` are made by the server only.
 CREATE_PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
@@ -34,7 +34,8 @@ class ExpiresAfter(BaseModel):
 
 class CreateUploadRequest(BaseModel):
     filename: str
-    purpose: str
+    # Published as an enum; checked by the service, whose message lists the allowed purposes.
+    purpose: str = Field(json_schema_extra={"enum": list(CREATE_PURPOSES)})
     bytes: int
     mime_type: str
     expires_after: ExpiresAfter | None = None

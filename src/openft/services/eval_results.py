@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from openft.errors import InvalidRequest, no_such_object
 from openft.schemas.evals import (
     EVAL_RUN_STATUSES,
+    OUTPUT_ITEM_STATUSES,
     DeletedEvalRun,
     EvalRun,
     EvalRunList,
@@ -119,7 +120,7 @@ def list_output_items(
     status: str | None,
 ) -> OutputItemList:
     check_limit(limit)
-    if status is not None and status not in ("pass", "fail"):
+    if status is not None and status not in OUTPUT_ITEM_STATUSES:
         raise InvalidRequest("status must be 'pass' or 'fail'.", param="status")
     query = select(EvalOutputItemRow).where(EvalOutputItemRow.run_id == run_id)
     if status is not None:

@@ -101,12 +101,16 @@ def _stored(ctx: ServiceContext, project: Project, job_id: str, filename: str) -
     path = evaluation_dir(ctx, job_id) / filename
     if path.is_file():
         return path
+    code = None
     if not has_validation:
         why = "it has no validation file; evaluations run on a job's validation file when it succeeds"
     elif status != "succeeded":
         why = f"it is {status}; the evaluation runs once it has succeeded"
     elif ctx.settings.job_eval_max_examples <= 0:
         why = "evaluations are turned off on this server (OPENFT_JOB_EVAL_MAX_EXAMPLES=0)"
+        code = "evaluation_disabled"  # `openft jobs follow` stops waiting for one
     else:
         why = "its evaluation is still running or failed (see the job's events)"
-    raise NotFound(f"Fine-tuning job {job_id} has no evaluation: {why}", param="fine_tuning_job_id")
+    raise NotFound(
+        f"Fine-tuning job {job_id} has no evaluation: {why}", param="fine_tuning_job_id", code=code
+    )

@@ -25,6 +25,7 @@ from openft.services.webhooks import enqueue_event
 from openft.store.tables import JobRow
 
 ACTIVE_STATUSES = ("validating_files", "queued", "running", "paused")
+MAX_LIST_LIMIT = 100
 MAX_METADATA_PAIRS, MAX_METADATA_KEY, MAX_METADATA_VALUE = 16, 64, 512
 # The suffix becomes a segment of the model id (ft:base:org:suffix:id): only what round-trips in a URL
 # path and cannot be mistaken for a separator.
@@ -198,8 +199,8 @@ def retrieve_job(ctx: ServiceContext, project: Project, job_id: str) -> FineTuni
 def list_jobs(
     ctx: ServiceContext, project: Project, *, after: str | None, limit: int, metadata: dict[str, str]
 ) -> JobList:
-    if not 1 <= limit <= 100:
-        raise InvalidRequest("limit must be between 1 and 100.", param="limit")
+    if not 1 <= limit <= MAX_LIST_LIMIT:
+        raise InvalidRequest(f"limit must be between 1 and {MAX_LIST_LIMIT}.", param="limit")
     query = select(JobRow).where(JobRow.project_id == project.id).order_by(JobRow.seq.desc())
     with ctx.db.session() as session:
         if after:

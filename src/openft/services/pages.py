@@ -9,13 +9,15 @@ from sqlalchemy.orm import Session
 
 from openft.errors import InvalidRequest, no_such_object
 
+MAX_PAGE_LIMIT = 1000
+
 
 def newest_first(
     session: Session, query: Select[Any], table: Any, *, after: str | None, limit: int, kind: str
 ) -> tuple[list[Any], bool]:
     """One page of `query` after the row with id `after`, and whether more rows follow."""
-    if not 1 <= limit <= 1000:
-        raise InvalidRequest("limit must be between 1 and 1000.", param="limit")
+    if not 1 <= limit <= MAX_PAGE_LIMIT:
+        raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE_LIMIT}.", param="limit")
     cursor = None
     if after:
         cursor = session.scalar(select(table.seq).where(table.id == after))

@@ -32,6 +32,7 @@ from openft.services.webhook_addresses import AddressPolicy, check_url_at_create
 from openft.store.tables import WebhookDeliveryRow, WebhookEndpointRow
 
 KEEP_OLD_SECRET_S = 24 * 3600
+MAX_LIST_LIMIT = 100
 
 
 def address_policy(ctx: ServiceContext) -> AddressPolicy:
@@ -113,8 +114,8 @@ def retrieve_endpoint(ctx: ServiceContext, project: Project, endpoint_id: str) -
 def list_endpoints(
     ctx: ServiceContext, project: Project, *, after: str | None, limit: int
 ) -> WebhookEndpointList:
-    if not 1 <= limit <= 100:
-        raise InvalidRequest("limit must be between 1 and 100.", param="limit")
+    if not 1 <= limit <= MAX_LIST_LIMIT:
+        raise InvalidRequest(f"limit must be between 1 and {MAX_LIST_LIMIT}.", param="limit")
     query = (
         select(WebhookEndpointRow)
         .where(WebhookEndpointRow.project_id == project.id)
