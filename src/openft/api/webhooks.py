@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from openft.api.deps import Context, CurrentProject
-from openft.api.openapi import page_limit
+from openft.api.openapi import error_responses, page_limit
 from openft.schemas.webhooks import (
     CreateWebhookEndpointRequest,
     DeletedWebhookEndpoint,
@@ -67,7 +67,7 @@ def rotate_secret(
 
 # async: the outbound call waits on the event loop, so slow receivers hold none of the threads that
 # serve the other (sync) routes.
-@router.post("/{endpoint_id}/test", response_model=WebhookEndpointTestResult)
+@router.post("/{endpoint_id}/test", response_model=WebhookEndpointTestResult, responses=error_responses(429))
 async def test_endpoint(
     endpoint_id: str,
     body: TestWebhookEndpointRequest,
