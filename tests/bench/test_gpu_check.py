@@ -187,3 +187,12 @@ def test_cpu_smoke_trains_and_generates_through_the_gpu_code_paths(tmp_path: Pat
         assert measured["n_tokens"] == concurrency * report["inference"]["max_tokens"]
         assert measured["aggregate_tokens_per_s"] > 0
     assert model["single_stream_decode_tokens_per_s"] > 0
+
+
+def test_a_failing_or_overrunning_stage_is_reported_not_raised() -> None:
+    exit_3 = [sys.executable, "-c", "import sys; sys.exit(3)"]
+    assert gpu_check.run_child(exit_3, 60) == "exit status 3 (see the log above)"
+    sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+    assert gpu_check.run_child(sleeper, 6) == "timed out after 6 s"
+    assert gpu_check.run_child(sleeper, 5).startswith("skipped")  # no time left: not even started
+    assert gpu_check.run_child([sys.executable, "-c", "pass"], 60) is None
