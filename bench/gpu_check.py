@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import gpu_preflight
-from bench.gpu_models import SHAPES, make_examples, write_examples
+from bench.gpu_models import SHAPES, is_built, make_examples, write_examples
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_VERSION = 1
@@ -185,9 +185,7 @@ def stage_build(report: Report, plan: Plan, work: Path) -> dict[str, Path]:
     )
     if error:
         report.error("build", error)
-    built = {
-        name: work / "models" / name for name in names if (work / "models" / name / "config.json").is_file()
-    }
+    built = {name: work / "models" / name for name in names if is_built(work / "models" / name)}
     report.set(
         "models",
         {name: {"parameters": SHAPES[name].n_parameters(), "shape": vars(SHAPES[name])} for name in built},

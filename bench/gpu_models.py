@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+BUILT_MARKER = "built"
+
 
 @dataclass(frozen=True)
 class Shape:
@@ -57,7 +59,7 @@ SHAPES = {
 
 def build_model(name: str, out_dir: Path, device: str = "cpu") -> Path:
     """Write the model (bf16 safetensors: half the bytes to write and read) and its tokenizer, once."""
-    if (out_dir / "config.json").is_file():
+    if is_built(out_dir):
         return out_dir
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -86,7 +88,12 @@ def build_model(name: str, out_dir: Path, device: str = "cpu") -> Path:
         model = LlamaForCausalLM(config)
     model.to(torch.bfloat16).save_pretrained(str(out_dir))
     tokenizer.save_pretrained(str(out_dir))
+    (out_dir / BUILT_MARKER).touch()  # last: a build cut short is not taken for a model
     return out_dir
+
+
+def is_built(model_dir: Path) -> bool:
+    return (model_dir / BUILT_MARKER).is_file()
 
 
 # ---- data: chat examples of a chosen token length --------------------------------------------------
@@ -148,14 +155,21 @@ def main() -> None:
 
     models_dir, names = Path(sys.argv[1]), sys.argv[2:]
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    failed = 0
     for name in names:
         started = time.perf_counter()
-        build_model(name, models_dir / name, device)
+        try:
+            build_model(name, models_dir / name, device)
+        except Exception as exc:  # the next model may still build
+            print(f"{name}: {type(exc).__name__}: {exc}", flush=True)
+            failed += 1
+            continue
         print(
             f"{name}: {SHAPES[name].n_parameters():,} parameters in {models_dir / name} "
             f"({time.perf_counter() - started:.1f} s)",
             flush=True,
         )
+    sys.exit(1 if failed else 0)
 
 
 if __name__ == "__main__":
