@@ -6,12 +6,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
-mkdir -p .whl
+# A fresh folder: a wheel left from an earlier pin would be a second version of its package.
+rm -rf .whl && mkdir -p .whl
 platforms=()
 for tag in manylinux_2_28_x86_64 manylinux_2_27_x86_64 manylinux_2_17_x86_64 manylinux2014_x86_64 \
   manylinux1_x86_64; do
   platforms+=(--platform "$tag")
 done
-"$PYTHON" -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-  "${platforms[@]}" -d .whl -r bench/gpu_wheels.txt
+target=(--only-binary=:all: --python-version 3.12 --implementation cp "${platforms[@]}")
+"$PYTHON" -m pip download --quiet --no-deps "${target[@]}" -d .whl -r bench/gpu_wheels.txt
+# A trial of the install the GPU run does, for that interpreter: two versions of one package, or a wheel
+# for another platform, fail here rather than there.
+trial=$(mktemp -d)
+"$PYTHON" -m pip install --quiet --no-index --no-deps --no-compile --no-cache-dir --target "$trial" \
+  "${target[@]}" .whl/*.whl
+rm -rf "$trial"
 du -sh .whl
