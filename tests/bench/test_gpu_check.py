@@ -196,3 +196,25 @@ def test_a_failing_or_overrunning_stage_is_reported_not_raised() -> None:
     assert gpu_check.run_child(sleeper, 6) == "timed out after 6 s"
     assert gpu_check.run_child(sleeper, 5).startswith("skipped")  # no time left: not even started
     assert gpu_check.run_child([sys.executable, "-c", "pass"], 60) is None
+
+
+def test_the_tests_stage_lists_failures_with_cuda_as_the_device(tmp_path: Path) -> None:
+    folder = tmp_path / "suite"
+    folder.mkdir()
+    (folder / "test_device.py").write_text(
+        "import os\n"
+        "def test_sees_cuda():\n"
+        "    assert os.environ['OPENFT_INFERENCE_DEVICE'] == 'cuda'\n"
+        "def test_breaks():\n"
+        "    assert 1 == 2, 'broken on purpose'\n"
+    )
+    out = tmp_path / "out"
+    report = gpu_check.Report(out / "gpu_check.json", "gpu")
+
+    gpu_check.stage_tests(report, gpu_check.Plan(smoke=False, total_s=120), out, (str(folder),))
+
+    saved = json.loads((out / "gpu_check.json").read_text())
+    result = saved["tests"][str(folder)]
+    assert (result["tests"], result["failures"]) == (2, 1)
+    assert result["failed"] == ["test_device::test_breaks: AssertionError: broken on purpose"]
+    assert saved["errors"] == []  # failing tests are the stage's result, not a stage error
