@@ -9,6 +9,8 @@ against this table, so a version clash shows up here rather than in the few minu
 
 from __future__ import annotations
 
+import re
+
 PYTHON = (3, 12)
 TORCH_CUDA = "13.0"
 
@@ -79,4 +81,4 @@ def bf16_peak_tflops(device_name: str) -> float | None:
 
 def normalize(name: str) -> str:
     """A distribution name as pip compares them (PEP 503)."""
-    return "-".join(name.lower().replace("_", "-").replace(".", "-").split("-"))
+    return re.sub(r"[-_.]+", "-", name).lower()

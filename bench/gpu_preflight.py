@@ -125,17 +125,18 @@ def check_wheels(wheel_dir: Path, pins: dict[str, str]) -> tuple[list[Check], di
     return checks, {name: wheels[0] for name, wheels in found.items() if len(wheels) == 1}
 
 
-def check_requirement(text: str, wheels: dict[str, str], owner: str) -> Check | None:
-    """Is `text` (a Requires-Dist or pyproject dependency) met on the machine? None: not needed there."""
+def check_requirement(text: str, pins: dict[str, str], owner: str) -> Check | None:
+    """Is `text` (a Requires-Dist or pyproject dependency) met by a pinned wheel or the machine's own
+    packages? None: not needed there."""
     requirement = Requirement(text)
     if requirement.marker is not None and not requirement.marker.evaluate(MACHINE_MARKERS):
         return None
     name = gpu_machine.normalize(requirement.name)
     label = f"{owner} needs {requirement.name}{requirement.specifier}"
-    version = wheels.get(name) or gpu_machine.VERSIONS.get(name)
+    version = pins.get(name) or gpu_machine.VERSIONS.get(name)
     if version is not None:
         if requirement.specifier.contains(Version(version), prereleases=True):
-            where = "a wheel" if name in wheels else "the machine"
+            where = "a wheel" if name in pins else "the machine"
             return Check(label, "ok", f"{version} from {where}")
         return Check(label, "fail", f"{version} there does not satisfy it")
     if name in gpu_machine.PRESENT:
