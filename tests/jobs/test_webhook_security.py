@@ -360,3 +360,34 @@ def test_the_allow_setting_reads_names_addresses_and_ranges_from_the_environment
         with pytest.raises(webhook_addresses.AddressRefused):
             policy.check(ipaddress.ip_address(refused))
     assert policy.name_allowed("HOOKS.lan.") and not policy.name_allowed("lan")
+
+
+@pytest.mark.parametrize("url", ["http://xn--/", "http://a..b/", "http://.com/", f"http://{'a' * 64}.com/"])
+def test_a_host_name_that_cannot_be_looked_up_is_a_400(shared_server: LiveServer, url: str) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        shared_server.client().webhooks.create(event_types=EVENTS, name="x", url=url)
+    assert caught.value.param == "url"
+
+
+def test_a_stored_url_that_cannot_be_looked_up_is_a_failed_delivery_not_a_stuck_one(
+    shared_server: LiveServer,
+) -> None:
+    from openft.store.tables import WebhookEndpointRow
+
+    # No resolver stub: the real one refuses "a..b" before any query leaves the process.
+    client = shared_server.client()
+    endpoint = client.webhooks.create(event_types=EVENTS, name="old", url=f"https://{PUBLIC_ADDRESS}/in")
+    with shared_server.ctx.db.session() as session:  # as stored before create checked host names
+        row = session.scalar(select(WebhookEndpointRow).where(WebhookEndpointRow.id == endpoint.id))
+        assert row is not None
+        row.url = "http://a..b/hooks"
+        enqueue_event(session, row.project_id, EVENTS[0], "ftjob-x")
+
+    error = _wait_for(lambda: _last_error(shared_server, endpoint.id))
+    assert "a..b" in error
+
+
+@pytest.mark.parametrize("entry", ["10.0.0.5/8", "hooks.lan:8080", "*.lan", "http://hooks.lan/"])
+def test_an_allow_entry_that_would_silently_mean_something_else_is_refused(entry: str) -> None:
+    with pytest.raises(ValueError, match="OPENFT_WEBHOOK_ALLOWED_HOSTS"):
+        webhook_addresses.AddressPolicy.from_entries([entry])

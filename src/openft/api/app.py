@@ -15,6 +15,7 @@ from openft.api.openapi import DEFAULT_ERRORS, install_openapi
 from openft.services.context import ServiceContext
 from openft.services.eval_exec import EvalRunner
 from openft.services.files import sweep_storage
+from openft.services.webhook_addresses import AddressPolicy
 from openft.services.webhook_test_calls import EndpointTestSlots
 from openft.settings import Settings
 from openft.worker.loop import Worker
@@ -25,6 +26,8 @@ def create_app(
     settings: Settings | None = None, *, local_mode_allowed: bool = True, run_worker: bool = True
 ) -> FastAPI:
     settings = settings or Settings()
+    # A mistyped OPENFT_WEBHOOK_ALLOWED_HOSTS fails the start, not every webhook request later.
+    AddressPolicy.from_entries(settings.webhook_allowed_hosts)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

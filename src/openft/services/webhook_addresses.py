@@ -26,8 +26,13 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 # (2130706433, 0x7f.1, 0177.0.0.1, 127.1), so those are read here the way a resolver would.
 _LEGACY_IPV4 = re.compile(r"^(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+)){0,3}$", re.IGNORECASE)
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_HOST_NAME = re.compile(r"[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_]([a-z0-9_-]{0,62}))*")
 # Look-ups for the create-time check wait here, with a time limit, not in the API's request threads.
 _CREATE_RESOLVERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="openft-webhook-resolve")
+
+
+class UnresolvableName(OSError):
+    """A host name the resolver refuses to look up at all (empty or over-long labels)."""
 
 
 class AddressRefused(Exception):
@@ -48,9 +53,17 @@ class AddressPolicy:
             if not entry:
                 continue
             try:
-                networks.append(ipaddress.ip_network(entry.strip("[]"), strict=False))
+                # strict: "10.0.0.5/8" is a typo to refuse, not all of 10.0.0.0/8
+                networks.append(ipaddress.ip_network(entry.strip("[]")))
+                continue
             except ValueError:
-                names.add(entry.rstrip("."))
+                pass
+            if "/" in entry or not _HOST_NAME.fullmatch(entry.rstrip(".")):
+                raise ValueError(
+                    f"OPENFT_WEBHOOK_ALLOWED_HOSTS: {entry!r} is neither a host name (hooks.lan) nor an "
+                    "address or CIDR range (10.20.0.0/16); ports, schemes and wildcards are not accepted"
+                )
+            names.add(entry.rstrip("."))
         return cls(frozenset(names), tuple(networks))
 
     def name_allowed(self, host: str) -> bool:
@@ -112,10 +125,11 @@ def parse_webhook_url(url: str) -> httpx.URL:
     """The URL as the sender will read it; only absolute http(s) URLs with a host."""
     try:
         parsed = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError) as exc:
+        host = parsed.host  # decoded lazily: a malformed IDNA label raises only here
+    except (httpx.InvalidURL, TypeError, ValueError) as exc:  # ValueError: IDNA errors in the host
         raise InvalidRequest(f"url is not a valid URL: {exc}.", param="url") from exc
     # Self-hosted receivers often live on a private network without TLS, so http is allowed too.
-    if parsed.scheme not in ("http", "https") or not parsed.host:
+    if parsed.scheme not in ("http", "https") or not host:
         raise InvalidRequest(f"url must be an http(s) URL with a host; got {url!r}.", param="url")
     return parsed
 
@@ -135,6 +149,8 @@ def check_url_at_create(url: str, policy: AddressPolicy, *, resolve_timeout_s: f
             addresses = [literal]
         else:
             addresses = _CREATE_RESOLVERS.submit(_resolved, parsed).result(timeout=resolve_timeout_s)
+    except UnresolvableName as exc:
+        raise InvalidRequest(f"url has a host name that cannot be looked up: {exc}.", param="url") from exc
     except (OSError, TimeoutError):
         return url  # not resolvable now; the send-time check decides when it is
     try:
@@ -150,7 +166,11 @@ def check_url_at_create(url: str, policy: AddressPolicy, *, resolve_timeout_s: f
 
 
 def _resolved(url: httpx.URL) -> list[IPAddress]:
-    return [ipaddress.ip_address(a.split("%", 1)[0]) for a in resolve_host(url.host, default_port(url))]
+    try:
+        resolved = resolve_host(url.host, default_port(url))
+    except UnicodeError as exc:  # getaddrinfo's IDNA step: not an OSError, but the same "cannot resolve"
+        raise UnresolvableName(f"{url.host!r} is not a name that can be resolved") from exc
+    return [ipaddress.ip_address(a.split("%", 1)[0]) for a in resolved]
 
 
 def checked_address(url: httpx.URL, policy: AddressPolicy) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import secrets
 import time
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from openft.services.context import ServiceContext, now
 from openft.services.webhook_http import DeliveryFailed, post_webhook
 from openft.services.webhooks import address_policy
 from openft.store.tables import WebhookDeliveryRow, WebhookEndpointRow
+
+logger = logging.getLogger(__name__)
 
 CLAIM_S = 60.0
 
@@ -97,6 +100,9 @@ def deliver_due(ctx: ServiceContext, policy: RetryPolicy) -> bool:
         anyio.run(_post, ctx, url, body, signature_headers(keys, event_id, body))
     except DeliveryFailed as exc:
         error = exc.detail
+    except Exception as exc:  # whatever else breaks one send is a failed attempt, never a stuck claim
+        logger.exception("webhook delivery %s failed unexpectedly", event_id)
+        error = f"delivery failed ({type(exc).__name__})"
     _record_attempt(ctx, token, error, policy)
     return True
 

@@ -10,6 +10,8 @@ reading together.
 
 from __future__ import annotations
 
+import functools
+import ssl
 from dataclasses import dataclass
 
 import anyio
@@ -64,7 +66,7 @@ async def _post_checked(url: str, body: str, headers: dict[str, str], policy: Ad
     extensions = {"sni_hostname": parsed.host} if parsed.scheme == "https" else {}
     # trust_env=False: a proxy from the environment would do its own resolution of the name. The
     # trust store still comes from the environment (SSL_CERT_FILE / SSL_CERT_DIR, for a private CA).
-    verify = httpx.create_ssl_context(trust_env=True)
+    verify = _tls_context() if parsed.scheme == "https" else True
     async with httpx.AsyncClient(
         follow_redirects=False, trust_env=False, verify=verify, timeout=None
     ) as client:
@@ -78,6 +80,12 @@ async def _post_checked(url: str, body: str, headers: dict[str, str], policy: Ad
     if not 200 <= response.status_code < 300:
         raise DeliveryFailed(f"HTTP {response.status_code}", status_code=response.status_code)
     return response.status_code
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """Built once: loading the trust store takes long enough to stall the event loop on every send."""
+    return httpx.create_ssl_context(trust_env=True)
 
 
 def _host_header(url: httpx.URL) -> str:
