@@ -105,7 +105,9 @@ def test_unknown_model_error_is_a_key_error_with_a_helpful_message(catalog: Cata
         catalog.get("gpt-4o-mini")
     error = caught.value
     assert isinstance(error, KeyError) and isinstance(error, NotFound)
-    assert str(error).startswith("Model 'gpt-4o-mini' is not in the catalog. Known models: openft-tiny")
+    assert str(error).startswith(
+        "Model 'gpt-4o-mini' is not in the catalog. Known models: smollm2-135m-instruct, openft-tiny"
+    )
     assert "openft models add NAME PATH" in str(error)
     assert error.envelope()["error"]["param"] == "model"
 

@@ -153,6 +153,16 @@ def _bad_files(tiny_gguf: Path, tmp_path: Path) -> dict[str, tuple[Path, str]]:
     writer.close()
     corrupt = tmp_path / "corrupt.gguf"  # the first key claims to be 2**62 bytes long
     corrupt.write_bytes(b"GGUF" + struct.pack("<IQQQ", 3, 0, 1, 1 << 62))
+    nested = tmp_path / "nested.gguf"  # one key whose value is an array of an array of ... 10,000 deep
+    key = b"general.deep"
+    nested.write_bytes(
+        b"GGUF"
+        + struct.pack("<IQQ", 3, 0, 1)
+        + struct.pack("<Q", len(key))
+        + key
+        + struct.pack("<I", 9)
+        + struct.pack("<IQ", 9, 1) * 10_000
+    )
     split = tmp_path / "part-00001-of-00002.gguf"
     writer = gguf.GGUFWriter(str(split), "llama")
     writer.add_uint16("split.count", 2)
@@ -164,6 +174,7 @@ def _bad_files(tiny_gguf: Path, tmp_path: Path) -> dict[str, tuple[Path, str]]:
         "not gguf": (text, "is not a GGUF file"),
         "not gguf, no suffix": (text_without_suffix, "is neither a model directory nor a GGUF file"),
         "corrupt": (corrupt, "corrupt header: a string of"),
+        "nested": (nested, "metadata arrays nested more than"),
         "split": (split, "is one part of a model split into 2 GGUF files"),
         "truncated": (truncated, "is truncated"),
         "cut header": (cut_header, "ends inside its header"),
@@ -184,6 +195,8 @@ def test_bad_files_are_refused_with_one_clear_line_and_exit_code_2(
         assert result.exit_code == 2, (kind, result.output)
         assert result.output.startswith("Error: ") and reason in result.output, (kind, result.output)
         assert len(result.output.strip().splitlines()) == 1, (kind, result.output)
+        if kind != "not gguf, no suffix":  # GGUF errors can reach API clients: the file's name, not its path
+            assert str(tmp_path) not in result.output, (kind, result.output)
     assert not (tmp_path / "data" / "models" / "catalog.json").exists()  # nothing was registered
 
 

@@ -36,6 +36,6 @@ def check_hyperparameters(values: dict[str, Any]) -> None:
     try:
         Hyperparameters(**values)
     except ConfigError as exc:
-        name = str(exc).split(" ", 1)[0]
+        name = exc.field
         hint = "--" + name.replace("_", "-") if name in KINDS or name == "lora_rank" else None
         raise typer.BadParameter(str(exc), param_hint=hint) from None

@@ -112,7 +112,7 @@ class Catalog:
             return _local_entry(name, registered[name])
         if _HUB_ID.fullmatch(name):
             return self._hub_entry(name)
-        raise UnknownModelError(name, [*BUILTIN_MODELS, *sorted(registered)])
+        raise UnknownModelError(name, [*PACKAGED_MODELS, *BUILTIN_MODELS, *sorted(registered)])
 
     def add_local(self, name: str, path: Path, progress: Progress | None = None) -> ModelEntry:
         """Register a transformers model directory (config.json, tokenizer, weights), or a GGUF file,
@@ -196,7 +196,8 @@ class Catalog:
             return ensure_converted(gguf_path, self.models_dir)
         if not (entry.path / "config.json").is_file():
             raise ModelUnavailableError(
-                f"Model '{name}' is registered at {entry.path}, but that directory no longer holds a model. "
+                f"Model '{name}' is registered from the directory '{entry.path.name}', "
+                f"but it no longer holds a model. "
                 f"Restore it, or run `openft models remove {name}` and register it again."
             )
         return entry.path

@@ -103,7 +103,7 @@ def read_gguf_header(path: Path) -> GGUFHeader:
         reason = "it ends inside its header (a truncated download?)"
     except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
         reason = str(exc)
-    raise InvalidModelError(f"{path} is not a readable GGUF file: {reason}", param="path")
+    raise InvalidModelError(f"{path.name} is not a readable GGUF file: {reason}", param="path")
 
 
 def check_complete(header: GGUFHeader, block_sizes: dict[int, tuple[int, int]]) -> None:
@@ -116,7 +116,7 @@ def check_complete(header: GGUFHeader, block_sizes: dict[int, tuple[int, int]]) 
     for tensor in header.tensors:
         if tensor.ggml_type not in block_sizes:
             raise InvalidModelError(
-                f"{header.path}: tensor {tensor.name} has a ggml type ({tensor.ggml_type}) that this "
+                f"{header.path.name}: tensor {tensor.name} has a ggml type ({tensor.ggml_type}) that this "
                 "version of the gguf package does not know",
                 param="path",
             )
@@ -125,7 +125,7 @@ def check_complete(header: GGUFHeader, block_sizes: dict[int, tuple[int, int]]) 
     size = header.path.stat().st_size
     if size < end:
         raise InvalidModelError(
-            f"{header.path} is truncated: its tensors need {end:,} bytes but the file has {size:,}; "
+            f"{header.path.name} is truncated: its tensors need {end:,} bytes but the file has {size:,}; "
             "download it again",
             param="path",
         )
@@ -138,14 +138,14 @@ class _Truncated(Exception):
 def _read(file: BinaryIO, path: Path) -> GGUFHeader:
     if file.read(4) != MAGIC:
         raise InvalidModelError(
-            f"{path} is not a GGUF file (it does not start with the bytes 'GGUF'); expected a .gguf model "
-            "file as llama.cpp, Ollama or LM Studio write them",
+            f"{path.name} is not a GGUF file (it does not start with the bytes 'GGUF'); "
+            "expected a .gguf model file as llama.cpp, Ollama or LM Studio write them",
             param="path",
         )
     (version,) = _unpack(file, "<I")
     if version not in (2, 3):
         raise InvalidModelError(
-            f"{path} is GGUF version {version}; versions 2 and 3 are supported", param="path"
+            f"{path.name} is GGUF version {version}; versions 2 and 3 are supported", param="path"
         )
     n_tensors, n_fields = _unpack(file, "<QQ")
     metadata: dict[str, Any] = {}
@@ -188,23 +188,29 @@ def _string(file: BinaryIO) -> str:
     return data.decode("utf-8")
 
 
-def _value(file: BinaryIO, value_type: int) -> Any:
+# Real files nest arrays one level deep at most; a crafted file could nest them until the stack ends.
+_MAX_ARRAY_DEPTH = 8
+
+
+def _value(file: BinaryIO, value_type: int, depth: int = 0) -> Any:
     if value_type in _SCALARS:
         return _unpack(file, _SCALARS[value_type])[0]
     if value_type == _STRING:
         return _string(file)
     if value_type == _ARRAY:
+        if depth >= _MAX_ARRAY_DEPTH:
+            raise ValueError(f"metadata arrays nested more than {_MAX_ARRAY_DEPTH} deep")
         item_type, count = _unpack(file, "<IQ")
         if count > _MAX_KEPT_ARRAY:
-            _skip_array(file, item_type, count)
+            _skip_array(file, item_type, count, depth + 1)
             return None
-        return [_value(file, item_type) for _ in range(count)]
+        return [_value(file, item_type, depth + 1) for _ in range(count)]
     raise ValueError(f"unknown metadata value type {value_type}")
 
 
-def _skip_array(file: BinaryIO, item_type: int, count: int) -> None:
+def _skip_array(file: BinaryIO, item_type: int, count: int, depth: int) -> None:
     if item_type in _SCALARS:
         file.seek(struct.calcsize(_SCALARS[item_type]) * count, 1)
         return
     for _ in range(count):
-        _value(file, item_type)
+        _value(file, item_type, depth)

@@ -64,7 +64,7 @@ def inspect_gguf(path: Path) -> GGUFModel:
     n_parts = header.metadata.get("split.count")
     if isinstance(n_parts, int) and n_parts > 1:
         raise InvalidModelError(
-            f"{path} is one part of a model split into {n_parts} GGUF files; merge them into one file "
+            f"{path.name} is one part of a model split into {n_parts} GGUF files; merge them into one file "
             "first (llama.cpp: llama-gguf-split --merge FIRST_PART OUT.gguf)",
             param="path",
         )
@@ -116,7 +116,7 @@ def ensure_converted(path: Path, models_dir: Path, progress: Progress | None = N
     """
     say = progress or (lambda _message: None)
     if not path.is_file():
-        raise InvalidModelError(f"{path} is not a readable GGUF file: no such file", param="path")
+        raise InvalidModelError(f"{path.name} is not a readable GGUF file: no such file", param="path")
     final_dir = converted_dir(path, models_dir)
     if is_converted(final_dir):
         return final_dir
@@ -133,7 +133,8 @@ def ensure_converted(path: Path, models_dir: Path, progress: Progress | None = N
                 # transformers refusing what the header promised (an odd tokenizer, a missing tensor)
                 detail = f"no {exc}" if isinstance(exc, KeyError) else " ".join(str(exc).split())
                 reason = detail or type(exc).__name__
-                raise InvalidModelError(f"{path} could not be converted: {reason}", param="path") from exc
+                message = f"{path.name} could not be converted: {reason}"
+                raise InvalidModelError(message, param="path") from exc
             shutil.rmtree(final_dir, ignore_errors=True)  # an incomplete leftover of a killed conversion
             work_dir.rename(final_dir)
         finally:
@@ -209,13 +210,13 @@ def _check_supported(header: GGUFHeader) -> None:
     architecture = header.architecture
     if not architecture:
         raise InvalidModelError(
-            f"{header.path} does not say its architecture (general.architecture)", param="path"
+            f"{header.path.name} does not say its architecture (general.architecture)", param="path"
         )
     supported = set(GGUF_SUPPORTED_ARCHITECTURES) - _NOT_ARCHITECTURES
     if _GGUF_ALIASES.get(architecture, architecture) not in supported:
         raise InvalidModelError(
-            f"{header.path} holds a '{architecture}' model, an architecture transformers cannot load from "
-            f"GGUF; supported: {', '.join(sorted(supported))}",
+            f"{header.path.name} holds a '{architecture}' model, an architecture transformers cannot "
+            f"load from GGUF; supported: {', '.join(sorted(supported))}",
             param="path",
         )
 
