@@ -73,6 +73,7 @@ def test_a_succeeded_job_is_evaluated_on_its_validation_file(
     data = events[0].data
     assert (
         data is not None
+        and data["kind"] == "evaluation"  # what `openft jobs follow` waits for
         and data["baseline"]["exact_match"] == 0.0
         and data["fine_tuned"]["exact_match"] == 1.0
     )

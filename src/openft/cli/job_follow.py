@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.text import Text
 
 from openft.cli.client import EventFeed, err_console
+from openft.schemas.jobs import EVALUATION_EVENT_KIND
 
 if TYPE_CHECKING:
     from openai import OpenAI
@@ -29,7 +30,6 @@ ETA_REFRESH_S = 5.0  # how often `follow` re-reads the job for its estimated_fin
 # A job with a validation file is evaluated after it succeeds (about a minute on a small model); the
 # server stops an evaluation after OPENFT_JOB_EVAL_TIMEOUT_S (10 minutes by default).
 EVALUATION_WAIT_S = 15 * 60
-EVALUATION_EVENT_PREFIX = "Evaluation on "  # its headline, or "Evaluation on the validation file failed"
 LEVEL_STYLES = {"info": "", "warn": "yellow", "error": "red"}
 
 
@@ -70,7 +70,7 @@ def _with_evaluation(client: OpenAI, feed: EventFeed) -> Iterator[FineTuningJobE
     evaluation's event: it is written after the job's status is final, so the feed alone ends before it."""
     evaluated = False
     for event in feed:
-        evaluated = evaluated or event.message.startswith(EVALUATION_EVENT_PREFIX)
+        evaluated = evaluated or _is_evaluation(event)
         yield event
     job = client.fine_tuning.jobs.retrieve(feed.job_id)
     if evaluated or job.status != "succeeded" or not job.validation_file:
@@ -79,12 +79,17 @@ def _with_evaluation(client: OpenAI, feed: EventFeed) -> Iterator[FineTuningJobE
     while time.monotonic() < deadline:
         for event in feed.poll_once():
             yield event
-            if event.message.startswith(EVALUATION_EVENT_PREFIX):
+            if _is_evaluation(event):
                 return
         if not _evaluation_expected(client, feed.job_id):
             return
         time.sleep(feed.poll_interval_s)
     err_console.print(f"Stopped waiting for the evaluation of {feed.job_id}; see `openft jobs events`.")
+
+
+def _is_evaluation(event: FineTuningJobEvent) -> bool:
+    data = event.data
+    return isinstance(data, dict) and data.get("kind") == EVALUATION_EVENT_KIND
 
 
 def _evaluation_expected(client: OpenAI, job_id: str) -> bool:

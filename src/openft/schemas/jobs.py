@@ -17,6 +17,11 @@ OptionalInt = Annotated[JsonValue, WithJsonSchema({"anyOf": [{"type": "integer"}
 OptionalBool = Annotated[JsonValue, WithJsonSchema({"anyOf": [{"type": "boolean"}, _NULL]})]
 
 
+# `data.kind` of the event that reports the end-of-job evaluation (its headline or its failure): clients
+# such as `openft jobs follow` recognise it by this, not by the wording of its message.
+EVALUATION_EVENT_KIND = "evaluation"
+
+
 class Hyperparameters(BaseModel):
     """OpenAI's three hyperparameters plus openft's documented extensions (LoRA rank, full, max length)."""
 

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from openft.errors import NotFound
 from openft.evals.job_eval import REPORT_FILE, RESULT_FILE, JobEvalSpec
+from openft.schemas.jobs import EVALUATION_EVENT_KIND
 from openft.services.base_models import resolve_base_model
 from openft.services.context import Project, ServiceContext
 from openft.services.job_events import add_event, get_job_row
@@ -66,6 +67,7 @@ def record_evaluation(ctx: ServiceContext, job_id: str, summary: dict[str, Any])
         summary["summary_lines"]
     )
     data = {
+        "kind": EVALUATION_EVENT_KIND,
         "n_examples": summary["n_examples"],
         "primary_metric": summary["primary_metric"],
         "baseline": summary["baseline"],
@@ -79,7 +81,11 @@ def record_evaluation(ctx: ServiceContext, job_id: str, summary: dict[str, Any])
 def record_evaluation_failure(ctx: ServiceContext, job_id: str, problem: str) -> None:
     with ctx.db.session() as session:
         add_event(
-            session, job_id, f"Evaluation on the validation file failed: {problem}", level="warn", data={}
+            session,
+            job_id,
+            f"Evaluation on the validation file failed: {problem}",
+            level="warn",
+            data={"kind": EVALUATION_EVENT_KIND},
         )
 
 
