@@ -134,6 +134,37 @@ def test_a_hanging_name_lookup_does_not_hold_up_create(
         released.set()
 
 
+def test_many_hanging_name_lookups_hold_no_request_thread_for_long(
+    server_factory: ServerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    released = threading.Event()
+
+    def hanging_resolver(_host: str, _port: int) -> list[str]:
+        released.wait(timeout=120)
+        raise OSError("no answer")
+
+    monkeypatch.setattr(webhook_addresses, "resolve_host", hanging_resolver)
+    server = server_factory()  # the default 10 s webhook timeout
+    url = "https://slow.example.com/hooks"
+    try:
+        # 40 creates (the API's whole thread pool) with names that never resolve: each one answers
+        # within the clients' 6 s limit, since no create waits on a resolver for long or queues for one.
+        with ThreadPoolExecutor(max_workers=40) as pool:
+            calls = [
+                pool.submit(
+                    server.client(timeout=6).webhooks.create,
+                    event_types=EVENTS,
+                    name="s",
+                    url=url,
+                )
+                for _ in range(40)
+            ]
+            assert all(call.result().url == url for call in calls)
+        assert not released.is_set()
+    finally:
+        released.set()
+
+
 def test_a_name_that_rebinds_to_loopback_is_refused_at_send(
     shared_server: LiveServer, receiver: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -289,9 +320,10 @@ def test_slow_test_calls_are_capped_per_project_and_hold_up_no_one(server_factor
             error = limited[0].result().json()["error"]
             assert error["type"] == "requests" and error["code"] == "rate_limit_exceeded"
 
-            # Four calls wait on the receiver; another project's requests are served meanwhile.
-            assert beta.get("files", params={"limit": 1}).status_code == 200
-            assert alpha.get("files", params={"limit": 1}).status_code == 200
+            # Four calls wait on the receiver; another project's requests are served meanwhile, not
+            # after them (a generous 5 s bound: such a request takes milliseconds when nothing stalls it).
+            assert beta.get("files", params={"limit": 1}, timeout=5).status_code == 200
+            assert alpha.get("files", params={"limit": 1}, timeout=5).status_code == 200
             assert _n_done(calls) == 56 and len(hanging.requests) == 4
 
             hanging.released.set()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -29,6 +30,11 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _HOST_NAME = re.compile(r"[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_]([a-z0-9_-]{0,62}))*")
 # Look-ups for the create-time check wait here, with a time limit, not in the API's request threads.
 _CREATE_RESOLVERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="openft-webhook-resolve")
+# Lookups at create are advisory (every send checks again), so they never queue: with every resolver
+# busy (names that hang) create skips the lookup, and one waits at most this long, so hanging names
+# cannot pile request threads up behind the pool.
+_CREATE_SLOTS = threading.BoundedSemaphore(4)
+CREATE_LOOKUP_MAX_S = 2.0
 
 
 class UnresolvableName(OSError):
@@ -148,7 +154,7 @@ def check_url_at_create(url: str, policy: AddressPolicy, *, resolve_timeout_s: f
         if literal is not None:
             addresses = [literal]
         else:
-            addresses = _CREATE_RESOLVERS.submit(_resolved, parsed).result(timeout=resolve_timeout_s)
+            addresses = _lookup_at_create(parsed, min(resolve_timeout_s, CREATE_LOOKUP_MAX_S))
     except UnresolvableName as exc:
         raise InvalidRequest(f"url has a host name that cannot be looked up: {exc}.", param="url") from exc
     except (OSError, TimeoutError):
@@ -163,6 +169,14 @@ def check_url_at_create(url: str, policy: AddressPolicy, *, resolve_timeout_s: f
             param="url",
         ) from exc
     return url
+
+
+def _lookup_at_create(url: httpx.URL, timeout_s: float) -> list[IPAddress]:
+    if not _CREATE_SLOTS.acquire(blocking=False):
+        raise TimeoutError("every create-time resolver is busy")
+    future = _CREATE_RESOLVERS.submit(_resolved, url)
+    future.add_done_callback(lambda _: _CREATE_SLOTS.release())
+    return future.result(timeout=timeout_s)
 
 
 def _resolved(url: httpx.URL) -> list[IPAddress]:
