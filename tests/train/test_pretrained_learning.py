@@ -2,7 +2,8 @@
 
 Prompted with the system message that lists the five teams, the base model answers in sentences, so it
 routes almost no held-out ticket with the team name alone. With every hyperparameter on "auto" (the
-catalog entry's defaults and the epoch rule) a couple of minutes of CPU training must teach it to.
+catalog entry's defaults and the epoch rule) a couple of minutes of CPU training must teach it to,
+well enough that the earlier, underfitting default (LoRA lr 2e-4) would fail.
 Skipped where the packaged model is not installed.
 """
 
@@ -63,4 +64,5 @@ def test_all_auto_smollm2_learns_to_route_held_out_tickets(
     record_property("exact_match", (before, after))
     print(f"\n{config.n_epochs} epochs, lr {config.learning_rate}: exact match {before:.2f} -> {after:.2f}")
     assert before <= 0.4
-    assert after >= 0.8
+    # 1e-3 (the default) measured 1.00; the earlier 2e-4 underfit to 0.80, and broken training scores ~0.
+    assert after >= 0.9
