@@ -21,7 +21,7 @@ from openft.models.catalog import (
     ModelUnavailableError,
     UnknownModelError,
 )
-from openft.models.defaults import PRETRAINED_DEFAULTS
+from openft.models.defaults import PRETRAINED_DEFAULTS, SMALL_PRETRAINED_DEFAULTS
 from openft.models.packaged import PACKAGED_MODELS
 
 
@@ -60,6 +60,8 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_packaged_then_builtins_are_listed_first_with_their_defaults(catalog: Catalog) -> None:
     entries = catalog.list()
     assert [e.name for e in entries] == [*PACKAGED_MODELS, *BUILTIN_MODELS]
+    # The packaged small chat model trains with the defaults measured on it, installed or not.
+    assert entries[0].defaults == SMALL_PRETRAINED_DEFAULTS != PRETRAINED_DEFAULTS
     tiny = catalog.get("openft-tiny")
     assert tiny.kind == "builtin"
     assert tiny.context_length == 2048

@@ -12,12 +12,13 @@ from openft.models.catalog import (
     UnknownModelError,
 )
 from openft.models.chat_template import CHATML_TEMPLATE, parse_tool_calls
-from openft.models.defaults import PRETRAINED_DEFAULTS, TrainingDefaults
+from openft.models.defaults import PRETRAINED_DEFAULTS, SMALL_PRETRAINED_DEFAULTS, TrainingDefaults
 
 __all__ = [
     "BUILTIN_MODELS",
     "CHATML_TEMPLATE",
     "PRETRAINED_DEFAULTS",
+    "SMALL_PRETRAINED_DEFAULTS",
     "BuiltinSpec",
     "Catalog",
     "InvalidModelError",

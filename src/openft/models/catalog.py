@@ -227,7 +227,7 @@ class Catalog:
             hub_id=None,
             context_length=(facts.context_length if facts else None) or FALLBACK_CONTEXT_LENGTH,
             has_chat_template=facts.has_chat_template if facts else None,
-            defaults=PRETRAINED_DEFAULTS,
+            defaults=spec.defaults,
             created_at=spec.created_at,
             description=spec.description,
             n_parameters=facts.n_parameters if facts else None,

@@ -34,11 +34,24 @@ class TrainingDefaults:
         return asdict(self)
 
 
-# Pretrained checkpoints: adapt gently, keep what the model knows (the usual LoRA recipe).
+# Pretrained checkpoints of unknown size: adapt gently, keep what the model knows (the usual LoRA recipe).
 PRETRAINED_DEFAULTS = TrainingDefaults(
     method="lora",
     full_learning_rate=1e-5,
     lora_learning_rate=2e-4,
+    lora_rank=16,
+    lora_alpha=32,
+    batch_size=4,
+)
+
+# Small pretrained chat models (about 100M parameters; measured on SmolLM2-135M-Instruct, see
+# docs/training.md, '"auto" on a pretrained model'): at 2e-4 LoRA moves a small model too little for
+# a short run to learn a task (held-out exact match 0.28 after 3 epochs of a 250-example routing task);
+# at 1e-3 it learns the same kind of task in about one epoch and keeps its answers well formed.
+SMALL_PRETRAINED_DEFAULTS = TrainingDefaults(
+    method="lora",
+    full_learning_rate=1e-5,
+    lora_learning_rate=1e-3,
     lora_rank=16,
     lora_alpha=32,
     batch_size=4,

