@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bench.learning_tasks import routing_split, score_exact
 
+from bench.learning_tasks import routing_split, score_exact
 from openft.models.catalog import Catalog
 from openft.train.adapters import load_for_inference
 from openft.train.config import Hyperparameters, resolve_config
