@@ -264,7 +264,7 @@ def _raw_post(server: LiveServer, path: str, body: dict[str, Any]) -> httpx.Resp
                 {"role": "system", "content": "Be brief."},
                 {"role": "user", "content": [{"type": "text", "text": "a\udfff"}]},
             ],
-            "messages[1].content",
+            "messages[1].content[0].text",
         ),
     ],
 )

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from openft import __version__
 from openft.api import chat, evals, files, jobs, models, uploads, webhooks
 from openft.api.errors import install_error_handlers
-from openft.api.middleware import RejectNulMiddleware, RequestIdMiddleware
+from openft.api.middleware import RejectLoneSurrogatesMiddleware, RejectNulMiddleware, RequestIdMiddleware
 from openft.api.openapi import DEFAULT_ERRORS, install_openapi
 from openft.services.context import ServiceContext
 from openft.services.eval_exec import EvalRunner
@@ -58,6 +58,7 @@ def create_app(
     app.state.webhook_test_slots = EndpointTestSlots(settings.webhook_test_max_in_flight)
     install_error_handlers(app)
     app.add_middleware(RejectNulMiddleware)
+    app.add_middleware(RejectLoneSurrogatesMiddleware)
     app.add_middleware(RequestIdMiddleware)
     for module in (files, uploads, jobs, models, webhooks, chat, evals):
         app.include_router(module.router, prefix="/v1", responses=DEFAULT_ERRORS)

@@ -1,4 +1,5 @@
-"""Pure ASGI middleware: request ids on every response, and URLs with NUL characters refused."""
+"""Pure ASGI middleware: request ids on every response, URLs with NUL characters and JSON bodies with
+lone surrogates refused."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import secrets
 from urllib.parse import unquote_to_bytes
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from openft.data.surrogates import lone_surrogate_field, lone_surrogate_message
 
 
 class RequestIdMiddleware:
@@ -42,21 +45,69 @@ class RejectNulMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and _has_nul(scope):
-            body = json.dumps(
-                {
-                    "error": {
-                        "message": "The URL contains a NUL character (%00); remove it.",
-                        "type": "invalid_request_error",
-                        "param": None,
-                        "code": None,
-                    }
-                }
-            ).encode()
-            headers = [(b"content-type", b"application/json"), (b"x-should-retry", b"false")]
-            await send({"type": "http.response.start", "status": 400, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
+            await _send_400(send, "The URL contains a NUL character (%00); remove it.", param=None)
             return
         await self.app(scope, receive, send)
+
+
+class RejectLoneSurrogatesMiddleware:
+    """A JSON body with an unpaired UTF-16 surrogate (`"\\ud800"`) anywhere is refused with a 400 naming
+    the field. Such a string is not Unicode text: it fails wherever it is encoded (the database, a
+    tokenizer), far from the request, as a 500. Multipart uploads are not JSON and stream past untouched.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _is_json(scope):
+            await self.app(scope, receive, send)
+            return
+        messages: list[Message] = []
+        body = b""
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            body += message.get("body", b"")
+            if not message.get("more_body", False):
+                break
+        field = _lone_surrogate_field(body)
+        if field is not None:
+            await _send_400(send, lone_surrogate_message(field), param=field or None)
+            return
+        replay = iter(messages)
+
+        async def replayed() -> Message:
+            return next(replay, None) or await receive()
+
+        await self.app(scope, replayed, send)
+
+
+def _is_json(scope: Scope) -> bool:
+    for name, value in scope.get("headers", []):
+        if name == b"content-type":
+            return bool(value.split(b";", 1)[0].strip().lower() == b"application/json")
+    return False
+
+
+def _lone_surrogate_field(body: bytes) -> str | None:
+    # Only a \uD800-\uDFFF escape can decode to one (raw UTF-8 cannot carry one): a cheap test first.
+    if b"\\ud" not in body and b"\\uD" not in body:
+        return None
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return None  # not JSON: the route's own parsing says so
+    return lone_surrogate_field(value)
+
+
+async def _send_400(send: Send, message: str, *, param: str | None) -> None:
+    envelope = {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": None}}
+    headers = [(b"content-type", b"application/json"), (b"x-should-retry", b"false")]
+    await send({"type": "http.response.start", "status": 400, "headers": headers})
+    await send({"type": "http.response.body", "body": json.dumps(envelope).encode()})
 
 
 def _has_nul(scope: Scope) -> bool:
