@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import threading
 from typing import Any
 
@@ -18,6 +17,7 @@ from openft.inference.config import EngineConfig
 from openft.inference.queueing import END, Event, Job, WaitingQueue
 from openft.inference.tokenizers import TokenizerCache
 from openft.inference.types import DeltaStream, EngineStats, GenerationRequest, ModelRef
+from openft.train.environment import set_model_process_environment
 
 log = logging.getLogger("openft.inference")
 
@@ -82,8 +82,9 @@ class LocalEngine:
     def _run(self) -> None:
         try:
             # Threads that sleep while they wait, read when torch loads: spinning threads steal the cores
-            # a training job on the same machine needs, and stall when it has them (an explicit value wins).
-            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+            # a training job on the same machine needs, and stall when it has them (the same environment
+            # as every process that runs models; an explicit value wins).
+            set_model_process_environment()
             from openft.inference.scheduler import Scheduler  # torch loads here, off the event loop
 
             self.scheduler = Scheduler(self.config, self._queue, self._stats, self.tokenizers)
