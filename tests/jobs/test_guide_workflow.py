@@ -97,6 +97,10 @@ def test_upload_train_watch_and_continue(job_server: LiveServer) -> None:
         last.data
     )
     assert last.data["step"] == total_steps and last.data["total_steps"] == total_steps
+    # From the second step on, each step's event says how fast training goes, and until the last how
+    # long it has left.
+    assert last.data["tokens_per_s"] > 0 and "tokens/s" in last.message and "left" not in last.message
+    assert "tokens/s, about " in metrics_events[1].message and " left" in metrics_events[1].message
 
     # One checkpoint per epoch, newest first; the last is named as the final model.
     checkpoints = list(client.fine_tuning.jobs.checkpoints.list(job.id))

@@ -88,21 +88,42 @@ def latest_resumable_checkpoint(output_dir: Path) -> str | None:
 
 
 def record_metrics(
-    ctx: ServiceContext, job_id: str, step: int, total_steps: int, values: dict[str, float]
+    ctx: ServiceContext,
+    job_id: str,
+    step: int,
+    total_steps: int,
+    values: dict[str, float],
+    *,
+    tokens_per_s: float | None = None,
+    seconds_left: float | None = None,
 ) -> None:
     parts = [f"training loss={values['train_loss']:.2f}"] if "train_loss" in values else []
     if "valid_loss" in values:
         parts.append(f"validation loss={values['valid_loss']:.2f}")
     if "full_valid_loss" in values:
         parts.append(f"full validation loss={values['full_valid_loss']:.2f}")
+    pace = {}
+    if tokens_per_s is not None:
+        parts.append(f"{tokens_per_s:,.0f} tokens/s")
+        pace["tokens_per_s"] = round(tokens_per_s, 1)
+    if seconds_left is not None and step < total_steps:
+        parts.append(f"about {_duration(seconds_left)} left")
     with ctx.db.session() as session:
         add_event(
             session,
             job_id,
             f"Step {step}/{total_steps}: " + ", ".join(parts),
             type_="metrics",
-            data={"step": step, "total_steps": total_steps, **values},
+            data={"step": step, "total_steps": total_steps, **values, **pace},
         )
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(1, round(seconds))} s"
+    if seconds < 90 * 60:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def record_checkpoint(

@@ -60,6 +60,10 @@ class JsonLinesReporter:
     def checkpoint(self, step: int, epoch: int, path: str, metrics: dict[str, float]) -> None:
         self._write({"type": "checkpoint", "step": step, "epoch": epoch, "path": path, "metrics": metrics})
 
+    def progress(self, step: int, total_steps: int, epoch: int, trained_tokens: int) -> None:
+        # The worker turns these into the events' tokens/s (the metrics line alone has no token count).
+        self._write({"type": "progress", "step": step, "trained_tokens": trained_tokens})
+
     def done(self, status: DoneStatus, trained_tokens: int, final_path: str | None) -> None:
         self._write(
             {"type": "done", "status": status, "trained_tokens": trained_tokens, "final_path": final_path}

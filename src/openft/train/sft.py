@@ -109,9 +109,9 @@ def _report_step(run: Run, totals: LossTotals) -> dict[str, float]:
     metrics = {TRAIN_LOSS: totals.mean_loss, TRAIN_ACCURACY: totals.accuracy}
     metrics |= _validation_metrics(run, step)
     _stop_if_diverged(run, step, metrics)
-    run.reporter.metrics(step, run.plan.total_steps, metrics)
-    if isinstance(run.reporter, ProgressListener):
+    if isinstance(run.reporter, ProgressListener):  # first, so the metrics' event can say tokens/s
         run.reporter.progress(step, run.plan.total_steps, run.plan.epoch_of(step), run.state.trained_tokens)
+    run.reporter.metrics(step, run.plan.total_steps, metrics)
     if run.results is not None:
         run.results.append(step, metrics)
     return metrics

@@ -21,6 +21,7 @@ from typing import Any
 
 from openft.services import job_reports, job_runs
 from openft.services.context import ServiceContext
+from openft.worker.pace import RunPace
 from openft.worker.public_text import python_roots, without_server_paths
 from openft.worker.recipe_process import start_recipe_process
 from openft.worker.spare import SpareRecipe
@@ -47,8 +48,7 @@ class JobRunner:
         self.kill_grace_s = kill_grace_s
         self._finished = threading.Event()
         self._started_at = time.time()
-        self._progress: tuple[int, int] | None = None  # (step, total_steps) from the latest metrics
-        self._first_step_at: tuple[float, int] | None = None
+        self._pace = RunPace()
         self._last_report_at = time.monotonic()  # any line from the recipe counts as a sign of life
         self._stalled_after_s: float | None = None  # set when the watcher stopped a silent recipe
         self._failure: job_runs.JobFailure | None = None  # the recipe's own "failed" report, if any
@@ -112,14 +112,22 @@ class JobRunner:
 
     def _record(self, report: dict[str, Any]) -> None:
         kind = report.get("type")
-        if kind == "metrics":
+        if kind == "progress":
+            self._pace.progress(int(report["step"]), int(report["trained_tokens"]))
+        elif kind == "metrics":
             step, total = int(report["step"]), int(report["total_steps"])
-            self._progress = (step, total)
-            if self._first_step_at is None:
-                self._first_step_at = (time.time(), step)
-            job_reports.record_metrics(self.ctx, self.job_id, step, total, report["data"])
+            self._pace.metrics(step, total)
+            job_reports.record_metrics(
+                self.ctx,
+                self.job_id,
+                step,
+                total,
+                report["data"],
+                tokens_per_s=self._pace.tokens_per_s(),
+                seconds_left=self._pace.seconds_left(),
+            )
         elif kind == "checkpoint":
-            total = self._progress[1] if self._progress else int(report["step"])
+            total = self._pace.total_steps or int(report["step"])
             job_reports.record_checkpoint(
                 self.ctx,
                 self.job_id,
@@ -191,14 +199,7 @@ class JobRunner:
                 os.killpg(process.pid, signal.SIGKILL)
 
     def _estimated_finish(self) -> int | None:
-        if self._progress is None or self._first_step_at is None:
-            return None
-        step, total = self._progress
-        first_at, first_step = self._first_step_at
-        if step <= first_step:
-            return None
-        seconds_per_step = (time.time() - first_at) / (step - first_step)
-        return int(time.time() + seconds_per_step * (total - step))
+        return self._pace.estimated_finish()
 
 
 def training_command(spec_path: Path, n_processes: int) -> list[str]:
