@@ -100,11 +100,13 @@ def test_a_copy_of_the_file_shares_the_cache_and_a_changed_file_does_not(
     copy = tmp_path / "tiny.gguf"
     shutil.copy(tiny_gguf, copy)
     assert converted_dir(copy, models_dir) == converted
-    with copy.open("r+b") as file:  # one byte of the last tensor's data changes
-        file.seek(-1, 2)
-        last = file.read(1)
-        file.seek(-1, 2)
-        file.write(bytes([last[0] ^ 1]))
+    middle = copy.stat().st_size // 2
+    assert middle > 2 << 20  # well inside the weights, away from the header and the last tensor
+    with copy.open("r+b") as file:  # one byte of a tensor in the middle of the file changes
+        file.seek(middle)
+        byte = file.read(1)
+        file.seek(middle)
+        file.write(bytes([byte[0] ^ 1]))
     assert converted_dir(copy, models_dir) != converted
 
 
