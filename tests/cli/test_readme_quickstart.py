@@ -34,6 +34,10 @@ def test_the_quickstart_prints_five_events_then_the_model_and_an_answer(
     monkeypatch.chdir(tmp_path)
     code = quickstart_code()
     assert "http://127.0.0.1:8000/v1" in code
+    assert 'model="smollm2-135m-instruct"' in code
+    # The built-in tiny model stands in for the pretrained one here (seconds, not minutes on CI's cores);
+    # the same loop on smollm2-135m-instruct is tests/jobs/test_pretrained_seed_flow.py.
+    code = code.replace('model="smollm2-135m-instruct"', 'model="openft-tiny"')
     exec(code.replace("http://127.0.0.1:8000/v1", cli_server.base_url), {})
     lines = capsys.readouterr().out.splitlines()
     model_line = next(i for i, line in enumerate(lines) if line.startswith("ft:openft-tiny:personal:demo:"))
