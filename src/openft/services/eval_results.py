@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from openft.errors import InvalidRequest, no_such_object
@@ -84,7 +84,17 @@ def cancel_run(ctx: ServiceContext, project: Project, eval_id: str, run_id: str)
             raise InvalidRequest(
                 f"Run {run_id} has status '{row.status}' and can no longer be canceled.", param="run_id"
             )
-        row.status = "canceled"
+        # Conditional: a run the executor finished since the read above keeps its final status.
+        session.execute(
+            update(EvalRunRow)
+            .where(EvalRunRow.id == run_id, EvalRunRow.status.in_(ACTIVE_STATUSES))
+            .values(status="canceled")
+        )
+        session.refresh(row)
+        if row.status != "canceled":
+            raise InvalidRequest(
+                f"Run {run_id} has status '{row.status}' and can no longer be canceled.", param="run_id"
+            )
         return to_run(row)
 
 

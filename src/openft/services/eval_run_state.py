@@ -64,7 +64,14 @@ def load_plan(ctx: ServiceContext, run_id: str) -> Plan | None:
                 select(EvalOutputItemRow.datasource_item_id).where(EvalOutputItemRow.run_id == run_id)
             )
         )
-        run.status = "in_progress"
+        # A conditional update, not an assignment: a cancel committed since the read above must win.
+        marked = session.execute(
+            update(EvalRunRow)
+            .where(EvalRunRow.id == run_id, EvalRunRow.status.in_(ACTIVE_STATUSES))
+            .values(status="in_progress")
+        )
+        if getattr(marked, "rowcount", 0) != 1:
+            return None
         project = Project(id=project_row.id, name=project_row.name)
         raw_source, criteria_json = json.loads(run.data_source_json), eval_row.testing_criteria_json
     source = parse_data_source(raw_source)
@@ -128,14 +135,16 @@ def is_active(ctx: ServiceContext, run_id: str) -> bool:
 
 def finish(ctx: ServiceContext, run_id: str, failure: RunFailed | None) -> None:
     """completed (or failed, with its error) unless it was canceled or deleted meanwhile."""
+    values: dict[str, Any] = {"status": "failed" if failure else "completed", "heartbeat_at": None}
+    if failure is not None:
+        values |= {"error_code": failure.code, "error_message": failure.message}
     with ctx.db.session() as session:
-        run = session.scalar(select(EvalRunRow).where(EvalRunRow.id == run_id))
-        if run is None or run.status not in ACTIVE_STATUSES:
-            return
-        run.status = "failed" if failure else "completed"
-        if failure is not None:
-            run.error_code, run.error_message = failure.code, failure.message
-        run.heartbeat_at = None
+        # Conditional, so that a cancel or delete committed meanwhile is never overwritten.
+        session.execute(
+            update(EvalRunRow)
+            .where(EvalRunRow.id == run_id, EvalRunRow.status.in_(ACTIVE_STATUSES))
+            .values(**values)
+        )
 
 
 def beat(ctx: ServiceContext, run_id: str) -> None:
