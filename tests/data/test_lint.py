@@ -28,6 +28,10 @@ ADVICE = {
     "empty_answers": 'Write the answer, or set "weight": 0 on that message if it should not be learned.',
     "short_answers": "Check that they are complete and intended; outliers often come from a broken export.",
     "long_answers": "Check that they are complete and intended; outliers often come from a broken export.",
+    "identical_preference_outputs": "Remove them or write a worse non-preferred output: a pair of equal answers teaches nothing and only dilutes the others.",
+    "whitespace_only_preference": "Make the outputs differ in content: otherwise the model learns to prefer or avoid trailing spaces and newlines.",
+    "contradicting_preferences": "Decide which output is better for each prompt and keep only that pair: contradicting pairs cancel each other out.",
+    "preference_length_bias": "Add pairs where the shorter output is the preferred one: otherwise the model may learn to answer at length rather than what you prefer.",
 }
 
 # fixture (and finding) name -> (file, n_examples, lines, message)
@@ -89,6 +93,30 @@ EXPECTED = {
         1,
         (9,),
         "1 answer(s) are over 10× longer than the median answer (60 characters).",
+    ),
+    "identical_preference_outputs": (
+        "training",
+        2,
+        (3, 7),
+        "2 example(s) have the same preferred and non-preferred output.",
+    ),
+    "whitespace_only_preference": (
+        "training",
+        2,
+        (5, 9),
+        "2 example(s) have preferred and non-preferred outputs that differ only in trailing whitespace.",
+    ),
+    "contradicting_preferences": (
+        "training",
+        2,
+        (2, 10),
+        "2 example(s) prefer one output for a prompt where another example prefers the other.",
+    ),
+    "preference_length_bias": (
+        "training",
+        9,
+        (1, 2, 3, 5, 6),
+        "Preferred outputs are 2.2× as long as non-preferred ones on average (76 vs 35 characters), and longer in 90% of pairs.",
     ),
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from openft.data.formats import FileFormat
 from openft.data.issues import LintFinding
 from openft.data.lint_features import LintTable
+from openft.data.lint_preference import preference_findings
 from openft.data.lint_repeats import conflicting_answers, duplicates, imbalanced_answers, leakage
 from openft.data.lint_style import answer_formats, answer_length_outliers, system_prompts
 
@@ -14,7 +15,9 @@ def lint_table(table: LintTable, file: str, file_format: FileFormat | None) -> l
     if not len(table):
         return []
     findings = duplicates(table, file)
-    if file_format != "preference":  # several preference pairs per prompt are normal
+    if file_format == "preference":  # several pairs per prompt are normal; their contradictions are not
+        findings += preference_findings(table, file)
+    else:
         findings += conflicting_answers(table, file)
         findings += imbalanced_answers(table, file)
     findings += system_prompts(table, file)

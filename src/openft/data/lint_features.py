@@ -38,6 +38,11 @@ STYLE_JSON = 1
 STYLE_TRAILING_SPACE = 2
 STYLE_EMPTY = 4
 
+# How a preference example's two answers differ.
+PAIR_DISTINCT = 0
+PAIR_IDENTICAL = 1
+PAIR_TRAILING_SPACE_ONLY = 2
+
 
 @dataclass
 class LintTable:
@@ -54,6 +59,11 @@ class LintTable:
     answer_styles: SpilledColumn = field(default_factory=lambda: SpilledColumn("b"))
     # The index in SCRIPTS of the answer's script, -1: no letters.
     answer_scripts: SpilledColumn = field(default_factory=lambda: SpilledColumn("b"))
+    # Preference examples only (0 elsewhere): the non-preferred answer's words, its length in characters,
+    # and how the two answers differ (PAIR_* below).
+    rejected_hashes: SpilledColumn = field(default_factory=lambda: SpilledColumn("q"))
+    rejected_chars: SpilledColumn = field(default_factory=lambda: SpilledColumn("i"))
+    pair_kinds: SpilledColumn = field(default_factory=lambda: SpilledColumn("b"))
     # The lengths in characters of the answers that are not empty (for their median, exactly).
     answer_lengths: Histogram = field(default_factory=Histogram)
     # A short preview of a few texts, to name them in findings (bounded: only the first ones seen).
@@ -74,6 +84,9 @@ class LintTable:
             self.answer_chars,
             self.answer_styles,
             self.answer_scripts,
+            self.rejected_hashes,
+            self.rejected_chars,
+            self.pair_kinds,
         )
 
     def close(self) -> None:
@@ -96,6 +109,10 @@ class LintTable:
         style = answer_style(answer)
         self.answer_styles.append(style)
         self.answer_scripts.append(answer_script(answer))
+        rejected = _rejected_answer(example) if file_format == "preference" else None
+        self.rejected_hashes.append(hash(_normalize(rejected)) if rejected is not None else 0)
+        self.rejected_chars.append(len(rejected) if rejected is not None else 0)
+        self.pair_kinds.append(pair_kind(answer, rejected) if rejected is not None else PAIR_DISTINCT)
         if not style & STYLE_EMPTY:
             self.answer_lengths.add(len(answer))
         if len(self.lines.buffer) >= lint_columns.CHUNK_ROWS:
@@ -129,6 +146,14 @@ def answer_style(answer: str) -> int:
     if answer[-1].isspace():
         style |= STYLE_TRAILING_SPACE
     return style
+
+
+def pair_kind(preferred: str, rejected: str) -> int:
+    if preferred == rejected:
+        return PAIR_IDENTICAL
+    if preferred.rstrip() == rejected.rstrip():
+        return PAIR_TRAILING_SPACE_ONLY
+    return PAIR_DISTINCT
 
 
 def answer_script(answer: str) -> int:
@@ -171,6 +196,10 @@ def _message_text(message: dict[str, Any]) -> str:
     text = _text(message.get("content"))
     calls = message.get("tool_calls") or message.get("function_call")
     return f"{text}\x1f{json.dumps(calls, sort_keys=True)}" if calls else text
+
+
+def _rejected_answer(example: dict[str, Any]) -> str:
+    return _text(preference_outputs(example)[1][0].get("content"))
 
 
 def _split_example(
