@@ -40,7 +40,7 @@ def tokenize_example(
     tokenizer: Any, example: Mapping[str, Any], max_seq_length: int, line: int = 0
 ) -> TokenizedExample:
     """One chat example, rendered with its tools and truncated from the end to `max_seq_length`."""
-    whole = render_chat(tokenizer, example["messages"], _tools_of(example))
+    whole = render_chat(tokenizer, example["messages"], tools_of(example))
     rendered = truncate(whole, max_seq_length)
     n_cut = len(whole.input_ids) - len(rendered.input_ids)
     return TokenizedExample(rendered.input_ids, rendered.loss_mask, line=line, n_cut_tokens=n_cut)
@@ -66,7 +66,7 @@ def load_examples(path: Path, tokenizer: Any, max_seq_length: int) -> list[Token
     return examples
 
 
-def _tools_of(example: Mapping[str, Any]) -> Sequence[Mapping[str, Any]] | None:
+def tools_of(example: Mapping[str, Any]) -> Sequence[Mapping[str, Any]] | None:
     tools = example.get("tools")
     if tools:
         return list(tools)
