@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from openft import __version__
-from openft.api import chat, evals, files, jobs, models, uploads, webhooks
+from openft.api import chat, evals, files, graders, jobs, models, uploads, webhooks
 from openft.api.errors import install_error_handlers
 from openft.api.middleware import RejectLoneSurrogatesMiddleware, RejectNulMiddleware, RequestIdMiddleware
 from openft.api.openapi import DEFAULT_ERRORS, install_openapi
@@ -60,7 +60,7 @@ def create_app(
     app.add_middleware(RejectNulMiddleware)
     app.add_middleware(RejectLoneSurrogatesMiddleware)
     app.add_middleware(RequestIdMiddleware)
-    for module in (files, uploads, jobs, models, webhooks, chat, evals):
+    for module in (files, uploads, jobs, models, webhooks, chat, evals, graders):
         app.include_router(module.router, prefix="/v1", responses=DEFAULT_ERRORS)
     install_openapi(app)
 

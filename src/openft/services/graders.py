@@ -1,0 +1,76 @@
+"""The alpha graders endpoints: check a grader, and score one sample with it.
+
+Model graders (score_model, label_model) ask a judge: any model this server serves to the caller's
+project (a base model or one of its `ft:` models), through the same engine as /v1/chat/completions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import anyio.from_thread
+
+from openft.errors import InvalidRequest, OpenFTError
+from openft.graders.model_graders import JudgeAnswer, JudgeError
+from openft.graders.run import run_grader
+from openft.graders.validate import GraderConfigError, validate_grader
+from openft.schemas.chat import ChatCompletionRequest
+from openft.schemas.graders import RunGraderRequest, RunGraderResponse, ValidateGraderResponse
+from openft.services import inference
+from openft.services.context import Project, ServiceContext
+
+JUDGE_MAX_TOKENS = 64  # a score or a label: a short answer
+
+
+def checked_grader(
+    raw: Mapping[str, Any], *, field: str = "grader", for_reinforcement: bool = False
+) -> dict[str, Any]:
+    try:
+        return validate_grader(raw, for_reinforcement=for_reinforcement)
+    except GraderConfigError as exc:
+        param = f"{field}.{exc.field}" if exc.field else field
+        raise InvalidRequest(f"Invalid grader: {exc.message}", param=param, code="invalid_grader") from None
+
+
+def validate(raw: Mapping[str, Any]) -> ValidateGraderResponse:
+    return ValidateGraderResponse(grader=checked_grader(raw))
+
+
+def run(ctx: ServiceContext, engine: Any, project: Project, body: RunGraderRequest) -> RunGraderResponse:
+    """Runs in a worker thread: a python grader's sandbox and a judge's answer are waited for here."""
+    grader = checked_grader(body.grader)
+    if body.item is not None and not isinstance(body.item, dict):
+        raise InvalidRequest("item must be a JSON object (the dataset line the grader reads).", param="item")
+    judge = EngineJudge(ctx, engine, project)
+    return RunGraderResponse.model_validate(run_grader(grader, body.model_sample, body.item, judge=judge))
+
+
+class EngineJudge:
+    """A judge that answers through the serving engine, as the caller's project sees its models."""
+
+    def __init__(self, ctx: ServiceContext, engine: Any, project: Project) -> None:
+        self.ctx, self.engine, self.project = ctx, engine, project
+
+    def __call__(
+        self, model: str, messages: Sequence[Mapping[str, str]], sampling_params: Mapping[str, Any]
+    ) -> JudgeAnswer:
+        try:
+            request = ChatCompletionRequest.model_validate(
+                {
+                    "model": model,
+                    "messages": list(messages),
+                    "temperature": sampling_params.get("temperature", 0),
+                    "top_p": sampling_params.get("top_p"),
+                    "seed": sampling_params.get("seed"),
+                    "max_completion_tokens": sampling_params.get("max_completions_tokens")
+                    or JUDGE_MAX_TOKENS,
+                }
+            )
+            prepared = inference.prepare_chat(self.ctx, self.engine, self.project, request)
+            completion = anyio.from_thread.run(inference.run, self.engine, prepared)
+        except OpenFTError as exc:
+            raise JudgeError(f"the judge model {model!r} could not answer: {exc.message}") from None
+        text = completion.choices[0].message.content or ""  # type: ignore[union-attr]
+        usage = completion.usage.total_tokens if completion.usage is not None else 0
+        return JudgeAnswer(text, usage)
