@@ -24,7 +24,7 @@ import pytest
 import uvicorn
 from openai import OpenAI
 
-from openft.api.app import create_app
+from openft.server import Server, build_server
 from openft.services.auth import create_key
 from openft.services.context import ServiceContext
 from openft.settings import Settings
@@ -70,7 +70,7 @@ def drop_database(url: str | None) -> None:
 
 @dataclass
 class LiveServer:
-    """One running `create_app` server; `restart()` brings up a new process-equivalent on the same data."""
+    """One running `build_server` server; `restart()` brings up a new process-equivalent on the same data."""
 
     settings: Settings
     local_mode_allowed: bool = True
@@ -78,7 +78,7 @@ class LiveServer:
     base_url: str = ""
     _server: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
-    _app: Any = None
+    _root: Server | None = None
     _socket: Any = None
 
     @property
@@ -90,10 +90,15 @@ class LiveServer:
         return self.base_url.removesuffix("/v1")
 
     @property
+    def root(self) -> Server:
+        """The running server process's parts (openft.server)."""
+        assert self._root is not None, "not started"
+        return self._root
+
+    @property
     def ctx(self) -> ServiceContext:
         """The running app's service context (its database and blob stores)."""
-        context: ServiceContext = self._app.state.ctx
-        return context
+        return self.root.context
 
     @property
     def running(self) -> bool:
@@ -107,10 +112,12 @@ class LiveServer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-        self._app = create_app(
+        self._root = build_server(
             self.settings, local_mode_allowed=self.local_mode_allowed, run_worker=self.run_worker
         )
-        config = uvicorn.Config(self._app, log_level="warning", lifespan="on", timeout_graceful_shutdown=5)
+        config = uvicorn.Config(
+            self._root.app, log_level="warning", lifespan="on", timeout_graceful_shutdown=5
+        )
         # uvicorn installs signal handlers only on the main thread; this one is not, so Ctrl+C still
         # reaches pytest.
         server = uvicorn.Server(config)

@@ -9,13 +9,13 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from openft.api.app import create_app
+from openft.server import build_server
 from openft.settings import Settings
 
 
 @pytest.fixture
 def app_with_a_bug(tmp_path: Path) -> Iterator[TestClient]:
-    app: FastAPI = create_app(Settings(data_dir=tmp_path), run_worker=False)
+    app: FastAPI = build_server(Settings(data_dir=tmp_path), run_worker=False).app
 
     @app.get("/v1/broken")
     def broken() -> None:

@@ -32,7 +32,7 @@ def server(module_server_factory: ServerFactory, tiny_model_dir: Path) -> LiveSe
 
 
 def _engine(server: LiveServer) -> Any:
-    return server._app.state.inference_engine
+    return server.root.engine.get()
 
 
 def _wait(condition: Callable[[], bool], timeout_s: float) -> bool:

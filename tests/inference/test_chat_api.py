@@ -241,7 +241,7 @@ def test_a_client_leaving_a_stream_frees_its_generation_slot(server: LiveServer)
             assert response.status_code == 200
             lines = response.iter_lines()
             assert next(lines).startswith("data: ")
-    engine = server._app.state.inference_engine
+    engine = server.root.engine.get()
     deadline = time.monotonic() + 1.5  # generating all 2000 tokens takes several seconds
     while engine.stats().n_running and time.monotonic() < deadline:
         time.sleep(0.02)

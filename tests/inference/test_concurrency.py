@@ -31,7 +31,7 @@ def test_concurrent_requests_across_adapters_are_batched_and_correct(trained: Tr
 
     # One at a time first: what each adapter answers to each question on its own.
     expected = {job: ask(job) for job in dict.fromkeys(jobs)}
-    engine = trained.server._app.state.inference_engine
+    engine = trained.server.root.engine.get()
     mixed_before = engine.stats().n_mixed_adapter_batches
 
     with ThreadPoolExecutor(max_workers=N_REQUESTS) as pool:

@@ -3,55 +3,30 @@
 Preparing a request touches the database and the tokenizer, so it runs in a worker thread; generation
 is awaited from the engine, so the event loop never waits on a model. A client that hangs up stops its
 generation (streams when the next chunk cannot be sent, other requests by polling the connection). The
-engine is created on the first request and closed with the app.
+engine is the server process's (api/deps.py), made on the first request.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 from collections.abc import Coroutine
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from openft.api.deps import Context, CurrentProject
+from openft.api.deps import Context, CurrentProject, EngineDep
 from openft.api.openapi import error_responses
+from openft.inference.types import Engine
 from openft.schemas.chat import ChatCompletion, ChatCompletionRequest, Completion, CompletionRequest
 from openft.services import inference
-from openft.settings import Settings
 
 router = APIRouter()
-_engine_lock = threading.Lock()
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 DISCONNECT_POLL_S = 0.1
 CLIENT_CLOSED_REQUEST = 499  # nobody reads it: the client has gone
-
-
-def get_engine(request: Request, ctx: Context) -> Any:
-    return app_engine(request.app, ctx.settings)
-
-
-def app_engine(app: FastAPI, settings: Settings) -> Any:
-    """The app's one inference engine, made on first use (chat requests and eval runs share it)."""
-    state = app.state
-    with _engine_lock:
-        if getattr(state, "inference_engine", None) is None:
-            state.inference_engine = inference.new_engine(settings)
-        return state.inference_engine
-
-
-def close_engine(app: FastAPI) -> None:
-    engine = getattr(app.state, "inference_engine", None)
-    if engine is not None:
-        engine.close()
-        app.state.inference_engine = None
-
-
-EngineDep = Annotated[Any, Depends(get_engine)]
 
 
 def _answer(model: type, description: str) -> dict[int | str, dict[str, Any]]:
@@ -85,7 +60,7 @@ async def create_completion(
 
 
 async def _respond(
-    request: Request, engine: Any, prepared: inference.Prepared, stream: bool
+    request: Request, engine: Engine, prepared: inference.Prepared, stream: bool
 ) -> ChatCompletion | Completion | Response:
     if stream:
         body = await inference.stream(engine, prepared)

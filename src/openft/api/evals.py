@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
-from openft.api.deps import Context, CurrentProject
+from openft.api.deps import Context, CurrentProject, EvalRunnerDep
 from openft.api.openapi import one_of, page_limit
 from openft.schemas.evals import (
     EVAL_RUN_STATUSES,
@@ -30,15 +30,9 @@ from openft.schemas.evals import (
 )
 from openft.services import eval_results, eval_runs
 from openft.services import evals as eval_service
-from openft.services.eval_exec import EvalRunner
 
 router = APIRouter(prefix="/evals")
 Order = Literal["asc", "desc"]
-
-
-def _runner(request: Request) -> EvalRunner:
-    runner: EvalRunner = request.app.state.eval_runner
-    return runner
 
 
 @router.post("", response_model=Eval)
@@ -69,19 +63,21 @@ def update_eval(eval_id: str, body: UpdateEvalRequest, ctx: Context, project: Cu
 
 
 @router.delete("/{eval_id}", response_model=DeletedEval)
-async def delete_eval(eval_id: str, request: Request, ctx: Context, project: CurrentProject) -> DeletedEval:
+async def delete_eval(
+    eval_id: str, ctx: Context, project: CurrentProject, runner: EvalRunnerDep
+) -> DeletedEval:
     deleted, run_ids = await run_in_threadpool(eval_service.delete_eval, ctx, project, eval_id)
     for run_id in run_ids:
-        _runner(request).stop_run(run_id)
+        runner.stop_run(run_id)
     return deleted
 
 
 @router.post("/{eval_id}/runs", response_model=EvalRun)
 async def create_run(
-    eval_id: str, body: CreateEvalRunRequest, request: Request, ctx: Context, project: CurrentProject
+    eval_id: str, body: CreateEvalRunRequest, ctx: Context, project: CurrentProject, runner: EvalRunnerDep
 ) -> EvalRun:
     run = await run_in_threadpool(eval_runs.create_run, ctx, project, eval_id, body)
-    _runner(request).start(run.id)
+    runner.start(run.id)
     return run
 
 
@@ -107,18 +103,18 @@ def retrieve_run(eval_id: str, run_id: str, ctx: Context, project: CurrentProjec
 @router.post("/{eval_id}/runs/{run_id}", response_model=EvalRun)
 @router.post("/{eval_id}/runs/{run_id}/cancel", response_model=EvalRun)
 async def cancel_run(
-    eval_id: str, run_id: str, request: Request, ctx: Context, project: CurrentProject
+    eval_id: str, run_id: str, ctx: Context, project: CurrentProject, runner: EvalRunnerDep
 ) -> EvalRun:
     run = await run_in_threadpool(eval_results.cancel_run, ctx, project, eval_id, run_id)
-    _runner(request).stop_run(run_id)
+    runner.stop_run(run_id)
     return run
 
 
 @router.delete("/{eval_id}/runs/{run_id}", response_model=DeletedEvalRun)
 async def delete_run(
-    eval_id: str, run_id: str, request: Request, ctx: Context, project: CurrentProject
+    eval_id: str, run_id: str, ctx: Context, project: CurrentProject, runner: EvalRunnerDep
 ) -> DeletedEvalRun:
-    _runner(request).stop_run(run_id)
+    runner.stop_run(run_id)
     return await run_in_threadpool(eval_results.delete_run, ctx, project, eval_id, run_id)
 
 

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from openft.api.deps import Context, CurrentProject
+from openft.api.deps import Context, CurrentProject, WakeWorker
 from openft.api.openapi import content_response, page_limit
 from openft.schemas.common import CursorPage
 from openft.schemas.jobs import CreateJobRequest, FineTuningJob, JobCheckpoint, JobEventList, JobList
@@ -27,19 +27,12 @@ TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
 STREAM_POLL_S = 0.5
 
 
-def _wake_worker(request: Request) -> None:
-    """The in-process worker, if any, picks the job up now rather than at its next poll."""
-    wake = getattr(request.app.state, "wake_worker", None)
-    if wake is not None:
-        wake()
-
-
 @router.post("", response_model=FineTuningJob)
 def create_job(
-    body: CreateJobRequest, request: Request, ctx: Context, project: CurrentProject
+    body: CreateJobRequest, ctx: Context, project: CurrentProject, wake_worker: WakeWorker
 ) -> FineTuningJob:
     job = job_service.create_job(ctx, project, body)
-    _wake_worker(request)
+    wake_worker()  # the in-process worker, if any, picks the job up now rather than at its next poll
     return job
 
 
@@ -76,9 +69,9 @@ def pause_job(job_id: str, ctx: Context, project: CurrentProject) -> FineTuningJ
 
 
 @router.post("/{job_id}/resume", response_model=FineTuningJob)
-def resume_job(job_id: str, request: Request, ctx: Context, project: CurrentProject) -> FineTuningJob:
+def resume_job(job_id: str, ctx: Context, project: CurrentProject, wake_worker: WakeWorker) -> FineTuningJob:
     job = job_service.resume_job(ctx, project, job_id)
-    _wake_worker(request)
+    wake_worker()
     return job
 
 

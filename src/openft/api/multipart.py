@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
 from openft.errors import InvalidRequest
 from openft.services.files import BlobTooLarge, BlobWriter
+
+if TYPE_CHECKING:
+    from python_multipart.multipart import MultipartCallbacks
 
 MAX_TEXT_FIELD_BYTES = 64 * 1024
 
@@ -43,6 +47,17 @@ async def stream_form(
     request: Request, *, file_field: str, new_writer: Callable[[], BlobWriter]
 ) -> StreamedForm:
     """Parse the body; the part named `file_field` is streamed into a writer from `new_writer`."""
+    reader = _FormReader(file_field, new_writer)
+    parser = MultipartParser(_boundary(request, file_field), reader.callbacks())
+    try:
+        await _feed(request, parser, file_field)
+    except BaseException:  # a bad body, a client gone, or cancelled (shutdown): nothing of it may remain
+        reader.form.discard()
+        raise
+    return reader.form
+
+
+def _boundary(request: Request, file_field: str) -> bytes:
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
     boundary = options.get(b"boundary")
     if content_type != b"multipart/form-data" or not boundary:
@@ -51,84 +66,95 @@ async def stream_form(
             "(Content-Type: multipart/form-data; boundary=...).",
             param=file_field,
         )
-    form = StreamedForm()
-    headers: dict[bytes, bytes] = {}
-    header_field, header_value = bytearray(), bytearray()
-    part = _Part()
+    return boundary
 
-    def on_part_begin() -> None:
-        nonlocal part
-        headers.clear()
-        part = _Part()
 
-    def on_header_field(data: bytes, start: int, end: int) -> None:
-        header_field.extend(data[start:end])
-
-    def on_header_value(data: bytes, start: int, end: int) -> None:
-        header_value.extend(data[start:end])
-
-    def on_header_end() -> None:
-        headers[bytes(header_field).lower()] = bytes(header_value)
-        header_field.clear()
-        header_value.clear()
-
-    def on_headers_finished() -> None:
-        _, disposition = parse_options_header(headers.get(b"content-disposition", b""))
-        part.name = disposition.get(b"name", b"").decode("utf-8", "replace")
-        raw_filename = disposition.get(b"filename")
-        part.filename = raw_filename.decode("utf-8", "replace") if raw_filename is not None else None
-        if part.name == file_field and form.writer is None:
-            part.writer = form.writer = new_writer()
-            form.filename = part.filename or "upload"
-
-    def on_part_data(data: bytes, start: int, end: int) -> None:
-        if part.writer is not None:
-            if not form.too_large:
-                try:
-                    part.writer.write(data[start:end])
-                except BlobTooLarge:
-                    form.too_large = True
-        elif len(part.text) + (end - start) <= MAX_TEXT_FIELD_BYTES:
-            part.text.extend(data[start:end])
-        else:
-            raise InvalidRequest(f"Form field {part.name!r} is too long.", param=part.name)
-
-    def on_part_end() -> None:
-        if part.writer is None and part.name:
-            try:
-                form.fields[part.name] = part.text.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise InvalidRequest(
-                    f"Form field {part.name!r} is not valid UTF-8.", param=part.name
-                ) from exc
-
-    parser = MultipartParser(
-        boundary,
-        {
-            "on_part_begin": on_part_begin,
-            "on_header_field": on_header_field,
-            "on_header_value": on_header_value,
-            "on_header_end": on_header_end,
-            "on_headers_finished": on_headers_finished,
-            "on_part_data": on_part_data,
-            "on_part_end": on_part_end,
-        },
-    )
+async def _feed(request: Request, parser: MultipartParser, file_field: str) -> None:
+    """The whole body through the parser; a malformed or truncated body is a 400."""
     try:
         async for chunk in request.stream():
             parser.write(chunk)
         parser.finalize()
-        if parser.state != MultipartState.END:  # a body cut short must not store a truncated file
-            raise InvalidRequest(
-                "Malformed multipart body: it ends before the closing boundary.", param=file_field
-            )
     except (InvalidRequest, ClientDisconnect):
-        form.discard()
         raise
     except Exception as exc:  # python_multipart's own errors for a malformed body
-        form.discard()
         raise InvalidRequest(f"Malformed multipart body: {exc}", param=file_field) from exc
-    except BaseException:  # cancelled (shutdown): nothing of this upload may remain
-        form.discard()
-        raise
-    return form
+    if parser.state != MultipartState.END:  # a body cut short must not store a truncated file
+        raise InvalidRequest(
+            "Malformed multipart body: it ends before the closing boundary.", param=file_field
+        )
+
+
+class _FormReader:
+    """The parser's callbacks: collects each part's headers, then its text or its file's bytes."""
+
+    def __init__(self, file_field: str, new_writer: Callable[[], BlobWriter]) -> None:
+        self.file_field = file_field
+        self.new_writer = new_writer
+        self.form = StreamedForm()
+        self.part = _Part()
+        self.headers: dict[bytes, bytes] = {}
+        self.header_field = bytearray()
+        self.header_value = bytearray()
+
+    def callbacks(self) -> MultipartCallbacks:
+        return {
+            "on_part_begin": self.on_part_begin,
+            "on_header_field": self.on_header_field,
+            "on_header_value": self.on_header_value,
+            "on_header_end": self.on_header_end,
+            "on_headers_finished": self.on_headers_finished,
+            "on_part_data": self.on_part_data,
+            "on_part_end": self.on_part_end,
+        }
+
+    def on_part_begin(self) -> None:
+        self.headers.clear()
+        self.part = _Part()
+
+    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self.header_field.extend(data[start:end])
+
+    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self.header_value.extend(data[start:end])
+
+    def on_header_end(self) -> None:
+        self.headers[bytes(self.header_field).lower()] = bytes(self.header_value)
+        self.header_field.clear()
+        self.header_value.clear()
+
+    def on_headers_finished(self) -> None:
+        _, disposition = parse_options_header(self.headers.get(b"content-disposition", b""))
+        part = self.part
+        part.name = disposition.get(b"name", b"").decode("utf-8", "replace")
+        raw_filename = disposition.get(b"filename")
+        part.filename = raw_filename.decode("utf-8", "replace") if raw_filename is not None else None
+        if part.name == self.file_field and self.form.writer is None:
+            part.writer = self.form.writer = self.new_writer()
+            self.form.filename = part.filename or "upload"
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if self.part.writer is not None:
+            self._write_file(data[start:end])
+        elif len(self.part.text) + (end - start) <= MAX_TEXT_FIELD_BYTES:
+            self.part.text.extend(data[start:end])
+        else:
+            raise InvalidRequest(f"Form field {self.part.name!r} is too long.", param=self.part.name)
+
+    def _write_file(self, chunk: bytes) -> None:
+        """Past the size limit the rest is read and dropped; the handler answers with the limit."""
+        if self.form.too_large or self.part.writer is None:
+            return
+        try:
+            self.part.writer.write(chunk)
+        except BlobTooLarge:
+            self.form.too_large = True
+
+    def on_part_end(self) -> None:
+        part = self.part
+        if part.writer is not None or not part.name:
+            return
+        try:
+            self.form.fields[part.name] = part.text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidRequest(f"Form field {part.name!r} is not valid UTF-8.", param=part.name) from exc

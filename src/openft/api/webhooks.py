@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
-from openft.api.deps import Context, CurrentProject
+from openft.api.deps import Context, CurrentProject, WebhookTestSlots
 from openft.api.openapi import error_responses, page_limit
 from openft.schemas.webhooks import (
     CreateWebhookEndpointRequest,
@@ -71,9 +71,8 @@ def rotate_secret(
 async def test_endpoint(
     endpoint_id: str,
     body: TestWebhookEndpointRequest,
-    request: Request,
     ctx: Context,
     project: CurrentProject,
+    slots: WebhookTestSlots,
 ) -> WebhookEndpointTestResult:
-    slots = request.app.state.webhook_test_slots
     return await webhook_test_calls.send_test_event(ctx, slots, project, endpoint_id, body.event_type)

@@ -48,27 +48,23 @@ def serve(
     """Run the OpenAI-compatible API server."""
     import uvicorn
 
-    from openft.api.app import create_app
+    from openft.server import build_server
     from openft.services.auth import count_active_keys, local_mode_active
-    from openft.services.context import ServiceContext
 
     overrides: dict[str, object] = {"local_mode": True} if local_mode else {}
     settings = load_settings(data_dir, host=host, port=port, **overrides)
     loopback = is_loopback(host)
-    ctx = ServiceContext.open(settings, local_mode_allowed=loopback)
-    try:
-        n_keys, in_local_mode = count_active_keys(ctx), local_mode_active(ctx)
-    finally:
-        ctx.close()
+    server = build_server(settings, local_mode_allowed=loopback, run_worker=worker)
+    n_keys, in_local_mode = count_active_keys(server.context), local_mode_active(server.context)
     if not loopback and n_keys == 0:
+        server.context.close()
         console.print(
             f"[red]Refusing to listen on {host}: other machines can reach it and no API key exists.[/]\n"
             "Create one first:  openft keys create --project NAME   (then pass it as OPENAI_API_KEY)"
         )
         raise typer.Exit(code=2)
     _print_banner(settings, local_mode=in_local_mode)
-    app = create_app(settings, local_mode_allowed=loopback, run_worker=worker)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=30)
+    uvicorn.run(server.app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=30)
 
 
 def _print_banner(settings: Settings, *, local_mode: bool) -> None:

@@ -22,21 +22,13 @@ def worker(
     max_attempts: Annotated[int, typer.Option(help="Runs a job gets before it fails for good.")] = 3,
 ) -> None:
     """Claim and run fine-tuning jobs from the shared queue until stopped (SIGINT/SIGTERM)."""
-    from openft.services.context import ServiceContext
-    from openft.worker.loop import Worker
-    from openft.worker.webhook_sender import WebhookSender, webhook_policy
+    from openft.server import WorkerOptions, build_worker_process
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    ctx = ServiceContext.open(load_settings(data_dir))
-    sender = WebhookSender(ctx, webhook_policy(ctx.settings))
-    sender.start_in_thread()
-    runner = Worker(
-        ctx, name=name, heartbeat_s=heartbeat_s, stale_after_s=stale_after_s, max_attempts=max_attempts
+    options = WorkerOptions(
+        name=name, heartbeat_s=heartbeat_s, stale_after_s=stale_after_s, max_attempts=max_attempts
     )
+    process = build_worker_process(load_settings(data_dir), options)
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: runner.stop())
-    try:
-        runner.run_forever()
-    finally:
-        sender.stop()
-        ctx.close()
+        signal.signal(sig, lambda *_: process.stop())
+    process.run()
