@@ -5,8 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
-from openft.api.chat import EngineDep
-from openft.api.deps import Context, CurrentProject
+from openft.api.deps import Context, CurrentProject, EngineDep
 from openft.schemas.graders import (
     RunGraderRequest,
     RunGraderResponse,
