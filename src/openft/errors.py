@@ -40,16 +40,8 @@ class AuthenticationFailed(OpenFTError):
         super().__init__(message, code=code)
 
 
-class PermissionDenied(OpenFTError):
-    status_code = 403
-
-
 class NotFound(OpenFTError):
     status_code = 404
-
-
-class PayloadTooLarge(OpenFTError):
-    status_code = 413
 
 
 class RateLimited(OpenFTError):

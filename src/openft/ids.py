@@ -54,10 +54,6 @@ def fine_tuned_model_name(base: str, project_slug: str, suffix: str | None, shor
     return f"ft:{base}:{project_slug}:{suffix or ''}:{short_id}"
 
 
-def checkpoint_model_name(base: str, project_slug: str, suffix: str | None, short_id: str, step: int) -> str:
-    return fine_tuned_model_name(base, project_slug, suffix, short_id) + f":ckpt-step-{step}"
-
-
 def new_eval_id() -> str:
     """OpenAI's eval ids: `eval_` and 32 hex digits (as are runs' `evalrun_` and `outputitem_`)."""
     return "eval_" + secrets.token_hex(16)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
@@ -16,15 +14,7 @@ from openft.errors import AuthenticationFailed, InvalidRequest, NotFound
 from openft.services import files as file_service
 from openft.services.auth import authenticate, create_key, ensure_project, list_keys, revoke_key
 from openft.services.context import Project, ServiceContext
-from openft.settings import Settings
 from openft.store.tables import ApiKeyRow, FileRow
-
-
-@pytest.fixture
-def ctx(tmp_path: Path, database_url: str) -> Iterator[ServiceContext]:
-    context = ServiceContext.open(Settings(data_dir=tmp_path / "data", database_url=database_url))
-    yield context
-    context.close()
 
 
 def store_file(ctx: ServiceContext, project: Project, data: bytes, purpose: str = "vision", **kwargs):

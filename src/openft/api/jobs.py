@@ -15,7 +15,14 @@ from starlette.concurrency import run_in_threadpool
 from openft.api.deps import Context, CurrentProject, WakeWorker
 from openft.api.openapi import content_response, page_limit
 from openft.schemas.common import CursorPage
-from openft.schemas.jobs import CreateJobRequest, FineTuningJob, JobCheckpoint, JobEventList, JobList
+from openft.schemas.jobs import (
+    TERMINAL_STATUSES,
+    CreateJobRequest,
+    FineTuningJob,
+    JobCheckpoint,
+    JobEventList,
+    JobList,
+)
 from openft.services import job_evaluations, job_events
 from openft.services import jobs as job_service
 from openft.services.context import Project, ServiceContext
@@ -23,7 +30,6 @@ from openft.services.pages import MAX_PAGE_LIMIT
 
 router = APIRouter(prefix="/fine_tuning/jobs")
 
-TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
 STREAM_POLL_S = 0.5
 
 

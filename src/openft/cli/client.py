@@ -17,13 +17,14 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from openft.schemas.jobs import TERMINAL_STATUSES
+
 if TYPE_CHECKING:
     import httpx
     from openai import OpenAI
     from openai.types.fine_tuning import FineTuningJobEvent
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
-TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
 # The server sends nothing while a job waits in the queue; reconnecting after a quiet minute also
 # notices a connection that died without a word.
 STREAM_READ_TIMEOUT_S = 60.0

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 from rich.console import Console
@@ -28,6 +28,7 @@ from openft.cli.hyperparameters import auto_hyperparameters, check_hyperparamete
 from openft.cli.job_evaluation import evaluation
 from openft.cli.job_follow import LEVEL_STYLES, follow_job, when
 from openft.cli.tables import print_table
+from openft.schemas.jobs import JobStatus
 
 if TYPE_CHECKING:
     from openai import OpenAI
@@ -356,8 +357,16 @@ def _compact(values: dict[str, Any]) -> str:
     return escape(", ".join(f"{k}={v}" for k, v in values.items()))
 
 
+STATUS_STYLES: dict[JobStatus, str] = {
+    "succeeded": "green",
+    "failed": "red",
+    "cancelled": "yellow",
+    "running": "cyan",
+}
+
+
 def _status(status: str) -> str:
-    style = {"succeeded": "green", "failed": "red", "cancelled": "yellow", "running": "cyan"}.get(status)
+    style = STATUS_STYLES.get(cast(JobStatus, status))
     return f"[{style}]{status}[/]" if style else status
 
 

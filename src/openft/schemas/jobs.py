@@ -17,6 +17,19 @@ OptionalInt = Annotated[JsonValue, WithJsonSchema({"anyOf": [{"type": "integer"}
 OptionalBool = Annotated[JsonValue, WithJsonSchema({"anyOf": [{"type": "boolean"}, _NULL]})]
 
 
+JobStatus = Literal["validating_files", "queued", "running", "paused", "succeeded", "failed", "cancelled"]
+# Not finished yet: a job in one of these can still be cancelled.
+ACTIVE_STATUSES: frozenset[JobStatus] = frozenset({"validating_files", "queued", "running", "paused"})
+# A worker may hold (claim) a job in one of these; a paused job waits for no one.
+HELD_STATUSES: frozenset[JobStatus] = frozenset({"validating_files", "queued", "running"})
+# Final: nothing moves a job out of these.
+TERMINAL_STATUSES: frozenset[JobStatus] = frozenset({"succeeded", "failed", "cancelled"})
+
+
+def _is_none(value: object) -> bool:
+    return value is None
+
+
 # `data.kind` of the event that reports the end-of-job evaluation (its headline or its failure): clients
 # such as `openft jobs follow` recognise it by this, not by the wording of its message.
 EVALUATION_EVENT_KIND = "evaluation"
@@ -77,6 +90,29 @@ class JobError(BaseModel):
     param: str | None
 
 
+class JobHyperparameters(BaseModel):
+    """A job's hyperparameters as the API answers them: "auto" until the files are validated, then the
+    values training uses (null where the request sent null, until then). openft's extensions appear
+    only when the request set them."""
+
+    batch_size: Literal["auto"] | int | None
+    # int and float both: a multiplier sent as 2 is answered as 2, not 2.0.
+    learning_rate_multiplier: Literal["auto"] | int | float | None
+    n_epochs: Literal["auto"] | int | None
+    lora_rank: int | None = Field(default=None, exclude_if=_is_none)
+    full_finetune: bool | None = Field(default=None, exclude_if=_is_none)
+    max_seq_length: int | None = Field(default=None, exclude_if=_is_none)
+
+
+class JobSupervisedMethod(BaseModel):
+    hyperparameters: JobHyperparameters
+
+
+class JobMethod(BaseModel):
+    type: Literal["supervised"]
+    supervised: JobSupervisedMethod
+
+
 class FineTuningJob(BaseModel):
     id: str
     object: Literal["fine_tuning.job"] = "fine_tuning.job"
@@ -84,19 +120,19 @@ class FineTuningJob(BaseModel):
     error: JobError
     fine_tuned_model: str | None
     finished_at: int | None
-    hyperparameters: dict[str, Any] | None
+    hyperparameters: JobHyperparameters
     model: str
     organization_id: str
     result_files: list[str]
     seed: int
-    status: str
+    status: JobStatus
     trained_tokens: int | None
     training_file: str
     validation_file: str | None
     estimated_finish: int | None
-    integrations: list[dict[str, Any]]
+    integrations: list[Integration]
     metadata: dict[str, str] | None
-    method: dict[str, Any]
+    method: JobMethod
     user_provided_suffix: str | None
     usage_metrics: None = None
     shared_with_openai: bool = False

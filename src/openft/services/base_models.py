@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
 from openft.errors import InvalidRequest
+from openft.models.catalog import Catalog, UnknownModelError
 from openft.models.defaults import PRETRAINED_DEFAULTS, TrainingDefaults
 from openft.services.context import ServiceContext
 from openft.store.tables import FineTunedModelRow
-
-if TYPE_CHECKING:
-    from openft.models.catalog import Catalog
 
 
 @dataclass(frozen=True)
@@ -27,8 +24,6 @@ class BaseModelChoice:
 
 
 def catalog(ctx: ServiceContext) -> Catalog:
-    from openft.models.catalog import Catalog
-
     return Catalog(ctx.settings.models_dir)
 
 
@@ -44,8 +39,6 @@ def resolve_base_model(ctx: ServiceContext, project_id: str, name: str) -> BaseM
             raise _not_available(name)
         root = resolve_base_model(ctx, project_id, row.base_model)
         return BaseModelChoice(row.base_model, root.defaults, root.context_length, row.path)
-    from openft.models.catalog import UnknownModelError
-
     try:
         entry = catalog(ctx).get(name)
     except UnknownModelError as exc:

@@ -33,10 +33,11 @@ from openft.inference.types import (
     ModelOutputError,
     ModelRef,
 )
+from openft.models.catalog import FALLBACK_CONTEXT_LENGTH, UnknownModelError
 from openft.schemas.chat import ChatCompletion, ChatCompletionRequest, Completion, CompletionRequest
+from openft.schemas.jobs import ACTIVE_STATUSES
 from openft.services.base_models import catalog
 from openft.services.context import Project, ServiceContext
-from openft.services.jobs import ACTIVE_STATUSES
 from openft.settings import Settings
 from openft.store.tables import FineTunedModelRow, JobRow
 
@@ -100,8 +101,6 @@ def new_engine(settings: Settings) -> Engine:
 def resolve_model(ctx: ServiceContext, project: Project, name: str) -> ModelRef:
     if name.startswith("ft:"):
         return _fine_tuned(ctx, project, name)
-    from openft.models.catalog import UnknownModelError
-
     try:
         entry = catalog(ctx).get(name)
     except UnknownModelError:
@@ -287,8 +286,6 @@ def _unfinished_job(
 
 
 def _context_length(ctx: ServiceContext, base_model: str) -> int:
-    from openft.models.catalog import FALLBACK_CONTEXT_LENGTH, UnknownModelError
-
     try:
         return catalog(ctx).get(base_model).context_length
     except UnknownModelError:

@@ -1,4 +1,7 @@
-"""Turning a running recipe's reports into OpenAI's job events, checkpoints, result file and model."""
+"""Turning a running recipe's reports into OpenAI's job events, checkpoints, result file and model.
+
+The moves to running and to succeeded go through services.job_lifecycle, like every status change.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from openft.services.base_models import resolve_base_model
 from openft.services.context import Project, ServiceContext, now
 from openft.services.files import register_file
 from openft.services.job_events import add_event
+from openft.services.job_lifecycle import IllegalMove, job_row, move
 from openft.services.webhooks import enqueue_event
 from openft.store.tables import CheckpointRow, FileRow, FineTunedModelRow, JobRow, ProjectRow
 
@@ -45,13 +49,14 @@ class RunSpec:
 def start_run(ctx: ServiceContext, job_id: str) -> RunSpec | None:
     """queued -> running; None when the job was cancelled or paused meanwhile."""
     with ctx.db.session() as session:
-        job = _job(session, job_id)
-        if job.status != "queued":
+        job = job_row(session, job_id)
+        try:
+            move(session, job, "start", n_attempts=JobRow.n_attempts + 1)
+        except IllegalMove:
             job.worker_id = None
             return None
         base = resolve_base_model(ctx, job.project_id, job.model)
         output_dir = ctx.settings.jobs_dir / job.id
-        job.status, job.n_attempts = "running", job.n_attempts + 1
         resume_from = latest_resumable_checkpoint(output_dir)
         add_event(
             session,
@@ -131,7 +136,7 @@ def record_checkpoint(
 ) -> None:
     """A checkpoint is a model of its own; the last epoch's carries the final model's name."""
     with ctx.db.session() as session:
-        job = _job(session, job_id)
+        job = job_row(session, job_id)
         project = _project(session, job.project_id)
         short_id = job.model_short_id if step >= total_steps else ids.new_model_short_id()
         name = ids.fine_tuned_model_name(_root_base(ctx, job), project.name, job.suffix, short_id)
@@ -178,7 +183,7 @@ def _drop_old_checkpoints(session: Any, job_id: str) -> None:
 
 def complete_job(ctx: ServiceContext, job_id: str, *, trained_tokens: int, final_path: str | None) -> None:
     with ctx.db.session() as session:
-        job = _job(session, job_id)
+        job = job_row(session, job_id)
         if job.status != "running":  # cancelled while the last step ran: keep the user's decision
             job.worker_id = None
             return
@@ -192,7 +197,22 @@ def complete_job(ctx: ServiceContext, job_id: str, *, trained_tokens: int, final
     )
     final_name = ids.fine_tuned_model_name(base, project.name, job.suffix, job.model_short_id)
     with ctx.db.session() as session:
-        job = _job(session, job_id)
+        job = job_row(session, job_id)
+        try:
+            move(
+                session,
+                job,
+                "succeed",
+                worker_id=None,
+                finished_at=now(),
+                fine_tuned_model=final_name,
+                trained_tokens=trained_tokens,
+                result_file_id=result.id,
+                estimated_finish=None,
+            )
+        except IllegalMove:  # cancelled while the result file was written: the user's decision stands
+            job.worker_id = None
+            return
         if session.get(FineTunedModelRow, final_name) is None and final_path:
             session.add(
                 FineTunedModelRow(
@@ -204,9 +224,6 @@ def complete_job(ctx: ServiceContext, job_id: str, *, trained_tokens: int, final
                     created_at=now(),
                 )
             )
-        job.status, job.worker_id, job.finished_at = "succeeded", None, now()
-        job.fine_tuned_model, job.trained_tokens, job.result_file_id = final_name, trained_tokens, result.id
-        job.estimated_finish = None
         add_event(session, job_id, f"New fine-tuned model created: {final_name}", data={})
         add_event(session, job_id, "The job has successfully completed", data={})
         enqueue_event(session, job.project_id, "fine_tuning.job.succeeded", job_id)
@@ -215,13 +232,7 @@ def complete_job(ctx: ServiceContext, job_id: str, *, trained_tokens: int, final
 def mark_stopped(ctx: ServiceContext, job_id: str) -> None:
     """The recipe stopped on request (cancel or pause): release the job; its status is already set."""
     with ctx.db.session() as session:
-        _job(session, job_id).worker_id = None
-
-
-def _job(session: Any, job_id: str) -> JobRow:
-    job = session.scalar(select(JobRow).where(JobRow.id == job_id))
-    assert isinstance(job, JobRow)
-    return job
+        job_row(session, job_id).worker_id = None
 
 
 def _project(session: Any, project_id: str) -> ProjectRow:

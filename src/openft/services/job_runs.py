@@ -1,6 +1,7 @@
-"""The Jobs verbs the worker calls: claim, validate files, start, relay reports, finish, recover.
+"""The Jobs verbs the worker calls: claim, validate files, fail, heartbeat, recover (start, reports and
+success: job_reports.py).
 
-Status changes happen here and in services.jobs only. A job is held by one worker at a time through
+Status changes go through services.job_lifecycle. A job is held by one worker at a time through
 `worker_id`, claimed with a single conditional UPDATE (atomic on SQLite; FOR UPDATE SKIP LOCKED on
 PostgreSQL so many workers share one queue).
 """
@@ -18,8 +19,10 @@ from typing import Any
 from sqlalchemy import select, update
 
 from openft.data import CheckReport, check_file
+from openft.schemas.jobs import HELD_STATUSES, JobStatus
 from openft.services.context import ServiceContext, now
 from openft.services.job_events import add_event
+from openft.services.job_lifecycle import IllegalMove, job_row, move, status_of
 from openft.services.webhooks import enqueue_event
 from openft.store.tables import FileRow, JobRow
 
@@ -33,7 +36,7 @@ class JobFailure(Exception):
     param: str | None
 
 
-def claim_job(ctx: ServiceContext, worker_name: str, status: str) -> str | None:
+def claim_job(ctx: ServiceContext, worker_name: str, status: JobStatus) -> str | None:
     """Take the oldest unheld job in `status`; returns its id, or None when there is none."""
     token = f"{worker_name}:{secrets.token_hex(6)}"
     oldest_free = (
@@ -53,11 +56,6 @@ def claim_job(ctx: ServiceContext, worker_name: str, status: str) -> str | None:
         return session.scalar(select(JobRow.id).where(JobRow.worker_id == token))
 
 
-def release_job(ctx: ServiceContext, job_id: str) -> None:
-    with ctx.db.session() as session:
-        session.execute(update(JobRow).where(JobRow.id == job_id).values(worker_id=None, heartbeat_at=None))
-
-
 def validate_job_files(ctx: ServiceContext, job_id: str) -> None:
     """validating_files -> queued with concrete hyperparameters, or -> failed naming line and field.
 
@@ -65,7 +63,7 @@ def validate_job_files(ctx: ServiceContext, job_id: str) -> None:
     warning events and never block.
     """
     with ctx.db.session() as session:
-        job = _job(session, job_id)
+        job = job_row(session, job_id)
         if job.status != "validating_files":
             job.worker_id = None
             return
@@ -79,7 +77,7 @@ def validate_job_files(ctx: ServiceContext, job_id: str) -> None:
         }
     failure, report = _check_files(paths)
     with ctx.db.session() as session:
-        job = _job(session, job_id)
+        job = job_row(session, job_id)
         if job.status != "validating_files":  # cancelled while the check ran
             job.worker_id = None
             return
@@ -90,6 +88,12 @@ def validate_job_files(ctx: ServiceContext, job_id: str) -> None:
                 failure or JobFailure("invalid_training_file", "The training file is gone.", None),
             )
             return
+        resolved = _resolve_hyperparameters(ctx, job, report.training.n_valid_examples)
+        try:
+            move(session, job, "validate", worker_id=None, hyperparameters_json=json.dumps(resolved))
+        except IllegalMove:  # cancelled since the line above read it
+            job.worker_id = None
+            return
         for finding in report.lint[:MAX_LINT_EVENTS]:
             lines = ", ".join(str(n) for n in finding.lines)
             add_event(
@@ -99,10 +103,6 @@ def validate_job_files(ctx: ServiceContext, job_id: str) -> None:
                 level="warn",
                 data={"code": finding.code, "n_examples": finding.n_examples},
             )
-        job.hyperparameters_json = json.dumps(
-            _resolve_hyperparameters(ctx, job, report.training.n_valid_examples)
-        )
-        job.status, job.worker_id = "queued", None
         add_event(session, job.id, "Files validated, moving job to queued state", data={})
 
 
@@ -155,27 +155,39 @@ def _resolve_hyperparameters(ctx: ServiceContext, job: JobRow, n_train: int) -> 
 
 
 def _fail(session: Any, job: JobRow, failure: JobFailure) -> None:
-    job.status, job.worker_id, job.finished_at = "failed", None, now()
-    job.error_code, job.error_message, job.error_param = failure.code, failure.message, failure.param
+    """The job fails unless it has already finished (a cancel that came first is kept); either way the
+    worker lets go of it."""
+    try:
+        move(
+            session,
+            job,
+            "fail",
+            worker_id=None,
+            finished_at=now(),
+            error_code=failure.code,
+            error_message=failure.message,
+            error_param=failure.param,
+        )
+    except IllegalMove:
+        job.worker_id = None
+        return
     add_event(session, job.id, failure.message, level="error", data={})
     enqueue_event(session, job.project_id, "fine_tuning.job.failed", job.id)
 
 
 def fail_job(ctx: ServiceContext, job_id: str, failure: JobFailure) -> None:
     with ctx.db.session() as session:
-        job = _job(session, job_id)
-        if job.status not in ("cancelled", "failed", "succeeded"):
-            _fail(session, job, failure)
+        _fail(session, job_row(session, job_id), failure)
 
 
-def heartbeat(ctx: ServiceContext, job_id: str, estimated_finish: int | None = None) -> str:
+def heartbeat(ctx: ServiceContext, job_id: str, estimated_finish: int | None = None) -> JobStatus:
     """Record that the worker is alive; returns the job's status (a cancel or pause shows up here)."""
     with ctx.db.session() as session:
-        job = _job(session, job_id)
+        job = job_row(session, job_id)
         job.heartbeat_at = time.time()
         if estimated_finish is not None and job.status == "running":
             job.estimated_finish = estimated_finish
-        return job.status
+        return status_of(job)
 
 
 def expire_claims_of_dead_local_workers(ctx: ServiceContext, host: str) -> int:
@@ -213,11 +225,13 @@ def recover_stale_jobs(ctx: ServiceContext, *, stale_after_s: float, max_attempt
     cutoff = time.time() - stale_after_s
     recovered = []
     with ctx.db.session() as session:
-        stale = session.scalars(
-            select(JobRow).where(
-                JobRow.worker_id.is_not(None),
-                JobRow.heartbeat_at < cutoff,
-                JobRow.status.in_(("validating_files", "queued", "running")),
+        stale = list(
+            session.scalars(
+                select(JobRow).where(
+                    JobRow.worker_id.is_not(None),
+                    JobRow.heartbeat_at < cutoff,
+                    JobRow.status.in_(HELD_STATUSES),
+                )
             )
         )
         for job in stale:
@@ -237,7 +251,10 @@ def recover_stale_jobs(ctx: ServiceContext, *, stale_after_s: float, max_attempt
                     ),
                 )
             else:
-                job.status = "queued"
+                try:
+                    move(session, job, "requeue")
+                except IllegalMove:  # cancelled or paused since it was read: nothing to resume
+                    continue
                 add_event(
                     session,
                     job.id,
@@ -247,9 +264,3 @@ def recover_stale_jobs(ctx: ServiceContext, *, stale_after_s: float, max_attempt
                     data={},
                 )
     return recovered
-
-
-def _job(session: Any, job_id: str) -> JobRow:
-    job = session.scalar(select(JobRow).where(JobRow.id == job_id))
-    assert isinstance(job, JobRow)
-    return job

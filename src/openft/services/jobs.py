@@ -14,17 +14,21 @@ from openft.schemas.jobs import (
     CreateJobRequest,
     FineTuningJob,
     Hyperparameters,
+    Integration,
     JobError,
+    JobHyperparameters,
     JobList,
+    JobMethod,
+    JobSupervisedMethod,
 )
 from openft.services.base_models import resolve_base_model
 from openft.services.context import Project, ServiceContext, now
 from openft.services.files import get_file_row
 from openft.services.job_events import add_event, get_job_row
+from openft.services.job_lifecycle import INITIAL_STATUS, move, status_of
 from openft.services.webhooks import enqueue_event
 from openft.store.tables import JobRow
 
-ACTIVE_STATUSES = ("validating_files", "queued", "running", "paused")
 MAX_LIST_LIMIT = 100
 MAX_METADATA_PAIRS, MAX_METADATA_KEY, MAX_METADATA_VALUE = 16, 64, 512
 # The suffix becomes a segment of the model id (ft:base:org:suffix:id): only what round-trips in a URL
@@ -54,7 +58,7 @@ def create_job(ctx: ServiceContext, project: Project, request: CreateJobRequest)
         seed=request.seed if request.seed is not None else secrets.randbelow(2**31),
         metadata_json=json.dumps(request.metadata) if request.metadata is not None else None,
         integrations_json=json.dumps([i.model_dump() for i in request.integrations or []]),
-        status="validating_files",
+        status=INITIAL_STATUS,
         model_short_id=ids.new_model_short_id(),
         created_at=now(),
         n_attempts=0,
@@ -163,11 +167,14 @@ def _require_fine_tune_file(ctx: ServiceContext, project: Project, file_id: str,
 
 def to_job_object(row: JobRow, project: Project) -> FineTuningJob:
     hyperparameters = json.loads(row.hyperparameters_json)
-    wire_hp = {
-        k: hyperparameters.get(k, "auto") for k in ("batch_size", "learning_rate_multiplier", "n_epochs")
-    }
-    extensions = {k: v for k, v in hyperparameters.items() if k not in wire_hp and v is not None}
-    wire_hp.update(extensions)
+    wire_hp = JobHyperparameters(
+        batch_size=hyperparameters.get("batch_size", "auto"),
+        learning_rate_multiplier=hyperparameters.get("learning_rate_multiplier", "auto"),
+        n_epochs=hyperparameters.get("n_epochs", "auto"),
+        lora_rank=hyperparameters.get("lora_rank"),
+        full_finetune=hyperparameters.get("full_finetune"),
+        max_seq_length=hyperparameters.get("max_seq_length"),
+    )
     return FineTuningJob(
         id=row.id,
         created_at=row.created_at,
@@ -179,14 +186,14 @@ def to_job_object(row: JobRow, project: Project) -> FineTuningJob:
         organization_id=project.id,
         result_files=[row.result_file_id] if row.result_file_id else [],
         seed=row.seed,
-        status=row.status,
+        status=status_of(row),
         trained_tokens=row.trained_tokens,
         training_file=row.training_file,
         validation_file=row.validation_file,
         estimated_finish=row.estimated_finish,
-        integrations=json.loads(row.integrations_json),
+        integrations=[Integration.model_validate(i) for i in json.loads(row.integrations_json)],
         metadata=json.loads(row.metadata_json) if row.metadata_json else None,
-        method={"type": "supervised", "supervised": {"hyperparameters": wire_hp}},
+        method=JobMethod(type="supervised", supervised=JobSupervisedMethod(hyperparameters=wire_hp)),
         user_provided_suffix=row.suffix,
     )
 
@@ -219,13 +226,8 @@ def _metadata_matches(metadata_json: str | None, wanted: dict[str, str]) -> bool
 def cancel_job(ctx: ServiceContext, project: Project, job_id: str) -> FineTuningJob:
     with ctx.db.session() as session:
         row = get_job_row(session, project, job_id)
-        if row.status not in ACTIVE_STATUSES:
-            raise InvalidRequest(
-                f"Job {job_id} has status '{row.status}' and can no longer be cancelled.",
-                param="fine_tuning_job_id",
-            )
         # A running job's worker sees the status change at its next heartbeat and stops the recipe.
-        row.status, row.finished_at = "cancelled", now()
+        move(session, row, "cancel", finished_at=now())
         add_event(session, row.id, "Fine-tuning job cancelled", data={})
         enqueue_event(session, row.project_id, "fine_tuning.job.cancelled", row.id)
         return to_job_object(row, project)
@@ -234,12 +236,7 @@ def cancel_job(ctx: ServiceContext, project: Project, job_id: str) -> FineTuning
 def pause_job(ctx: ServiceContext, project: Project, job_id: str) -> FineTuningJob:
     with ctx.db.session() as session:
         row = get_job_row(session, project, job_id)
-        if row.status not in ("running", "queued"):
-            raise InvalidRequest(
-                f"Job {job_id} has status '{row.status}'; only a queued or running job can be paused.",
-                param="fine_tuning_job_id",
-            )
-        row.status = "paused"
+        move(session, row, "pause")
         add_event(session, row.id, "Fine-tuning job paused", data={})
         return to_job_object(row, project)
 
@@ -247,11 +244,6 @@ def pause_job(ctx: ServiceContext, project: Project, job_id: str) -> FineTuningJ
 def resume_job(ctx: ServiceContext, project: Project, job_id: str) -> FineTuningJob:
     with ctx.db.session() as session:
         row = get_job_row(session, project, job_id)
-        if row.status != "paused":
-            raise InvalidRequest(
-                f"Job {job_id} has status '{row.status}'; only a paused job can be resumed.",
-                param="fine_tuning_job_id",
-            )
-        row.status, row.worker_id = "queued", None
+        move(session, row, "resume", worker_id=None)
         add_event(session, row.id, "Fine-tuning job resumed, moving job to queued state", data={})
         return to_job_object(row, project)

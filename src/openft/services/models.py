@@ -8,6 +8,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from openft.errors import InvalidRequest, NotFound
+from openft.models.catalog import UnknownModelError
 from openft.schemas.common import DeletedObject
 from openft.schemas.jobs import Model, ModelList
 from openft.services.base_models import catalog
@@ -39,8 +40,6 @@ def retrieve_model(ctx: ServiceContext, project: Project, name: str) -> Model:
         row = _tuned(session, project, name)
         if row is not None:
             return Model(id=row.name, created=row.created_at, owned_by=project.name)
-    from openft.models.catalog import UnknownModelError
-
     if not name.startswith("ft:"):
         try:
             entry = catalog(ctx).get(name)
@@ -80,8 +79,6 @@ def _tuned(session: object, project: Project, name: str) -> FineTunedModelRow | 
 
 
 def _is_base(ctx: ServiceContext, name: str) -> bool:
-    from openft.models.catalog import UnknownModelError
-
     try:
         catalog(ctx).get(name)
     except UnknownModelError:

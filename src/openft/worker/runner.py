@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from openft.schemas.jobs import JobStatus
 from openft.services import job_reports, job_runs
 from openft.services.context import ServiceContext
 from openft.worker.pace import RunPace
@@ -29,6 +30,8 @@ from openft.worker.spare import SpareRecipe
 log = logging.getLogger("openft.worker")
 
 EXIT_GRACE_S = 30.0
+# What the recipe's control file says when the job, as the heartbeat reads it, must stop.
+CONTROL_WORDS: dict[JobStatus, str] = {"cancelled": "cancel", "paused": "pause"}
 
 
 class JobRunner:
@@ -179,8 +182,8 @@ class JobRunner:
         stop_asked_at: float | None = None
         while not self._finished.wait(self.heartbeat_s):
             status = job_runs.heartbeat(self.ctx, self.job_id, self._estimated_finish())
-            if status in ("cancelled", "paused") and stop_asked_at is None:
-                (output_dir / "control").write_text("cancel" if status == "cancelled" else "pause")
+            if status in CONTROL_WORDS and stop_asked_at is None:
+                (output_dir / "control").write_text(CONTROL_WORDS[status])
                 stop_asked_at = time.time()
             if stop_asked_at is not None and time.time() - stop_asked_at > self.kill_grace_s:
                 with contextlib.suppress(ProcessLookupError):
