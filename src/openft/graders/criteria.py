@@ -1,4 +1,4 @@
-"""The graders of an eval's `testing_criteria`: `string_check` and `text_similarity`.
+"""Grader configs and grading: `string_check` and `text_similarity`, as an eval's `testing_criteria`.
 
 `normalize_criterion` checks one criterion as the client sent it and returns the stored form (what the
 eval object echoes); `grade` scores one (item, sample) pair with it. Pure: errors are `GraderConfigError`
@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from openft.evals import similarity
-from openft.evals.templates import TemplateError, check_namespaces, render
+from openft.graders import text_similarity as similarity
+from openft.graders.string_check import STRING_CHECK_OPERATIONS, string_check
+from openft.graders.templates import TemplateError, check_namespaces, render
 
-STRING_CHECK_OPERATIONS = ("eq", "ne", "like", "ilike")
 SUPPORTED_TYPES = ("string_check", "text_similarity")
 # OpenAI's grader types that need a grading model or a sandbox openft does not have.
 UNSUPPORTED_TYPES = ("label_model", "score_model", "python", "multi")
@@ -98,19 +98,6 @@ def _threshold(value: Any) -> float:
     if not 0 <= value <= 1:
         raise GraderConfigError(f"pass_threshold must be between 0 and 1; got {value}.", "pass_threshold")
     return float(value)
-
-
-def string_check(output: str, reference: str, operation: str) -> bool:
-    """eq/ne: exact (in)equality; like: `reference` occurs in `output`; ilike: the same ignoring case."""
-    if operation == "eq":
-        return output == reference
-    if operation == "ne":
-        return output != reference
-    if operation == "like":
-        return reference in output
-    if operation == "ilike":
-        return reference.lower() in output.lower()
-    raise ValueError(f"unknown string_check operation {operation!r}")
 
 
 def grade(criterion: Mapping[str, Any], namespaces: Mapping[str, Any]) -> GraderResult:
