@@ -103,17 +103,10 @@ class LocalRunner:
         stops = tuple(stop_token_ids(tokenizer))
         work = []
         for case in cases:
-            prompt = _prompt_ids(tokenizer, case)
             n_reference = len(tokenizer.encode(case.reference, add_special_tokens=False))
             budget = max_tokens or default_max_tokens(n_reference)
-            work.append(self._answer_one(prompt, budget, _scored_tokens(tokenizer, case), stops))
-        return self._run(_gathered(work))
-
-    def reference_loss(self, case: TestCase) -> float | None:
-        """Mean token cross-entropy of the reference answer given the prompt (None: nothing to score)."""
-        tokenizer = self.engine.tokenizer(self.model)
-        scored = _scored_tokens(tokenizer, case)
-        return self._run(self._reference_loss(scored, tuple(stop_token_ids(tokenizer))))
+            work.append((_prompt_ids(tokenizer, case), budget, _scored_tokens(tokenizer, case)))
+        return self._run(self._answer_all(work, stops))
 
     def close(self) -> None:
         """The engine is its owner's to close."""
@@ -122,6 +115,13 @@ class LocalRunner:
         if self.deadline is None:
             return asyncio.run(work)
         return asyncio.run(asyncio.wait_for(work, max(0.0, self.deadline - time.monotonic())))
+
+    async def _answer_all(
+        self, work: list[tuple[list[int], int, tuple[list[int], list[int]]]], stops: tuple[int, ...]
+    ) -> list[Answer]:
+        # All at once: the engine batches them, as it batches concurrent chat requests.
+        answers = [self._answer_one(prompt, budget, scored, stops) for prompt, budget, scored in work]
+        return list(await asyncio.gather(*answers))
 
     async def _answer_one(
         self, prompt: list[int], budget: int, scored: tuple[list[int], list[int]], stops: tuple[int, ...]
@@ -152,11 +152,6 @@ class LocalRunner:
             return None
         # logprobs[i - 1] is token i's, given the tokens before it.
         return -sum(logprobs[i - 1] for i in targets) / len(targets)
-
-
-async def _gathered(work: list[Coroutine[Any, Any, Answer]]) -> list[Answer]:
-    # All at once: the engine batches them, as it batches concurrent chat requests.
-    return list(await asyncio.gather(*work))
 
 
 def _prompt_ids(tokenizer: Any, case: TestCase) -> list[int]:
