@@ -10,6 +10,7 @@ owns a shared engine lend it instead (a lease that does not close it).
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import time
@@ -69,6 +70,7 @@ def own_engine(settings: Settings) -> Iterator[Engine]:
         yield engine
     finally:
         engine.close()
+        gc.collect()  # the models, now unreferenced, leave the worker's process before the next job
 
 
 def run_job_evaluation(
