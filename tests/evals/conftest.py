@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from openft.inference.config import EngineConfig
+from openft.inference.local import LocalEngine
 from openft.models.builtin import ensure_builtin_model
 from openft.services.auth import ensure_project
 from openft.services.context import ServiceContext
@@ -61,6 +64,14 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
     )
     _register(model)
     return model
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[LocalEngine]:
+    """The inference engine the local runner answers through (as the server's, one CPU thread)."""
+    engine = LocalEngine(EngineConfig(cpu_threads=1, max_request_s=0))
+    yield engine
+    engine.close()
 
 
 def _register(model: TrainedModel) -> None:

@@ -11,14 +11,14 @@ import pytest
 from typer.testing import CliRunner
 
 from openft.cli.main import app
-from openft.evals.scaling import (
+from openft.experiments.scaling import (
     ScalingPoint,
     ScalingResult,
     doubling_estimate,
     nested_subsets,
     parse_fractions,
 )
-from openft.evals.scaling_html import render_scaling_html
+from openft.experiments.scaling_html import render_scaling_html
 from openft.train.synthetic import make_split, write_jsonl
 
 

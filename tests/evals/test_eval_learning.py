@@ -13,10 +13,11 @@ import pytest
 from typer.testing import CliRunner
 
 from openft.cli.main import app
-from openft.evals.compare import ComparisonResult, compare
-from openft.evals.html_report import render_html
-from openft.evals.local import LocalRunner, locate_model
-from openft.evals.testset import read_test_set
+from openft.comparison.compare import ComparisonResult, compare
+from openft.comparison.html_report import render_html
+from openft.comparison.local_runner import LocalRunner, locate_model, model_ref
+from openft.comparison.testset import read_test_set
+from openft.inference.local import LocalEngine
 from tests.conftest import LiveServer
 from tests.evals.conftest import TrainedModel
 from tests.evals.report_parser import parse_report
@@ -25,15 +26,19 @@ pytestmark = pytest.mark.slow
 cli = CliRunner()
 
 
-def test_fine_tuned_model_beats_its_base(trained: TrainedModel, tmp_path: Path, record_property: Any) -> None:
+def test_fine_tuned_model_beats_its_base(
+    trained: TrainedModel, engine: LocalEngine, tmp_path: Path, record_property: Any
+) -> None:
     cases = read_test_set(trained.test_file)
     tuned_dir = locate_model(str(trained.run_dir), trained.settings.models_dir)
     assert tuned_dir == (trained.run_dir / "final").resolve()
     started = time.perf_counter()
     result = compare(
         cases,
-        candidate=LocalRunner(tuned_dir, label="fine-tuned"),
-        baseline=LocalRunner(locate_model("openft-tiny", trained.settings.models_dir), label="openft-tiny"),
+        candidate=LocalRunner(model_ref(tuned_dir), engine, label="fine-tuned"),
+        baseline=LocalRunner(
+            model_ref(locate_model("openft-tiny", trained.settings.models_dir)), engine, label="openft-tiny"
+        ),
         test_file=str(trained.test_file),
     )
     eval_s = time.perf_counter() - started
@@ -66,7 +71,9 @@ def test_fine_tuned_model_beats_its_base(trained: TrainedModel, tmp_path: Path, 
     )
 
 
-def test_a_lora_checkpoint_is_scored_against_its_base(trained: TrainedModel, tmp_path: Path) -> None:
+def test_a_lora_checkpoint_is_scored_against_its_base(
+    trained: TrainedModel, engine: LocalEngine, tmp_path: Path
+) -> None:
     """An adapter is applied to the base its base_model.json names: its losses differ from the base's."""
     from openft.train.config import Hyperparameters
     from openft.train.reporting import MemoryReporter
@@ -80,15 +87,19 @@ def test_a_lora_checkpoint_is_scored_against_its_base(trained: TrainedModel, tmp
     checkpoint = next((tmp_path / "lora" / "checkpoints").glob("step-*"))
     assert (checkpoint / "adapter_config.json").is_file()
     cases = read_test_set(trained.test_file, max_examples=4)
-    adapter = LocalRunner(locate_model(str(checkpoint), trained.settings.models_dir))
-    base = LocalRunner(trained.base_dir)
+    adapter = LocalRunner(model_ref(locate_model(str(checkpoint), trained.settings.models_dir)), engine)
+    base = LocalRunner(model_ref(trained.base_dir), engine)
+    # The engine applies the adapter on the base's weights: no merged copy.
+    assert adapter.model.weights_path == base.model.weights_path and adapter.model.adapter_path
     adapter_losses = [answer.reference_loss for answer in adapter.answer(cases, max_tokens=4)]
     base_losses = [answer.reference_loss for answer in base.answer(cases, max_tokens=4)]
     assert all(loss is not None and loss > 0 for loss in adapter_losses + base_losses)
     assert adapter_losses != base_losses
 
 
-def test_the_reference_loss_is_training_loss_on_the_answer(trained: TrainedModel) -> None:
+def test_the_reference_loss_is_training_loss_on_the_answer(
+    trained: TrainedModel, engine: LocalEngine
+) -> None:
     """Same tokens and mask as a training example with one answer: the loss training would report."""
     import torch
     import torch.nn.functional as F
@@ -105,7 +116,7 @@ def test_the_reference_loss_is_training_loss_on_the_answer(trained: TrainedModel
         logits = model(input_ids=ids).logits[0, :-1]
     scored = torch.tensor(tokens.loss_mask[1:], dtype=torch.bool)
     expected = F.cross_entropy(logits[scored], ids[0, 1:][scored]).item()
-    (answer,) = LocalRunner(trained.run_dir / "final").answer([case], max_tokens=1)
+    (answer,) = LocalRunner(model_ref(trained.run_dir / "final"), engine).answer([case], max_tokens=1)
     assert answer.reference_loss == pytest.approx(expected, rel=1e-4)
 
 
@@ -139,7 +150,9 @@ def test_openft_eval_reports_bad_input_in_one_line(trained: TrainedModel, tmp_pa
     assert outcome.exit_code == 1 and "unknown metric 'bleu'" in outcome.output
 
 
-def test_the_sdk_runner_through_a_live_server(trained: TrainedModel, tmp_path: Path) -> None:
+def test_the_sdk_runner_through_a_live_server(
+    trained: TrainedModel, engine: LocalEngine, tmp_path: Path
+) -> None:
     server = LiveServer(trained.settings.model_copy(update={"inference_cpu_threads": 1})).start()
     try:
         results = tmp_path / "results.json"
@@ -163,7 +176,7 @@ def test_the_sdk_runner_through_a_live_server(trained: TrainedModel, tmp_path: P
     assert result.candidate.mean_reference_loss is None and "n/a" in outcome.output
     # The server renders prompts exactly as the local runner does: the same greedy answers.
     cases = [row.case for row in result.rows]
-    local = LocalRunner(trained.run_dir / "final").answer(cases)
+    local = LocalRunner(model_ref(trained.run_dir / "final"), engine).answer(cases)
     agree = sum(row.candidate.text == answer.text for row, answer in zip(result.rows, local, strict=True))
     assert agree >= 7
 

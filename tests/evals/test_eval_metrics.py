@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from openft.evals.metrics import (
+from openft.comparison.metrics import (
     contains,
     contains_reference,
     default_metric_names,

@@ -6,9 +6,15 @@ import json
 
 import pytest
 
-from openft.evals.compare import ComparisonResult, ModelResults, ScoredAnswer, compare_results, score_answer
-from openft.evals.html_report import render_html, word_diff
-from openft.evals.testset import TestCase
+from openft.comparison.compare import (
+    ComparisonResult,
+    ModelResults,
+    ScoredAnswer,
+    compare_results,
+    score_answer,
+)
+from openft.comparison.html_report import render_html, word_diff
+from openft.comparison.testset import TestCase
 from tests.evals.report_parser import parse_report
 
 METRICS = ["exact_match", "token_f1"]

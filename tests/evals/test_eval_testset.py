@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from openft.evals.testset import TestCase, TestSetError, read_test_set
+from openft.comparison.testset import TestCase, TestSetError, read_test_set
 
 
 def write(path: Path, *lines: Any) -> Path:

@@ -63,3 +63,35 @@ def test_adapters_openft_cannot_apply_are_refused(
     )
     with pytest.raises(ModelLoadError, match="use_dora"):
         LoraSet(_model(tiny_model_dir)).add("d", str(dora), torch.device("cpu"), torch.float32)
+
+
+def test_prompt_logprobs_score_a_text_as_peft_does(tiny_model_dir: Path, adapter_dirs: list[Path]) -> None:
+    """How evaluations score a reference: the engine's prompt logprobs are log p(token | tokens before it)
+    under the base alone and under an adapter applied on it, as the transformers/PEFT models give them."""
+    from openft.inference.config import EngineConfig
+    from openft.inference.local import LocalEngine
+    from openft.inference.types import GenerationRequest, SamplingParams
+    from tests.inference.conftest import adapter_ref, base_ref, run
+
+    ids = torch.randint(0, 256, (1, 9), generator=torch.Generator().manual_seed(1))
+    params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=True)
+    engine = LocalEngine(EngineConfig(cpu_threads=1))
+    try:
+        scored = {}
+        for name, ref in (
+            ("base", base_ref(tiny_model_dir)),
+            ("adapter", adapter_ref(tiny_model_dir, adapter_dirs[0])),
+        ):
+            output = run(engine, GenerationRequest(ref, ids[0].tolist(), params, ()))
+            (first, *_rest) = output.deltas
+            assert first.prompt_logprobs is not None and all(d.prompt_logprobs is None for d in _rest)
+            scored[name] = torch.tensor(first.prompt_logprobs)
+    finally:
+        engine.close()
+    with torch.no_grad():
+        base_logits = _model(tiny_model_dir)(input_ids=ids).logits
+    adapter_logits = _peft_logits(tiny_model_dir, adapter_dirs[0], ids)
+    for name, logits in (("base", base_logits), ("adapter", adapter_logits)):
+        expected = logits[0, :-1].log_softmax(-1).gather(1, ids[0, 1:, None])[:, 0]
+        torch.testing.assert_close(scored[name], expected, atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(scored["base"], scored["adapter"], atol=1e-3)

@@ -133,6 +133,46 @@ def test_no_evaluation_without_a_validation_file_and_a_failed_one_is_a_warning(
     assert unknown["message"] == "No such FineTuningJob object: ftjob-doesnotexist"
 
 
+@pytest.mark.slow
+def test_the_evaluation_answers_what_chat_completions_answers_at_temperature_0(
+    server_factory: ServerFactory, tiny_model_dir: Path
+) -> None:
+    """One generation path: every answer in a job's evaluation, the base model's and the fine-tuned one's,
+    is what /v1/chat/completions answers for the same messages and model at temperature 0 with the
+    evaluation's token budget, down to whether it hit that budget."""
+    from transformers import AutoTokenizer
+
+    from openft.comparison.runners import default_max_tokens
+
+    server = start_job_server(server_factory, tiny_model_dir)
+    client = server.client()
+    job_id = _fixed_answer_job(client)
+    wait_for_event(client, job_id, "Evaluation on 4 validation examples: ")
+    evaluation = _get(server, f"/fine_tuning/jobs/{job_id}/evaluation").json()
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+
+    answered = {}
+    for role in ("baseline", "candidate"):
+        model = evaluation[role]["label"]
+        for row in evaluation["rows"]:
+            reference = row["case"]["reference"]
+            budget = default_max_tokens(len(tokenizer.encode(reference, add_special_tokens=False)))
+            chat = client.chat.completions.create(
+                model=model, messages=row["case"]["messages"], temperature=0, max_tokens=budget
+            )
+            choice = chat.choices[0]
+            answered[role, row["case"]["line"]] = (choice.message.content, choice.finish_reason == "length")
+    evaluated = {
+        (role, row["case"]["line"]): (row[role]["text"], row[role]["truncated"])
+        for role in ("baseline", "candidate")
+        for row in evaluation["rows"]
+    }
+    assert answered == evaluated
+    # Both models answered, differently: the comparison is between two models, not one twice.
+    assert {text for (role, _), (text, _) in evaluated.items() if role == "candidate"} == {ANSWER}
+    assert all(text and text != ANSWER for (role, _), (text, _) in evaluated.items() if role == "baseline")
+
+
 def _get(server: LiveServer, path: str, expect: int = 200) -> httpx.Response:
     response = httpx.get(f"{server.base_url}{path}", headers={"Authorization": "Bearer local"}, timeout=30)
     assert response.status_code == expect, response.text

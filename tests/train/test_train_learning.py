@@ -15,10 +15,10 @@ import pytest
 
 from openft.models.builtin import builtin_spec
 from openft.train.adapters import load_for_inference
-from openft.train.generate import exact_match
 from openft.train.reporting import MemoryReporter
 from openft.train.sft import train_sft
 from openft.train.synthetic import make_split, write_jsonl
+from tests.train.greedy import exact_match
 
 pytestmark = pytest.mark.slow
 

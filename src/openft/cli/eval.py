@@ -4,10 +4,11 @@
     openft eval --model ft:openft-tiny:personal::abc12345 --test-file test.jsonl --json results.json
     openft eval --model ft:... --baseline openft-tiny --test-file test.jsonl --base-url http://host:8000/v1
 
-Without --base-url the models run in this process (torch): base models by catalog name, `openft train`
-outputs and checkpoints by directory, and `ft:` models through the data dir's database, so no server has
-to run. With --base-url a server answers through the openai SDK (no reference loss then). torch and the
-services are imported only when the command runs. See docs/evaluation.md.
+Without --base-url the models run in this process, on the inference engine that serves
+/v1/chat/completions (torch): base models by catalog name, `openft train` outputs and checkpoints by
+directory, and `ft:` models through the data dir's database, so no server has to run. With --base-url
+a server answers through the openai SDK (no reference loss then). torch and the services are imported
+only when the command runs. See docs/evaluation.md.
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ from openft.errors import OpenFTError
 from openft.train.environment import set_model_process_environment
 
 if TYPE_CHECKING:
-    from openft.evals.compare import ComparisonResult
-    from openft.evals.runners import ModelRunner
-    from openft.evals.testset import TestCase
+    from openft.comparison.compare import ComparisonResult
+    from openft.comparison.runners import ModelRunner
+    from openft.comparison.testset import TestCase
+    from openft.inference.types import Engine, ModelRef
     from openft.settings import Settings
 
 console = Console(highlight=False)
@@ -77,8 +79,8 @@ def eval_command(
     device: Annotated[str, typer.Option(help="Local runs: auto, cpu, cuda, cuda:1, ...")] = "auto",
 ) -> None:
     """Compare a fine-tuned model with its base on a test set: scores, side-by-side answers, HTML report."""
-    from openft.evals.metrics import default_metric_names, split_metric_names
-    from openft.evals.testset import TestSetError, read_test_set
+    from openft.comparison.metrics import default_metric_names, split_metric_names
+    from openft.comparison.testset import TestSetError, read_test_set
     from openft.settings import load_settings
 
     settings = load_settings(data_dir)
@@ -88,14 +90,19 @@ def eval_command(
         cases = read_test_set(test_file, max_examples=max_examples)
         names = split_metric_names(metric) if metric else default_metric_names([c.reference for c in cases])
         baseline_name = baseline or _base_of(model, settings, remote=base_url is not None)
-        if base_url is not None:
-            candidate_runner, baseline_runner = _sdk_runners(base_url, api_key, model, baseline_name)
-        else:
-            _quiet_local_runs()
-            candidate_runner = _local_runner(model, settings, device)
-            baseline_runner = _local_runner(baseline_name, settings, device)
-        # API errors (a model the server does not know, no server) become one line and exit 1.
-        with reported_errors(base_url) if base_url is not None else contextlib.nullcontext():
+        with contextlib.ExitStack() as stack:
+            if base_url is not None:
+                candidate_runner, baseline_runner = _sdk_runners(base_url, api_key, model, baseline_name)
+                # API errors (a model the server does not know, no server) become one line and exit 1.
+                stack.enter_context(reported_errors(base_url))
+            else:
+                _quiet_local_runs()
+                from openft.comparison.local_runner import local_engine
+
+                # One engine for both models: an adapter and its base share the base's weights.
+                engine = stack.enter_context(local_engine(device))
+                candidate_runner = _local_runner(model, settings, engine)
+                baseline_runner = _local_runner(baseline_name, settings, engine)
             result = _compare(
                 cases, candidate_runner, baseline_runner, names, primary_metric, max_tokens, test_file
             )
@@ -116,7 +123,7 @@ def _compare(
     max_tokens: int | None,
     test_file: Path,
 ) -> ComparisonResult:
-    from openft.evals.compare import compare
+    from openft.comparison.compare import compare
 
     with console.status(
         f"answering {len(cases)} examples with {escape(baseline.label)}, then {escape(candidate.label)}"
@@ -139,17 +146,19 @@ def _quiet_local_runs() -> None:
     hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # one status line instead of a bar per loaded model
 
 
-def _local_runner(spec: str, settings: Settings, device: str) -> ModelRunner:
-    from openft.evals.local import LocalRunner, locate_model
+def _local_runner(spec: str, settings: Settings, engine: Engine) -> ModelRunner:
+    from openft.comparison.local_runner import LocalRunner, locate_model, model_ref
 
-    path = (
-        _fine_tuned_dir(spec, settings) if spec.startswith("ft:") else locate_model(spec, settings.models_dir)
+    model = (
+        _fine_tuned_model(spec, settings)
+        if spec.startswith("ft:")
+        else model_ref(locate_model(spec, settings.models_dir), name=spec)
     )
-    return LocalRunner(path, label=spec, device=device)
+    return LocalRunner(model, engine, label=spec)
 
 
-def _fine_tuned_dir(name: str, settings: Settings) -> Path:
-    """The directory of an `ft:` model, as the server resolves it (its project is named in the name)."""
+def _fine_tuned_model(name: str, settings: Settings) -> ModelRef:
+    """An `ft:` model as the server resolves it for chat (its project is named in the name)."""
     from openft.services.auth import find_project
     from openft.services.context import ServiceContext
     from openft.services.inference import resolve_model
@@ -165,7 +174,7 @@ def _fine_tuned_dir(name: str, settings: Settings) -> Path:
         found = resolve_model(ctx, project, name)
     finally:
         ctx.close()
-    return Path(found.adapter_path or found.weights_path)
+    return found
 
 
 def _base_of(model: str, settings: Settings, *, remote: bool) -> str:
@@ -173,7 +182,7 @@ def _base_of(model: str, settings: Settings, *, remote: bool) -> str:
     if model.startswith("ft:"):
         return model.split(":")[1]
     if not remote:
-        from openft.evals.local import locate_model
+        from openft.comparison.local_runner import locate_model
 
         record = locate_model(model, settings.models_dir) / "base_model.json"
         if record.is_file():
@@ -195,7 +204,7 @@ def _catalog_name(name: str, path: str, settings: Settings) -> str | None:
 
 def _sdk_runners(base_url: str, api_key: str, model: str, baseline: str) -> tuple[ModelRunner, ModelRunner]:
     from openft.cli.client import make_client
-    from openft.evals.sdk import SdkRunner
+    from openft.comparison.sdk_runner import SdkRunner
 
     client = make_client(base_url, api_key)
     return SdkRunner(client, model), SdkRunner(client, baseline)
@@ -241,7 +250,7 @@ def _cell(text: str) -> str:
 
 
 def _summary_table(result: ComparisonResult) -> Table:
-    from openft.evals.metrics import metric_label
+    from openft.comparison.metrics import metric_label
 
     table = Table(title="Summary")
     for column in ("metric", f"base: {result.baseline.label}", f"fine-tuned: {result.candidate.label}"):
@@ -271,7 +280,7 @@ def _write_outputs(result: ComparisonResult, out: Path | None, json_path: Path |
         json_path.write_text(result.to_json())
         console.print(f"results: {json_path}")
     if out is not None:
-        from openft.evals.html_report import render_html
+        from openft.comparison.html_report import render_html
 
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(render_html(result))

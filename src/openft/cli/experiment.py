@@ -25,7 +25,7 @@ from openft.errors import OpenFTError
 from openft.train.environment import set_model_process_environment
 
 if TYPE_CHECKING:
-    from openft.evals.scaling import ScalingResult
+    from openft.experiments.scaling import ScalingResult
 
 console = Console(highlight=False)
 experiment_app = typer.Typer(no_args_is_help=True)
@@ -58,15 +58,15 @@ def data_scaling(
     data_dir: DataDir = None,
 ) -> None:
     """Fine-tune on growing subsets of the data and estimate what doubling the data would gain."""
-    from openft.evals.metrics import split_metric_names
-    from openft.evals.scaling import parse_fractions
-    from openft.evals.testset import TestSetError
+    from openft.comparison.metrics import split_metric_names
+    from openft.comparison.testset import TestSetError
+    from openft.experiments.scaling import parse_fractions
     from openft.settings import load_settings
     from openft.train.config import ConfigError
 
     set_model_process_environment()
     try:
-        from openft.evals.data_scaling import run_data_scaling
+        from openft.experiments.data_scaling import run_data_scaling
 
         result = run_data_scaling(
             model,
@@ -92,7 +92,7 @@ def data_scaling(
 
 
 def _print(result: ScalingResult) -> None:
-    from openft.evals.metrics import metric_label
+    from openft.comparison.metrics import metric_label
 
     table = Table(title=f"Data scaling: {result.base_model} on {result.n_test_examples} test examples")
     for column in ("training examples", "epochs", "steps", *map(metric_label, result.metric_names)):
@@ -109,7 +109,7 @@ def _print(result: ScalingResult) -> None:
 
 def _write_outputs(result: ScalingResult, out: Path | None, json_path: Path | None) -> None:
     if out is not None:
-        from openft.evals.scaling_html import render_scaling_html
+        from openft.experiments.scaling_html import render_scaling_html
 
         out.write_text(render_scaling_html(result), encoding="utf-8")
         console.print(f"report: {out}")

@@ -27,7 +27,7 @@ def evaluation(
     import httpx  # with the SDK, only when the command runs
 
     from openft.cli.eval import console, print_comparison
-    from openft.evals.compare import ComparisonResult
+    from openft.comparison.compare import ComparisonResult
 
     with connected(base_url, api_key) as client:
         data = client.get(f"/fine_tuning/jobs/{job_id}/evaluation", cast_to=dict[str, Any])

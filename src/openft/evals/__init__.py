@@ -1,7 +1,6 @@
-"""openft.evals: run a test set through base and fine-tuned models, score the answers, report.
+"""openft.evals: the Evals API's own data (`client.evals`): the rows of a run's data source (`items`).
 
-Comparisons (`openft eval`, docs/evaluation.md): `testset` reads test files, `metrics` holds the answer
-metrics, `runners` the runner protocol with `local` (torch in this process) and `sdk` (a server through
-the openai SDK), `compare` the comparison and its JSON, `html_report` the HTML page. Importing the
-package loads no torch: only `local` does.
+The API's services are `openft.services.evals`, `eval_runs`, `eval_exec`; its graders are
+`openft.graders`. Not to be confused with a fine-tuning job's evaluation (`openft.comparison`, run by
+`openft.worker.job_evaluation`) or `openft eval` (docs/architecture.md, "Evaluation").
 """

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from openft.evals.templates import TemplateError, render
+from openft.graders.templates import TemplateError, render
 from openft.graders.outcome import ErrorFlags
 
 _NOT_JSON = object()

@@ -4,10 +4,10 @@ the field (`graders.b.operation`) and what to write instead."""
 from __future__ import annotations
 
 import ast
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
-from openft.evals.templates import TemplateError, check_namespaces
+from openft.graders.templates import TemplateError, check_namespaces
 from openft.graders.formula import FormulaError, parse_formula
 from openft.graders.string_check import OPERATIONS
 from openft.graders.text_similarity import METRICS, UNSUPPORTED_METRICS
@@ -65,7 +65,7 @@ def _text(raw: Mapping[str, Any], field: str, at: str, *, non_empty: bool = Fals
     if not isinstance(value, str):
         raise GraderConfigError(f"Missing required parameter: '{at}{field}' (a string).", f"{at}{field}")
     if non_empty and not value.strip():
-        raise GraderConfigError(f"'{at}{field}' must not be empty.", f"{at}{field}")
+        raise GraderConfigError(f"{at}{field} must not be empty.", f"{at}{field}")
     return value
 
 
@@ -78,7 +78,7 @@ def _template(raw: Mapping[str, Any], field: str, at: str) -> str:
     return template
 
 
-def _choice(raw: Mapping[str, Any], field: str, choices: tuple[str, ...], at: str) -> str:
+def _choice(raw: Mapping[str, Any], field: str, choices: Collection[str], at: str) -> str:
     value = raw.get(field)
     if value not in choices:
         raise GraderConfigError(

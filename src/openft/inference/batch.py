@@ -37,6 +37,9 @@ class RunningBatch:
         """Prefill `sequences` and make them rows of the batch; their first token comes with the next step."""
         if not sequences:
             return
+        for sequence in sequences:
+            if sequence.job.request.params.prompt_logprobs:
+                sequence.prompt_logprobs = self._prompt_logprobs(sequence)
         ids, mask = _left_padded([s.job.request.prompt_ids for s in sequences], self.device)
         positions = (mask.cumsum(dim=-1) - 1).clamp(min=0)
         cache = DynamicCache()
@@ -87,6 +90,18 @@ class RunningBatch:
         self._sampler.select(keep)
         self.sequences = [self.sequences[i] for i in keep]
         self._route([s.adapter for s in self.sequences])
+
+    def _prompt_logprobs(self, sequence: Sequence) -> list[float]:
+        """log p(prompt[i] | prompt[:i]) for i >= 1: the sequence's prompt alone, every position's logits
+        (one row at a time, so a batch never holds a vocabulary of logits per prompt token)."""
+        prompt = sequence.job.request.prompt_ids
+        if len(prompt) < 2:
+            return []
+        self._route([sequence.adapter])
+        ids = torch.tensor([prompt], device=self.device)
+        logits = self.weights.model(input_ids=ids, use_cache=False).logits[0, :-1].float()
+        chosen = logits.log_softmax(dim=-1).gather(1, ids[0, 1:, None])[:, 0]
+        return [float(value) for value in chosen.tolist()]
 
     def _route(self, adapters: list[str | None]) -> None:
         # The base's LoRA layers read, per forward, which adapter each row uses.

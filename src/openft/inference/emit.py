@@ -26,6 +26,8 @@ class Sequence:
     texts: TokenTexts
     n_tokens: int = 0
     finish: FinishReason | None = None
+    # Computed at prefill when the request asks for them; sent with the choice's first delta.
+    prompt_logprobs: list[float] | None = None
 
 
 def emit(sequences: list[Sequence], choice: Choice) -> None:
@@ -58,16 +60,23 @@ def emit(sequences: list[Sequence], choice: Choice) -> None:
             _finish(
                 seq, "length", text + seq.stopper.feed(seq.decoder.flush()) + seq.stopper.flush(), entries
             )
-        elif text or entries:
-            seq.job.sink(Delta(seq.choice, text, entries, seq.n_tokens))
+        elif text or entries or seq.prompt_logprobs is not None:
+            seq.job.sink(_delta(seq, text, entries))
 
 
 def _finish(seq: Sequence, reason: FinishReason, text: str, entries: list[TokenLogprob]) -> None:
     seq.finish = reason
-    seq.job.sink(Delta(seq.choice, text, entries, seq.n_tokens, finish_reason=reason))
+    seq.job.sink(_delta(seq, text, entries, reason))
     seq.job.remaining_sequences -= 1
     if seq.job.remaining_sequences == 0:
         seq.job.sink(END)
+
+
+def _delta(
+    seq: Sequence, text: str, entries: list[TokenLogprob], reason: FinishReason | None = None
+) -> Delta:
+    prompt_logprobs, seq.prompt_logprobs = seq.prompt_logprobs, None  # once, with the first delta
+    return Delta(seq.choice, text, entries, seq.n_tokens, reason, prompt_logprobs)
 
 
 def _past_deadline(job: Job, now: float) -> bool:

@@ -69,6 +69,7 @@ class LocalEngine:
             job.cancelled.set()  # a running batch drops the job at its next step
         if self._thread is not None:
             self._thread.join(timeout=30)
+        self.scheduler = None  # its models go with it (an engine made for one evaluation frees them)
 
     def _submit(self, job: Job) -> None:
         """Queue the job for the scheduler thread, starting it if none runs (under one lock with the

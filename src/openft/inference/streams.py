@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import Sequence
 
 from pydantic import BaseModel
@@ -72,7 +73,7 @@ async def merged(streams: Sequence[DeltaStream], offsets: Sequence[int]) -> Delt
 def _shifted(delta: Delta, offset: int) -> Delta:
     if not offset:
         return delta
-    return Delta(offset + delta.choice, delta.text, delta.logprobs, delta.n_tokens, delta.finish_reason)
+    return dataclasses.replace(delta, choice=offset + delta.choice)
 
 
 async def _prepend(first: Delta, rest: DeltaStream) -> DeltaStream:

@@ -41,6 +41,9 @@ class SamplingParams:
     logit_bias: dict[int, float] = field(default_factory=dict)
     # None: no logprobs; k >= 0: the chosen token's logprob plus the k most likely alternatives.
     logprobs: int | None = None
+    # True: the first delta of each choice carries the logprob of every prompt token after the first
+    # (how a text is scored: the reference loss of the evaluations).
+    prompt_logprobs: bool = False
 
     @property
     def greedy(self) -> bool:
@@ -81,6 +84,8 @@ class Delta:
     # Tokens generated for this choice so far (the end-of-turn token that stopped it is not counted).
     n_tokens: int
     finish_reason: FinishReason | None = None
+    # With SamplingParams.prompt_logprobs, on a choice's first delta: log p(prompt[i] | prompt[:i]), i >= 1.
+    prompt_logprobs: list[float] | None = None
 
 
 # What engines return: closing it (aclose) cancels the generation.

@@ -20,9 +20,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from openft.errors import NotFound, OpenFTError
-from openft.evals.graders import grade
 from openft.evals.items import Row
-from openft.evals.templates import TemplateError
+from openft.graders.criteria import grade
+from openft.graders.templates import TemplateError
 from openft.inference.types import Engine
 from openft.schemas.chat import ChatCompletion, ChatCompletionRequest
 from openft.schemas.evals import CompletionsDataSource

@@ -14,7 +14,14 @@ from pydantic import BaseModel, ValidationError
 from openft import ids
 from openft.errors import InvalidRequest, NotFound
 from openft.evals.items import ItemsError, Row, parse_jsonl, row_from, schema_problem
-from openft.evals.templates import TemplateError, check_namespaces, check_renders, lookup, references, render
+from openft.graders.templates import (
+    TemplateError,
+    check_namespaces,
+    check_renders,
+    lookup,
+    references,
+    render,
+)
 from openft.schemas.evals import (
     CompletionsDataSource,
     CreateEvalRunRequest,

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from openft import ids
 from openft.errors import InvalidRequest, no_such_object
-from openft.evals.graders import GraderConfigError, normalize_criterion
+from openft.graders.criteria import GraderConfigError, normalize_criterion
 from openft.schemas.evals import (
     CreateEvalRequest,
     CustomDataSourceConfig,

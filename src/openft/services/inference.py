@@ -68,20 +68,23 @@ class Prepared:
     chat: bool
 
 
+def engine_config(settings: Settings) -> EngineConfig:
+    """The built-in engine's settings (the server's engine, and a job evaluation's own)."""
+    return EngineConfig(
+        device=settings.inference_device,
+        dtype=settings.inference_dtype,
+        max_loaded_models=settings.inference_max_loaded_models,
+        adapter_cache_bytes=settings.inference_adapter_cache_mb * MIB,
+        max_batch_sequences=settings.inference_max_batch_sequences,
+        max_batch_tokens=settings.inference_max_batch_tokens,
+        cpu_threads=settings.inference_cpu_threads,
+        max_request_s=settings.inference_max_request_s,
+    )
+
+
 def new_engine(settings: Settings) -> Engine:
     """The configured backend. Cheap: models load when the first request for them arrives."""
-    local = LocalEngine(
-        EngineConfig(
-            device=settings.inference_device,
-            dtype=settings.inference_dtype,
-            max_loaded_models=settings.inference_max_loaded_models,
-            adapter_cache_bytes=settings.inference_adapter_cache_mb * MIB,
-            max_batch_sequences=settings.inference_max_batch_sequences,
-            max_batch_tokens=settings.inference_max_batch_tokens,
-            cpu_threads=settings.inference_cpu_threads,
-            max_request_s=settings.inference_max_request_s,
-        )
-    )
+    local = LocalEngine(engine_config(settings))
     if settings.inference_backend == "local":
         return local
     if settings.inference_backend == "vllm" and settings.inference_vllm_url:

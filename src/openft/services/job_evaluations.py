@@ -1,33 +1,54 @@
 """The evaluation that ends a job with a validation file: what to run, its event, and its stored report.
 
-When a job that has a validation file succeeds, the worker runs `openft.evals.job_eval` on (the first
-`job_eval_max_examples` of) that file, comparing the model the job started from with the fine-tuned one,
-and records the headline as a job event. The full result and the HTML report stay in the job's directory,
-served by `GET /v1/fine_tuning/jobs/{id}/evaluation` and `.../evaluation/report` (openft extensions).
+When a job that has a validation file succeeds, the worker (`openft.worker.job_evaluation`) compares the
+model the job started from with the fine-tuned one on (the first `job_eval_max_examples` of) that file,
+through the inference engine that serves chat, and records the headline as a job event. The full result
+and the HTML report stay in the job's directory, served by `GET /v1/fine_tuning/jobs/{id}/evaluation`
+and `.../evaluation/report` (openft extensions).
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
 from openft.errors import NotFound
-from openft.evals.job_eval import REPORT_FILE, RESULT_FILE, JobEvalSpec
 from openft.schemas.jobs import EVALUATION_EVENT_KIND
 from openft.services.base_models import resolve_base_model
 from openft.services.context import Project, ServiceContext
 from openft.services.job_events import add_event, get_job_row
 from openft.store.tables import FileRow, FineTunedModelRow, JobRow
 
+# In the job's evaluation directory: the full comparison (openft.comparison's JSON) and its HTML report.
+RESULT_FILE = "evaluation.json"
+REPORT_FILE = "evaluation.html"
+
+
+@dataclass(frozen=True)
+class JobEvaluationSpec:
+    """What the worker compares, and where it writes the result."""
+
+    job_id: str
+    candidate_label: str  # the job's fine-tuned model name
+    candidate_path: str
+    baseline_label: str  # the model the job started from (a base model, or the ft: model it continued)
+    baseline_path: str | None  # None: resolve baseline_label in the catalog under models_dir
+    models_dir: str
+    test_file: str
+    test_file_id: str
+    max_examples: int
+    out_dir: str
+
 
 def evaluation_dir(ctx: ServiceContext, job_id: str) -> Path:
     return ctx.settings.jobs_dir / job_id / "evaluation"
 
 
-def evaluation_spec(ctx: ServiceContext, job_id: str) -> JobEvalSpec | None:
+def evaluation_spec(ctx: ServiceContext, job_id: str) -> JobEvaluationSpec | None:
     """What to evaluate for a job that just succeeded; None when there is nothing to do (no validation
     file, evaluation turned off, or the model it started from is gone)."""
     max_examples = ctx.settings.job_eval_max_examples
@@ -47,7 +68,7 @@ def evaluation_spec(ctx: ServiceContext, job_id: str) -> JobEvalSpec | None:
             baseline_path = started_from.path
         else:
             baseline_label = resolve_base_model(ctx, job.project_id, job.model).name
-        return JobEvalSpec(
+        return JobEvaluationSpec(
             job_id=job.id,
             candidate_label=candidate.name,
             candidate_path=candidate.path,

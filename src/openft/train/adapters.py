@@ -83,13 +83,9 @@ def is_adapter_dir(path: Path) -> bool:
     return (path / ADAPTER_CONFIG_FILE).is_file()
 
 
-def load_for_inference(
-    checkpoint_dir: str | Path, *, device: str = "cpu", merge: bool = False
-) -> tuple[Any, Any]:
-    """(model, tokenizer) of a checkpoint, ready for generation: the base with the adapter applied.
-
-    `merge=True` folds a LoRA adapter into the base weights (faster generation, one adapter only).
-    """
+def load_for_inference(checkpoint_dir: str | Path, *, device: str = "cpu") -> tuple[Any, Any]:
+    """(model, tokenizer) of a checkpoint as transformers models, for checks on a training result: the
+    base with the adapter applied. Serving and evaluations use the inference engine (openft.inference)."""
     checkpoint_dir = Path(checkpoint_dir)
     if not is_adapter_dir(checkpoint_dir):
         model = load_base_model(checkpoint_dir, device)
@@ -99,8 +95,6 @@ def load_for_inference(
     base_path = base_model_path_of(checkpoint_dir)
     with _quiet_peft():
         model = PeftModel.from_pretrained(load_base_model(base_path, device), str(checkpoint_dir))
-    if merge:
-        model = model.merge_and_unload()
     has_tokenizer = (checkpoint_dir / "tokenizer_config.json").is_file()
     return model.eval(), load_tokenizer(checkpoint_dir if has_tokenizer else base_path)
 

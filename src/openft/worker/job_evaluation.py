@@ -1,68 +1,111 @@
-"""After a job with a validation file succeeds: evaluate base against fine-tuned in a subprocess.
+"""After a job with a validation file succeeds: its evaluation, base against fine-tuned, in the worker.
 
 The job has already succeeded (its model is served at once); the evaluation only adds an event and a
-report. It runs in a subprocess for the same reasons training does (torch stays out of the server; a
-crash costs nothing but the report), with a time limit, and it never changes the job's status.
+report, within a time limit, and never changes the job's status. Its answers come from the inference
+engine that serves /v1/chat/completions (openft.comparison.local_runner), so the report shows what
+the server answers at temperature 0. By default the evaluation makes an engine of its own, which loads
+the models on demand and releases them when the evaluation ends; `engine_lease` lets the process that
+owns a shared engine lend it instead (a lease that does not close it).
 """
 
 from __future__ import annotations
 
-import json
+import gc
 import logging
-import subprocess
-import sys
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
+from openft.comparison.compare import compare
+from openft.comparison.html_report import render_html
+from openft.comparison.local_runner import LocalRunner, locate_model, model_ref
+from openft.comparison.testset import read_test_set
+from openft.inference.local import LocalEngine
+from openft.inference.types import Engine
 from openft.services import job_evaluations
 from openft.services.context import ServiceContext
+from openft.services.inference import engine_config
+from openft.settings import Settings
 from openft.worker.public_text import python_roots, without_server_paths
-from openft.worker.recipe_process import start_recipe_process
 
 log = logging.getLogger("openft.worker")
 
+# An engine for the length of one evaluation: entered before it starts, exited when it ends.
+EngineLease = Callable[[], AbstractContextManager[Engine]]
 
-def evaluate_finished_job(ctx: ServiceContext, job_id: str) -> None:
+
+def evaluate_finished_job(
+    ctx: ServiceContext, job_id: str, *, engine_lease: EngineLease | None = None
+) -> None:
     """Run the job's evaluation if it has one due, and record its outcome as a job event."""
     spec = job_evaluations.evaluation_spec(ctx, job_id)
     if spec is None:
         return
-    out_dir = Path(spec.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    spec_path = out_dir / "spec.json"
-    spec_path.write_text(spec.to_json())
-    summary = _run(spec_path, out_dir / "stderr.log", ctx.settings.job_eval_timeout_s)
-    if "error" in summary:
-        roots = [out_dir, ctx.settings.data_dir, ctx.settings.models_dir, *python_roots()]
-        problem = str(summary["error"])
-        log.warning("evaluation of %s failed: %s", job_id, problem)
-        job_evaluations.record_evaluation_failure(ctx, job_id, without_server_paths(problem, roots))
+    timeout_s = ctx.settings.job_eval_timeout_s
+    lease = engine_lease or (lambda: own_engine(ctx.settings))
+    try:
+        with lease() as engine:
+            summary = run_job_evaluation(spec, engine, deadline=time.monotonic() + timeout_s)
+    except TimeoutError:
+        problem = f"it took longer than {timeout_s:g} s (OPENFT_JOB_EVAL_TIMEOUT_S) and was stopped"
+    except Exception as exc:  # reported as the job's warning event; the job itself has succeeded
+        log.exception("evaluation of %s failed", job_id)
+        roots = [Path(spec.out_dir), ctx.settings.data_dir, ctx.settings.models_dir, *python_roots()]
+        problem = without_server_paths(f"{type(exc).__name__}: {exc}", roots)
     else:
         job_evaluations.record_evaluation(ctx, job_id, summary)
+        return
+    log.warning("evaluation of %s failed: %s", job_id, problem)
+    job_evaluations.record_evaluation_failure(ctx, job_id, problem)
 
 
-def _run(spec_path: Path, stderr_path: Path, timeout_s: float) -> dict[str, Any]:
-    """The subprocess's summary line, or {"error": ...} saying why there is none."""
-    command = [sys.executable, "-m", "openft.evals.job_eval", str(spec_path)]
-    with open(stderr_path, "ab") as stderr:
-        process = start_recipe_process(command, stderr)
-        try:
-            stdout, _ = process.communicate(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
-            return {
-                "error": f"it took longer than {timeout_s:g} s (OPENFT_JOB_EVAL_TIMEOUT_S) and was stopped"
-            }
-    lines = [line for line in stdout.splitlines() if line.startswith("{")]
+@contextmanager
+def own_engine(settings: Settings) -> Iterator[Engine]:
+    """An engine configured as the server's built-in one, closed (its models released) afterwards."""
+    engine = LocalEngine(engine_config(settings))
     try:
-        summary: dict[str, Any] = json.loads(lines[-1])
-    except (IndexError, json.JSONDecodeError):
-        log.warning(
-            "evaluation of %s: no summary (exit %s), see %s", spec_path, process.returncode, stderr_path
-        )
-        return {
-            "error": f"the evaluation process ended with exit code {process.returncode} (its log is in "
-            "the job's directory on the server)"
-        }
-    return summary
+        yield engine
+    finally:
+        engine.close()
+        gc.collect()  # the models, now unreferenced, leave the worker's process before the next job
+
+
+def run_job_evaluation(
+    spec: job_evaluations.JobEvaluationSpec, engine: Engine, *, deadline: float | None = None
+) -> dict[str, Any]:
+    """Compare the two models on the validation sample; write the result and report; return the summary
+    for the job's event. Raises TimeoutError once `deadline` (time.monotonic()) has passed."""
+    cases = read_test_set(Path(spec.test_file), max_examples=spec.max_examples)
+    baseline_path = Path(spec.baseline_path or locate_model(spec.baseline_label, Path(spec.models_dir)))
+    result = compare(
+        cases,
+        LocalRunner(
+            model_ref(Path(spec.candidate_path), name=spec.candidate_label), engine, deadline=deadline
+        ),
+        LocalRunner(model_ref(baseline_path, name=spec.baseline_label), engine, deadline=deadline),
+        test_file=spec.test_file_id,
+    )
+    out_dir = Path(spec.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _write_atomically(out_dir / job_evaluations.RESULT_FILE, result.to_json())
+    _write_atomically(
+        out_dir / job_evaluations.REPORT_FILE,
+        render_html(result, title=f"{spec.candidate_label} against {spec.baseline_label}"),
+    )
+    return {
+        "n_examples": len(cases),
+        "headline": result.headline,
+        "summary_lines": result.summary_lines(),
+        "primary_metric": result.primary_metric,
+        "baseline": result.baseline.means,
+        "fine_tuned": result.candidate.means,
+    }
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)

@@ -3,7 +3,7 @@
 OpenAI's guide suggests estimating the value of more data by fine-tuning on a subset (say half) of the
 examples and comparing: the gain from half to all is roughly what the next doubling buys. With several
 fractions the estimate is a least-squares line of the metric against log2(number of examples), whose
-slope is the gain per doubling. Pure Python: the experiment itself is in `openft.evals.data_scaling`.
+slope is the gain per doubling. Pure Python: the experiment itself is in `openft.experiments.data_scaling`.
 """
 
 from __future__ import annotations

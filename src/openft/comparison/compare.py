@@ -19,9 +19,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from openft.evals.metrics import default_metric_names, get_metric, metric_label
-from openft.evals.runners import ModelRunner
-from openft.evals.testset import TestCase
+from openft.comparison.metrics import default_metric_names, get_metric, metric_label
+from openft.comparison.runners import ModelRunner
+from openft.comparison.testset import TestCase
 
 Verdict = Literal["improved", "regressed", "same"]
 RESULT_OBJECT = "openft.eval.comparison"

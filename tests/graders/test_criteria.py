@@ -7,10 +7,11 @@ import random
 
 import pytest
 
-from openft.evals import similarity
-from openft.evals.graders import GraderConfigError, grade, normalize_criterion, string_check
 from openft.evals.items import ItemsError, parse_jsonl, schema_problem
-from openft.evals.templates import TemplateError, check_namespaces, references, render
+from openft.graders import text_similarity as similarity
+from openft.graders.criteria import GraderConfigError, grade, normalize_criterion
+from openft.graders.string_check import string_check
+from openft.graders.templates import TemplateError, check_namespaces, references, render
 
 CAT, CAT_MAT = "the cat sat", "The cat sat on the mat."
 

@@ -1,8 +1,8 @@
 """What an evaluation needs from a model: answers to test prompts and, where it can, the reference's loss.
 
-Two implementations: `openft.evals.local.LocalRunner` (torch in this process: greedy answers and the
-reference loss) and `openft.evals.sdk.SdkRunner` (a running openft server through the openai SDK:
-answers only). Torch-free.
+Two implementations: `openft.comparison.local_runner.LocalRunner` (the inference engine in this process:
+greedy answers and the reference loss) and `openft.comparison.sdk_runner.SdkRunner` (a running openft
+server through the openai SDK: answers only). Torch-free.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from openft.evals.testset import TestCase
+from openft.comparison.testset import TestCase
 
 # Answers longer than this are cut: a model that never stops must not stall an evaluation.
 MAX_TOKENS_CAP = 512

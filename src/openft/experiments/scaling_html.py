@@ -11,8 +11,8 @@ import math
 from collections.abc import Callable
 from html import escape
 
-from openft.evals.metrics import metric_label
-from openft.evals.scaling import ScalingResult
+from openft.comparison.metrics import metric_label
+from openft.experiments.scaling import ScalingResult
 
 WIDTH, HEIGHT, MARGIN = 560, 300, 48
 Scale = Callable[[float], float]  # data value -> SVG coordinate

@@ -8,8 +8,9 @@
 
 Every subset is trained with the same hyperparameters as given ("auto" is resolved for each subset as a
 fine-tuning job on that file would resolve it, so a small subset gets the epochs OpenAI's rule gives it)
-and the same seed, in this process, one after the other; each trained model is evaluated greedily on the
-same test cases, and so is the untrained base model as the starting point. Needs torch.
+and the same seed, in this process, one after the other; each trained model answers the same test cases
+greedily through the inference engine (as `openft eval` runs locally), and so does the untrained base
+model as the starting point. Needs torch.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from openft.comparison.compare import ModelSummary, evaluate, summarize
+from openft.comparison.local_runner import LocalRunner, local_engine, model_ref
+from openft.comparison.metrics import default_metric_names
+from openft.comparison.testset import TestCase, read_test_set
 from openft.data.lines import BadLine, iter_lines, parse_json_line
-from openft.evals.compare import evaluate, summarize
-from openft.evals.local import LocalRunner
-from openft.evals.metrics import default_metric_names
-from openft.evals.scaling import ScalingPoint, ScalingResult, nested_subsets
-from openft.evals.testset import read_test_set
+from openft.experiments.scaling import ScalingPoint, ScalingResult, nested_subsets
 from openft.models.catalog import Catalog, ResolvedModel
 from openft.train.config import Hyperparameters, SFTConfig, resolve_config
 from openft.train.reporting import MemoryReporter
@@ -53,9 +54,7 @@ def run_data_scaling(
     names = list(metric_names) if metric_names else default_metric_names([c.reference for c in cases])
 
     progress(f"evaluating the base model {base.name} on {len(cases)} test examples")
-    base_runner = LocalRunner(base.path, label=base.name)
-    baseline = summarize(evaluate(cases, base_runner, names, max_tokens=max_tokens), names)
-    base_runner.close()
+    baseline = _score(base.path, base.name, cases, names, max_tokens)
     points = []
     for fraction, subset in zip(fractions, nested_subsets(examples, fractions, seed), strict=True):
         run_dir = work_dir / f"fraction-{fraction:g}"
@@ -66,9 +65,7 @@ def run_data_scaling(
         )
         final_path, n_steps = _train(config)
         progress(f"fraction {fraction:g}: evaluating")
-        runner = LocalRunner(final_path, label=f"{base.name} on {len(subset)} examples")
-        summary = summarize(evaluate(cases, runner, names, max_tokens=max_tokens), names)
-        runner.close()
+        summary = _score(final_path, f"{base.name} on {len(subset)} examples", cases, names, max_tokens)
         points.append(
             ScalingPoint(
                 fraction=fraction,
@@ -89,6 +86,15 @@ def run_data_scaling(
         baseline_reference_loss=baseline.mean_reference_loss,
         points=points,
     )
+
+
+def _score(
+    path: Path, label: str, cases: list[TestCase], names: list[str], max_tokens: int | None
+) -> ModelSummary:
+    # An engine per model: its weights are released before the next subset trains.
+    with local_engine() as engine:
+        runner = LocalRunner(model_ref(path, name=label), engine)
+        return summarize(evaluate(cases, runner, names, max_tokens=max_tokens), names)
 
 
 def _training_lines(path: Path) -> list[str]:

@@ -1,7 +1,8 @@
-"""Greedy replies and exact match: a quick way to see what a fine-tuned model learned.
+"""Greedy replies and exact match of a model held in memory: how training tests see what it learned.
 
 Prompts go through `render_prompt`, the same rendering training used, and generation stops at the
-end-of-turn token. This is a check for tests and demos, not the serving engine (openft.inference).
+end-of-turn token. A check on a training run's in-memory model, for tests only: what the server and the
+evaluations answer comes from the inference engine (openft.inference).
 """
 
 from __future__ import annotations

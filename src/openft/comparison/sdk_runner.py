@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, cast
 
-from openft.evals.runners import Answer, default_max_tokens
-from openft.evals.testset import TestCase
+from openft.comparison.runners import Answer, default_max_tokens
+from openft.comparison.testset import TestCase
 
 if TYPE_CHECKING:
     from openai import OpenAI

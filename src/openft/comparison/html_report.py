@@ -13,8 +13,8 @@ import re
 import time
 from html import escape
 
-from openft.evals.compare import ComparisonResult, ExampleRow, ScoredAnswer, Verdict
-from openft.evals.metrics import metric_label
+from openft.comparison.compare import ComparisonResult, ExampleRow, ScoredAnswer, Verdict
+from openft.comparison.metrics import metric_label
 
 VERDICTS: tuple[Verdict, ...] = ("improved", "regressed", "same")
 _WORDS = re.compile(r"\s+|\w+|[^\w\s]")
