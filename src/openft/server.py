@@ -8,8 +8,8 @@ worker or an engine of its own.
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 
 from fastapi import FastAPI
@@ -24,6 +24,7 @@ from openft.services.files import sweep_storage
 from openft.services.webhook_addresses import AddressPolicy
 from openft.services.webhook_test_calls import EndpointTestSlots
 from openft.settings import Settings
+from openft.worker.job_evaluation import EngineLease
 from openft.worker.loop import Worker
 from openft.worker.webhook_sender import WebhookSender, webhook_policy
 
@@ -51,6 +52,11 @@ class LazyEngine:
         """The engine if one was made (and not yet closed); never makes one."""
         return self._engine
 
+    @contextmanager
+    def lease(self) -> Iterator[Engine]:
+        """Lend the engine for a while (a job's evaluation): it stays open for chat afterwards."""
+        yield self.get()
+
     def close(self) -> None:
         with self._lock:
             engine, self._engine = self._engine, None
@@ -66,10 +72,16 @@ class WorkerOptions:
     max_attempts: int = 3
 
 
-def build_worker(ctx: ServiceContext, options: WorkerOptions = WorkerOptions()) -> Worker:
-    """The job queue's worker, for the server (in a thread) and for `openft worker` (in the foreground)."""
+def build_worker(
+    ctx: ServiceContext, options: WorkerOptions = WorkerOptions(), *, engine_lease: EngineLease | None = None
+) -> Worker:
+    """The job queue's worker, for the server (in a thread) and for `openft worker` (in the foreground).
+
+    In the server, job evaluations answer through the server's own engine (`engine_lease`); a
+    standalone worker makes one per evaluation."""
     return Worker(
         ctx,
+        engine_lease=engine_lease,
         name=options.name,
         heartbeat_s=options.heartbeat_s,
         stale_after_s=options.stale_after_s,
@@ -151,7 +163,7 @@ def build_server(settings: Settings, *, local_mode_allowed: bool = True, run_wor
         engine=engine,
         eval_runner=EvalRunner(context, engine.get),
         webhook_sender=build_webhook_sender(context),
-        worker=build_worker(context) if run_worker else None,
+        worker=build_worker(context, engine_lease=engine.lease) if run_worker else None,
     )
 
 

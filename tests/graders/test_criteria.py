@@ -10,7 +10,7 @@ import pytest
 from openft.evals.items import ItemsError, parse_jsonl, schema_problem
 from openft.graders import text_similarity as similarity
 from openft.graders.criteria import GraderConfigError, grade, normalize_criterion
-from openft.graders.string_check import string_check
+from openft.graders.string_check import compare as string_check
 from openft.graders.templates import TemplateError, check_namespaces, references, render
 
 CAT, CAT_MAT = "the cat sat", "The cat sat on the mat."

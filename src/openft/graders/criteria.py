@@ -36,7 +36,11 @@ def normalize_criterion(raw: Mapping[str, Any]) -> dict[str, Any]:
     """The criterion as the eval stores and echoes it; checked by the graders' one validator."""
     kind = raw.get("type")
     if kind not in SUPPORTED_TYPES:
-        why = " (as an eval's testing criterion; the alpha graders endpoints run it)" if kind in UNSUPPORTED_TYPES else ""
+        why = (
+            " (as an eval's testing criterion; the alpha graders endpoints run it)"
+            if kind in UNSUPPORTED_TYPES
+            else ""
+        )
         raise GraderConfigError(
             f"openft does not support testing criteria of type {kind!r}{why}; supported: "
             f"{', '.join(SUPPORTED_TYPES)}.",

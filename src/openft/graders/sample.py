@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from openft.graders.templates import TemplateError, render
 from openft.graders.outcome import ErrorFlags
+from openft.graders.templates import TemplateError, render
 
 _NOT_JSON = object()
 

@@ -7,9 +7,9 @@ import ast
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from openft.graders.templates import TemplateError, check_namespaces
 from openft.graders.formula import FormulaError, parse_formula
 from openft.graders.string_check import OPERATIONS
+from openft.graders.templates import TemplateError, check_namespaces
 from openft.graders.text_similarity import METRICS, UNSUPPORTED_METRICS
 
 TYPES = ("string_check", "text_similarity", "python", "score_model", "label_model", "multi")

@@ -10,7 +10,7 @@ import threading
 from openft.services import job_runs
 from openft.services.context import ServiceContext
 from openft.settings import Settings
-from openft.worker.job_evaluation import evaluate_finished_job
+from openft.worker.job_evaluation import EngineLease, evaluate_finished_job
 from openft.worker.runner import JobRunner
 from openft.worker.spare import SpareRecipe
 
@@ -22,6 +22,7 @@ class Worker:
         self,
         ctx: ServiceContext,
         *,
+        engine_lease: EngineLease | None = None,
         name: str | None = None,
         poll_interval_s: float = 0.5,
         heartbeat_s: float = 2.0,
@@ -29,6 +30,7 @@ class Worker:
         max_attempts: int = 3,
     ) -> None:
         self.ctx = ctx
+        self.engine_lease = engine_lease  # for job evaluations; None: an engine of their own each time
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
         self.poll_interval_s = poll_interval_s
         self.heartbeat_s = heartbeat_s
@@ -52,7 +54,8 @@ class Worker:
         job_id = job_runs.claim_job(self.ctx, self.name, "queued")
         if job_id is not None:
             JobRunner(self.ctx, job_id, heartbeat_s=self.heartbeat_s, spare=self.spare).run()
-            evaluate_finished_job(self.ctx, job_id)  # only for a succeeded job with a validation file
+            # Only for a succeeded job with a validation file.
+            evaluate_finished_job(self.ctx, job_id, engine_lease=self.engine_lease)
             return True
         return False
 
