@@ -23,6 +23,7 @@ from openft.evals.testset import TestCase
 from openft.inference.weights import resolve_device
 from openft.models.catalog import Catalog
 from openft.train.adapters import load_for_inference
+from openft.train.spec import STEP_PREFIX, RunLayout
 
 # Prompts generated together; sorted by length first, so that little of a batch is padding.
 GENERATION_BATCH_SIZE = 16
@@ -33,12 +34,13 @@ def locate_model(spec: str, models_dir: Path) -> Path:
     catalog name (built-in models are built on first use). Raises FileNotFoundError or UnknownModelError."""
     path = Path(spec).expanduser()
     if path.is_dir():
-        if (path / "final").is_dir():
-            return (path / "final").resolve()
-        if (path / "checkpoints").is_dir() and not (path / "config.json").is_file():
+        run = RunLayout(path)
+        if run.final_dir.is_dir():
+            return run.final_dir.resolve()
+        if run.checkpoints_dir.is_dir() and not (path / "config.json").is_file():
             raise FileNotFoundError(
                 f"{path} has no final/ model (the run did not finish): pass one of its checkpoints, "
-                f"such as {path / 'checkpoints' / 'step-N'}"
+                f"such as {run.checkpoints_dir / (STEP_PREFIX + 'N')}"
             )
         return path.resolve()
     if spec.startswith(("/", ".", "~")):

@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from openft.errors import InvalidRequest
-from openft.models.defaults import PRETRAINED_DEFAULTS, TrainingDefaults
+from openft.models.defaults import TrainingDefaults
+from openft.models.errors import UnknownModelError
 from openft.services.context import ServiceContext
 from openft.store.tables import FineTunedModelRow
+from openft.train.spec import find_base_model
 
 if TYPE_CHECKING:
     from openft.models.catalog import Catalog
@@ -44,13 +46,11 @@ def resolve_base_model(ctx: ServiceContext, project_id: str, name: str) -> BaseM
             raise _not_available(name)
         root = resolve_base_model(ctx, project_id, row.base_model)
         return BaseModelChoice(row.base_model, root.defaults, root.context_length, row.path)
-    from openft.models.catalog import UnknownModelError
-
     try:
-        entry = catalog(ctx).get(name)
+        found = find_base_model(ctx.settings.models_dir, name)
     except UnknownModelError as exc:
         raise _not_available(name) from exc
-    return BaseModelChoice(entry.name, entry.defaults or PRETRAINED_DEFAULTS, entry.context_length, None)
+    return BaseModelChoice(found.name, found.defaults, found.context_length, None)
 
 
 def _not_available(name: str) -> InvalidRequest:

@@ -21,6 +21,7 @@ from typing import Any
 
 from openft.services import job_reports, job_runs
 from openft.services.context import ServiceContext
+from openft.train.spec import RunLayout
 from openft.worker.pace import RunPace
 from openft.worker.public_text import python_roots, without_server_paths
 from openft.worker.recipe_process import start_recipe_process
@@ -62,7 +63,7 @@ class JobRunner:
         output_dir.mkdir(parents=True, exist_ok=True)
         settings = self.ctx.settings
         self._private_roots = [output_dir, settings.data_dir, settings.models_dir, *python_roots()]
-        (output_dir / "control").unlink(missing_ok=True)
+        RunLayout(output_dir).control_file.unlink(missing_ok=True)
         spec_path = output_dir / "run_spec.json"
         spec_path.write_text(spec.to_json())
         stderr_path = output_dir / "stderr.log"
@@ -180,7 +181,8 @@ class JobRunner:
         while not self._finished.wait(self.heartbeat_s):
             status = job_runs.heartbeat(self.ctx, self.job_id, self._estimated_finish())
             if status in ("cancelled", "paused") and stop_asked_at is None:
-                (output_dir / "control").write_text("cancel" if status == "cancelled" else "pause")
+                control = RunLayout(output_dir).control_file
+                control.write_text("cancel" if status == "cancelled" else "pause")
                 stop_asked_at = time.time()
             if stop_asked_at is not None and time.time() - stop_asked_at > self.kill_grace_s:
                 with contextlib.suppress(ProcessLookupError):
