@@ -33,7 +33,6 @@ if TYPE_CHECKING:  # config.py imports this module's constants; the resolvers im
 
 Auto = Literal["auto"]
 JobMethod = Literal["supervised", "dpo", "reinforcement"]
-METHODS_WITH_A_RECIPE: tuple[JobMethod, ...] = ("supervised",)
 
 # PEFT's shorthand for "every linear layer except the output layer".
 ALL_LINEAR = "all-linear"
