@@ -75,9 +75,9 @@ def test_a_lora_checkpoint_is_scored_against_its_base(
     trained: TrainedModel, engine: LocalEngine, tmp_path: Path
 ) -> None:
     """An adapter is applied to the base its base_model.json names: its losses differ from the base's."""
-    from openft.train.config import Hyperparameters
     from openft.train.reporting import MemoryReporter
     from openft.train.sft import train_sft
+    from openft.train.spec import SupervisedHyperparameters as Hyperparameters
     from tests.train.conftest import make_config
 
     small = _first_lines(trained.data_dir / "train.jsonl", tmp_path / "small.jsonl", 16)

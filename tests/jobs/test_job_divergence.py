@@ -24,9 +24,9 @@ if TYPE_CHECKING:
 
 OVERFLOWING_RECIPE = """
 import dataclasses, sys
-from openft.train import config
-resolve = config.resolve_config
-config.resolve_config = lambda *a, **k: dataclasses.replace(resolve(*a, **k), learning_rate=1e20)
+from openft.train import spec
+resolve = spec.resolve_supervised
+spec.resolve_supervised = lambda *a, **k: dataclasses.replace(resolve(*a, **k), learning_rate=1e20)
 from openft.worker import entry
 sys.exit(entry.main(sys.argv[1:]))
 """

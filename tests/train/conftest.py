@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 
 from openft.models.builtin import builtin_spec, ensure_builtin_model
-from openft.train.config import Hyperparameters, SFTConfig, resolve_config
+from openft.train.config import SFTConfig
+from openft.train.spec import SupervisedHyperparameters as Hyperparameters
+from openft.train.spec import resolve_supervised as resolve_config
 from openft.train.synthetic import make_split, write_jsonl
 
 TINY = "openft-tiny"

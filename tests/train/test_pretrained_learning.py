@@ -17,9 +17,10 @@ import pytest
 from bench.learning_tasks import routing_split, score_exact
 from openft.models.catalog import Catalog
 from openft.train.adapters import load_for_inference
-from openft.train.config import Hyperparameters, resolve_config
 from openft.train.reporting import MemoryReporter
 from openft.train.sft import train_sft
+from openft.train.spec import SupervisedHyperparameters as Hyperparameters
+from openft.train.spec import resolve_supervised as resolve_config
 from openft.train.synthetic import write_jsonl
 from tests.train.greedy import greedy_reply
 

@@ -9,8 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from openft.data.epochs import auto_epochs as auto_n_epochs
 from openft.models.defaults import PRETRAINED_DEFAULTS, TrainingDefaults
-from openft.train.config import ConfigError, Hyperparameters, SFTConfig, auto_n_epochs, resolve_config
+from openft.train.config import SFTConfig
+from openft.train.spec import ConfigError
+from openft.train.spec import SupervisedHyperparameters as Hyperparameters
+from openft.train.spec import resolve_supervised as resolve_config
 
 SCRATCH = TrainingDefaults(
     method="full", full_learning_rate=1e-3, lora_learning_rate=3e-3, lora_rank=16, lora_alpha=32, batch_size=2

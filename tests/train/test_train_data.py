@@ -133,8 +133,9 @@ def test_a_weight_0_turn_adds_no_loss(tiny_model: Path, tokenizer) -> None:
 
 def test_fused_lora_forward_matches_peft(tiny_model: Path) -> None:
     from openft.train.adapters import build_trainable_model
-    from openft.train.config import Hyperparameters, resolve_config
     from openft.train.fused_lora import fused_lora_forward
+    from openft.train.spec import SupervisedHyperparameters as Hyperparameters
+    from openft.train.spec import resolve_supervised as resolve_config
 
     config = resolve_config(
         Hyperparameters(lora_rank=4),

@@ -10,10 +10,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from openft.train.config import Hyperparameters
 from openft.train.divergence import TrainingDiverged
 from openft.train.reporting import MemoryReporter
 from openft.train.sft import train_sft
+from openft.train.spec import SupervisedHyperparameters as Hyperparameters
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from openft.train.adapters import load_base_model, load_tokenizer
-from openft.train.config import ConfigError
 from openft.train.examples import TokenizedExample, tokenize_example
 from openft.train.loss import TokenLoss
 from openft.train.packing import IGNORED_TARGET, pack, packed_attention_enabled
@@ -21,6 +20,7 @@ from openft.train.precision import (
     resolve_precision,
     row_multiple_for,
 )
+from openft.train.spec import ConfigError
 
 CPU = torch.device("cpu")
 CONVERSATIONS = [

@@ -13,7 +13,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from openft.train.config import Hyperparameters, SFTConfig
+from openft.train.config import SFTConfig
+from openft.train.spec import SupervisedHyperparameters as Hyperparameters
 
 pytestmark = pytest.mark.slow
 TIMEOUT_S = 300

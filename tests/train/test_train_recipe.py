@@ -13,10 +13,11 @@ import torch
 from safetensors.torch import load_file
 
 from openft.train.adapters import load_base_model, load_for_inference
-from openft.train.config import Hyperparameters, SFTConfig
+from openft.train.config import SFTConfig
 from openft.train.examples import load_examples
 from openft.train.reporting import FULL_VALID_LOSS, VALID_LOSS, MemoryReporter
 from openft.train.sft import train_sft
+from openft.train.spec import SupervisedHyperparameters as Hyperparameters
 
 pytestmark = pytest.mark.slow
 

@@ -31,11 +31,11 @@ def _auto_or_number(name: str, text: str) -> int | float | str:
 def check_hyperparameters(values: dict[str, Any]) -> None:
     """The server's own range checks (the job spec's), run here first: a job that would be refused
     must not upload its files, each retry leaving another orphan behind."""
-    from openft.train.config import ConfigError, Hyperparameters
+    from openft.train.spec import HyperparameterError, SupervisedHyperparameters
 
     try:
-        Hyperparameters(**values)
-    except ConfigError as exc:
+        SupervisedHyperparameters(**values)
+    except HyperparameterError as exc:
         name = exc.field
         hint = "--" + name.replace("_", "-") if name in KINDS or name == "lora_rank" else None
         raise typer.BadParameter(str(exc), param_hint=hint) from None

@@ -63,14 +63,15 @@ def train(
 ) -> None:
     """Fine-tune a model on a chat JSONL file (LoRA or full), showing progress."""
     from openft.models.errors import UnknownModelError
-    from openft.train.config import ConfigError, SFTConfig
+    from openft.train.config import SFTConfig
     from openft.train.examples import DataError
+    from openft.train.spec import CONFIG_FILE, ConfigError
 
     try:
         if resume_from is not None:
             if precision != "auto":
                 raise ConfigError("--precision applies to a new run; a resumed run keeps its own")
-            config = SFTConfig.load(resume_from / "openft_config.json")
+            config = SFTConfig.load(resume_from / CONFIG_FILE)
         else:
             if model is None or training_file is None or output is None:
                 raise ConfigError("--model, --training-file and --output are required (unless --resume-from)")
@@ -108,45 +109,32 @@ def _resolve(
     precision: str,
     **auto_or_number: str,
 ) -> SFTConfig:
-    from openft.data.lines import BadLine, iter_json_lines
-    from openft.train.config import ConfigError, Hyperparameters, resolve_config
+    from openft.train.spec import ConfigError, SupervisedHyperparameters, find_base_model, resolve_job
 
     if full and lora_rank is not None:
         raise ConfigError("--full and --lora-rank exclude each other")
-    name, path, defaults, context_length = _find_model(model, models_dir)
-    n_examples = sum(1 for _, value in iter_json_lines(training_file) if not isinstance(value, BadLine))
+    if models_dir is None:
+        from openft.settings import Settings
+
+        models_dir = Settings().models_dir
+    base = find_base_model(models_dir, model, directory_ok=True)
     values: dict[str, Any] = auto_hyperparameters(**auto_or_number)
-    hp = Hyperparameters(
+    hp = SupervisedHyperparameters(
         **values, lora_rank=lora_rank, full_finetune=True if full else None, max_seq_length=max_seq_length
     )
     if seed is None:
         seed = random.randrange(2**31)
         console.print(f"seed: {seed}")
-    return resolve_config(
+    return resolve_job(
+        "supervised",
         hp,
-        n_train_examples=n_examples,
-        base_model_name=name,
-        base_model_path=str(path),
-        defaults=defaults,
-        training_file=str(training_file.resolve()),
-        validation_file=str(validation_file.resolve()) if validation_file else None,
-        output_dir=str(output.resolve()),
+        base=base,
+        training_file=training_file.resolve(),
+        validation_file=validation_file.resolve() if validation_file else None,
+        output_dir=output.resolve(),
         seed=seed,
-        context_length=context_length,
         precision=precision,
     )
-
-
-def _find_model(model: str, models_dir: Path | None) -> tuple[str, Path, Any, int]:
-    """(name, directory, training defaults or None, context length) of a catalog name or a directory."""
-    from openft.models.catalog import Catalog
-
-    if models_dir is None:
-        from openft.settings import Settings
-
-        models_dir = Settings().models_dir
-    found = Catalog(models_dir).resolve_spec(model)
-    return found.name, found.path, found.defaults, found.context_length
 
 
 def _run(config: SFTConfig, resume_from: Path | None) -> None:

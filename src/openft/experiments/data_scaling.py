@@ -25,9 +25,9 @@ from openft.comparison.metrics import default_metric_names
 from openft.comparison.testset import TestCase, read_test_set
 from openft.data.lines import BadLine, iter_lines, parse_json_line
 from openft.experiments.scaling import ScalingPoint, ScalingResult, nested_subsets
-from openft.models.catalog import Catalog, ResolvedModel
-from openft.train.config import Hyperparameters, SFTConfig, resolve_config
+from openft.train.config import SFTConfig
 from openft.train.reporting import MemoryReporter
+from openft.train.spec import BaseModelFacts, find_base_model, resolve_job
 
 Progress = Callable[[str], None]
 
@@ -48,13 +48,13 @@ def run_data_scaling(
     progress: Progress = lambda _text: None,
 ) -> ScalingResult:
     """Train one model per fraction (nested subsets of one seeded shuffle) and score each on the test set."""
-    base = Catalog(models_dir).resolve_spec(base_model)
+    base = find_base_model(models_dir, base_model, directory_ok=True)
     examples = _training_lines(training_file)
     cases = read_test_set(test_file, max_examples=max_test_examples)
     names = list(metric_names) if metric_names else default_metric_names([c.reference for c in cases])
 
     progress(f"evaluating the base model {base.name} on {len(cases)} test examples")
-    baseline = _score(base.path, base.name, cases, names, max_tokens)
+    baseline = _score(base.path(), base.name, cases, names, max_tokens)
     points = []
     for fraction, subset in zip(fractions, nested_subsets(examples, fractions, seed), strict=True):
         run_dir = work_dir / f"fraction-{fraction:g}"
@@ -113,22 +113,19 @@ def _training_lines(path: Path) -> list[str]:
 
 
 def _config(
-    base: ResolvedModel, subset: list[str], run_dir: Path, hyperparameters: dict[str, Any], seed: int
+    base: BaseModelFacts, subset: list[str], run_dir: Path, hyperparameters: dict[str, Any], seed: int
 ) -> SFTConfig:
     run_dir.mkdir(parents=True, exist_ok=True)
     subset_file = run_dir / "train.jsonl"
     subset_file.write_text("".join(line + "\n" for line in subset), encoding="utf-8")
-    return resolve_config(
-        Hyperparameters.from_dict(hyperparameters),
-        n_train_examples=len(subset),
-        base_model_name=base.name,
-        base_model_path=str(base.path),
-        defaults=base.defaults,
-        training_file=str(subset_file),
+    return resolve_job(
+        "supervised",
+        hyperparameters,
+        base=base,
+        training_file=subset_file,
         validation_file=None,
-        output_dir=str(run_dir / "run"),
+        output_dir=run_dir / "run",
         seed=seed,
-        context_length=base.context_length,
     )
 
 

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from openft.errors import InvalidRequest
-from openft.models.catalog import Catalog, UnknownModelError
-from openft.models.defaults import PRETRAINED_DEFAULTS, TrainingDefaults
+from openft.models.catalog import Catalog
+from openft.models.defaults import TrainingDefaults
+from openft.models.errors import UnknownModelError
 from openft.services.context import ServiceContext
 from openft.store.tables import FineTunedModelRow
+from openft.train.spec import find_base_model
 
 
 @dataclass(frozen=True)
@@ -40,10 +42,10 @@ def resolve_base_model(ctx: ServiceContext, project_id: str, name: str) -> BaseM
         root = resolve_base_model(ctx, project_id, row.base_model)
         return BaseModelChoice(row.base_model, root.defaults, root.context_length, row.path)
     try:
-        entry = catalog(ctx).get(name)
+        found = find_base_model(ctx.settings.models_dir, name)
     except UnknownModelError as exc:
         raise _not_available(name) from exc
-    return BaseModelChoice(entry.name, entry.defaults or PRETRAINED_DEFAULTS, entry.context_length, None)
+    return BaseModelChoice(found.name, found.defaults, found.context_length, None)
 
 
 def _not_available(name: str) -> InvalidRequest:

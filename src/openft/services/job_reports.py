@@ -21,8 +21,8 @@ from openft.services.job_events import add_event
 from openft.services.job_lifecycle import IllegalMove, job_row, move
 from openft.services.webhooks import enqueue_event
 from openft.store.tables import CheckpointRow, FileRow, FineTunedModelRow, JobRow, ProjectRow
+from openft.train import spec
 
-KEEP_CHECKPOINTS = 3
 RESULTS_FILENAME = "step_metrics.csv"
 
 
@@ -84,12 +84,8 @@ def start_run(ctx: ServiceContext, job_id: str) -> RunSpec | None:
 
 
 def latest_resumable_checkpoint(output_dir: Path) -> str | None:
-    checkpoints = [
-        p for p in (output_dir / "checkpoints").glob("step-*") if (p / "trainer_state.pt").exists()
-    ]
-    if not checkpoints:
-        return None
-    return str(max(checkpoints, key=lambda p: int(p.name.removeprefix("step-"))))
+    latest = spec.RunLayout(output_dir).latest_resumable()
+    return str(latest) if latest is not None else None
 
 
 def record_metrics(
@@ -176,7 +172,7 @@ def _drop_old_checkpoints(session: Any, job_id: str) -> None:
             .order_by(CheckpointRow.step_number.desc())
         )
     )
-    for old in rows[KEEP_CHECKPOINTS:]:
+    for old in rows[spec.KEEP_CHECKPOINTS :]:
         session.execute(delete(FineTunedModelRow).where(FineTunedModelRow.name == old.model_name))
         session.delete(old)
 
@@ -189,7 +185,7 @@ def complete_job(ctx: ServiceContext, job_id: str, *, trained_tokens: int, final
             return
         project = Project(job.project_id, _project(session, job.project_id).name)
         base = _root_base(ctx, job)
-    csv_path = Path(ctx.settings.jobs_dir / job_id / "results.csv")
+    csv_path = spec.RunLayout(ctx.settings.jobs_dir / job_id).results_file
     encoded = base64.b64encode(csv_path.read_bytes() if csv_path.exists() else b"")
     blob = ctx.files.write_all([encoded])
     result = register_file(

@@ -20,11 +20,13 @@ from sqlalchemy import select, update
 
 from openft.data import CheckReport, check_file
 from openft.schemas.jobs import HELD_STATUSES, JobStatus
+from openft.services.base_models import resolve_base_model
 from openft.services.context import ServiceContext, now
 from openft.services.job_events import add_event
 from openft.services.job_lifecycle import IllegalMove, job_row, move, status_of
 from openft.services.webhooks import enqueue_event
 from openft.store.tables import FileRow, JobRow
+from openft.train import spec
 
 MAX_LINT_EVENTS = 5
 
@@ -139,19 +141,9 @@ def _check_files(paths: dict[str, Path | None]) -> tuple[JobFailure | None, Chec
 
 
 def _resolve_hyperparameters(ctx: ServiceContext, job: JobRow, n_train: int) -> dict[str, Any]:
-    from openft.services.base_models import resolve_base_model
-    from openft.train.config import auto_n_epochs
-
-    requested = json.loads(job.hyperparameters_json)
     defaults = resolve_base_model(ctx, job.project_id, job.model).defaults
-    resolved = dict(requested)
-    if requested.get("n_epochs") in (None, "auto"):
-        resolved["n_epochs"] = auto_n_epochs(n_train)
-    if requested.get("batch_size") in (None, "auto"):
-        resolved["batch_size"] = min(defaults.batch_size, n_train)
-    if requested.get("learning_rate_multiplier") in (None, "auto"):
-        resolved["learning_rate_multiplier"] = 1.0
-    return resolved
+    requested = json.loads(job.hyperparameters_json)
+    return spec.resolved_hyperparameters(requested, defaults=defaults, n_train_examples=n_train)
 
 
 def _fail(session: Any, job: JobRow, failure: JobFailure) -> None:

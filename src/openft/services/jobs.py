@@ -28,6 +28,7 @@ from openft.services.job_events import add_event, get_job_row
 from openft.services.job_lifecycle import INITIAL_STATUS, move, status_of
 from openft.services.webhooks import enqueue_event
 from openft.store.tables import JobRow
+from openft.train import spec
 
 MAX_LIST_LIMIT = 100
 MAX_METADATA_PAIRS, MAX_METADATA_KEY, MAX_METADATA_VALUE = 16, 64, 512
@@ -97,15 +98,11 @@ def _requested_hyperparameters(request: CreateJobRequest) -> tuple[Hyperparamete
 
 
 def _validate_hyperparameters(hp: Hyperparameters, where: str) -> None:
-    """The recipe's own checks (types, ranges, LoRA vs full), answered synchronously as a 400."""
-    from openft.train.config import ConfigError
-    from openft.train.config import Hyperparameters as RecipeHyperparameters
-
+    """The job spec's checks (types, ranges, LoRA vs full), answered synchronously as a 400."""
     try:
-        RecipeHyperparameters.from_dict(hp.model_dump())
-    except ConfigError as exc:
-        param = f"{where}.{exc.field}" if exc.field in Hyperparameters.model_fields else where
-        raise InvalidRequest(f"Invalid hyperparameters: {exc}.", param=param) from exc
+        spec.parse_hyperparameters("supervised", hp.model_dump())
+    except spec.HyperparameterError as exc:
+        raise InvalidRequest(f"Invalid hyperparameters: {exc}.", param=exc.param_at(where)) from exc
 
 
 def _validate_suffix(suffix: str | None) -> None:

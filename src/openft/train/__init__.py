@@ -1,19 +1,21 @@
 """openft.train: the fine-tuning recipes (see docs/training.md).
 
-Importing this package stays cheap: the names here are torch-free. The recipe itself is
-`openft.train.sft.train_sft` (imports torch), or as a process `python -m openft.train.run CONFIG`.
+Importing this package stays cheap: the names here are torch-free. `openft.train.spec` turns a job into
+a recipe config; the recipe itself is `openft.train.sft` (imports torch): `train_sft` in this process,
+`recipe_main` as the job's process (or `python -m openft.train.run CONFIG`).
 """
 
-from openft.train.config import ConfigError, Hyperparameters, SFTConfig, auto_n_epochs, resolve_config
+from openft.train.config import SFTConfig
 from openft.train.reporting import JsonLinesReporter, MemoryReporter, Reporter
+from openft.train.spec import ConfigError, HyperparameterError, SupervisedHyperparameters, resolve_supervised
 
 __all__ = [
     "ConfigError",
-    "Hyperparameters",
+    "HyperparameterError",
     "JsonLinesReporter",
     "MemoryReporter",
     "Reporter",
     "SFTConfig",
-    "auto_n_epochs",
-    "resolve_config",
+    "SupervisedHyperparameters",
+    "resolve_supervised",
 ]

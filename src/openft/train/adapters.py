@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from openft.train.config import ALL_LINEAR, SFTConfig
+from openft.train.config import SFTConfig
+from openft.train.spec import ALL_LINEAR
 
 if TYPE_CHECKING:
     from peft import LoraConfig

@@ -1,5 +1,7 @@
 """Checkpoint directories: what is in one, which ones are kept, and the `final/` model.
 
+Where each file goes is `openft.train.spec.RunLayout`'s (torch-free, so the service reads it too):
+
     <output_dir>/checkpoints/step-<N>/
         adapter_model.safetensors + adapter_config.json   (LoRA)   or   model.safetensors + config.json (full)
         tokenizer files
@@ -27,10 +29,8 @@ import torch
 
 from openft.train.adapters import save_model
 from openft.train.config import SFTConfig
+from openft.train.spec import CHECKPOINT_FILE, CONFIG_FILE, STATE_FILE, RunLayout
 
-CONFIG_FILE = "openft_config.json"
-CHECKPOINT_FILE = "checkpoint.json"
-STATE_FILE = "trainer_state.pt"
 CheckpointKind = Literal["epoch", "pause"]
 
 
@@ -42,10 +42,6 @@ class TrainerState:
     trained_tokens: int = 0
     n_train_examples: int = 0
     rng: dict[str, Any] = field(default_factory=dict)
-
-
-def checkpoint_dir(output_dir: Path, step: int) -> Path:
-    return output_dir / "checkpoints" / f"step-{step}"
 
 
 def save_checkpoint(
@@ -61,7 +57,7 @@ def save_checkpoint(
     metrics: dict[str, float],
 ) -> Path:
     """Write a complete checkpoint into a temporary directory, then rename it into place."""
-    final_dir = checkpoint_dir(Path(config.output_dir), state.step)
+    final_dir = config.layout.checkpoint_dir(state.step)
     work_dir = final_dir.with_name(final_dir.name + ".partial")
     shutil.rmtree(work_dir, ignore_errors=True)
     save_model(model, tokenizer, work_dir, config)
@@ -95,7 +91,7 @@ def read_checkpoint_record(checkpoint: Path) -> dict[str, Any]:
 def prune_checkpoints(output_dir: Path, keep_last_n: int) -> list[Path]:
     """Remove epoch checkpoints beyond the newest `keep_last_n`, and superseded pause checkpoints."""
     found = []
-    for path in (output_dir / "checkpoints").glob("step-*"):
+    for path in RunLayout(output_dir).checkpoint_dirs():
         if path.is_dir() and (path / CHECKPOINT_FILE).is_file():
             found.append((read_checkpoint_record(path), path))
     found.sort(key=lambda item: item[0]["step"])
@@ -110,8 +106,8 @@ def prune_checkpoints(output_dir: Path, keep_last_n: int) -> list[Path]:
 
 def publish_final(checkpoint: Path, output_dir: Path) -> Path:
     """`<output_dir>/final/`: the checkpoint's model files, hard-linked (copied where links fail)."""
-    final_dir = output_dir / "final"
-    work_dir = output_dir / "final.partial"
+    final_dir = RunLayout(output_dir).final_dir
+    work_dir = final_dir.with_name(final_dir.name + ".partial")
     shutil.rmtree(work_dir, ignore_errors=True)
     work_dir.mkdir(parents=True)
     for source in checkpoint.iterdir():

@@ -80,7 +80,7 @@ def prepare_run(config: SFTConfig, reporter: Reporter, dist: DistContext, resume
     results = None
     if dist.is_main:
         keep = state.step if resume_from is not None else 0
-        results = ResultsCsv(Path(config.output_dir) / "results.csv", keep_through_step=keep)
+        results = ResultsCsv(config.layout.results_file, keep_through_step=keep)
     precision = resolve_precision(config.precision, dist.device, packed=loss_module.packed)
     _report_start(reporter, config, train, valid, plan, state, time.perf_counter() - started, dist, precision)
     return Run(

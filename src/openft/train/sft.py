@@ -9,6 +9,7 @@
                    (a loss, gradient norm or weight that is not a finite number stops the run:
                    openft.train.divergence)
     publish the last epoch's checkpoint as final/
+    as a job's process (`recipe_main`, at the bottom): JSON-lines reports, the control file, exit status
 
 One step = one batch of `batch_size` examples (OpenAI's step). A step's examples are dealt to the
 processes (torchrun) and packed without padding into micro-batches (bf16 on a CPU pads each row to a
@@ -19,6 +20,7 @@ step's trained tokens however it was split, so results do not depend on the layo
 from __future__ import annotations
 
 import gc
+import sys
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -37,7 +39,7 @@ from openft.train.checkpoints import (
 from openft.train.config import SFTConfig
 from openft.train.distributed import close_distributed, init_distributed
 from openft.train.divergence import TrainingDiverged, first_non_finite
-from openft.train.examples import TokenizedExample
+from openft.train.examples import DataError, TokenizedExample
 from openft.train.fused_lora import fused_lora_forward
 from openft.train.loss import LossTotals, evaluate
 from openft.train.packing import group_for_packing, pack, packed_attention_enabled
@@ -50,11 +52,21 @@ from openft.train.reporting import (
     VALID_ACCURACY,
     VALID_LOSS,
     DoneStatus,
+    JsonLinesReporter,
     ProgressListener,
     Reporter,
     SilentReporter,
 )
+from openft.train.run import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    describe_failure,
+    is_main_process,
+    report_divergence,
+    report_failure,
+)
 from openft.train.run_setup import Run, prepare_run
+from openft.train.spec import ConfigError
 
 
 @dataclass
@@ -223,7 +235,7 @@ def _evaluate_shared(run: Run, examples: Sequence[TokenizedExample]) -> LossTota
 def _save(run: Run, epoch: int, kind: CheckpointKind, metrics: dict[str, float]) -> Path:
     """Rank 0 writes the checkpoint (the others wait), then reports it and prunes old ones."""
     _stop_if_weights_diverged(run)
-    path = Path(run.config.output_dir) / "checkpoints" / f"step-{run.state.step}"
+    path = run.config.layout.checkpoint_dir(run.state.step)
     record = {"step": run.state.step, **metrics}
     if run.dist.is_main:
         path = save_checkpoint(
@@ -247,7 +259,7 @@ def _save(run: Run, epoch: int, kind: CheckpointKind, metrics: dict[str, float])
 def _pause(run: Run, metrics: dict[str, float]) -> TrainResult:
     step = run.state.step
     if run.plan.is_epoch_end(step):  # the epoch checkpoint of this very step is the pause point
-        path = Path(run.config.output_dir) / "checkpoints" / f"step-{step}"
+        path = run.config.layout.checkpoint_dir(step)
     else:
         path = _save(run, run.plan.epoch_of(step), "pause", metrics)
     # Relative to the run's directory: the words reach API clients, who do not see the server's disk.
@@ -257,11 +269,10 @@ def _pause(run: Run, metrics: dict[str, float]) -> TrainResult:
 
 
 def _finish(run: Run) -> TrainResult:
-    output_dir = Path(run.config.output_dir)
-    last = output_dir / "checkpoints" / f"step-{run.plan.total_steps}"
-    final = output_dir / "final"
+    layout = run.config.layout
+    final = layout.final_dir
     if run.dist.is_main:
-        final = publish_final(last, output_dir)
+        final = publish_final(layout.checkpoint_dir(run.plan.total_steps), layout.output_dir)
         run.reporter.message(
             f"Training finished: {run.state.trained_tokens} tokens trained, model in {final.name}/"
         )
@@ -279,3 +290,29 @@ def _sync_gradients_if(trainer: torch.nn.Module, last: bool) -> AbstractContextM
 def _empty_example(tokenizer: Any) -> TokenizedExample:
     token = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     return TokenizedExample(input_ids=[token, token], loss_mask=[0, 0])
+
+
+def recipe_main(config: SFTConfig, resume_from: Path | None = None) -> int:
+    """The recipe as a job's process (what the worker runs, directly or under torchrun): rank 0 reports
+    JSON lines on stdout and obeys the control file; returns the exit status (openft.train.run)."""
+    is_main = is_main_process()
+    try:
+        if resume_from is not None and not resume_from.is_dir():
+            raise ConfigError(f"--resume-from {resume_from}: no such checkpoint directory")
+        control = config.layout.control_file
+        control.parent.mkdir(parents=True, exist_ok=True)
+        if is_main:  # a word left by an earlier run (the pause that this run resumes) is not for this one
+            control.unlink(missing_ok=True)
+        reporter = JsonLinesReporter(sys.stdout, control)
+        result = train_sft(config, reporter if is_main else SilentReporter(), resume_from=resume_from)
+    except TrainingDiverged as exc:
+        return report_divergence(exc, is_main)
+    except (ConfigError, DataError, FileNotFoundError) as exc:
+        return report_failure(EXIT_BAD_INPUT, str(exc), is_main)
+    except MemoryError:
+        return report_failure(EXIT_FAILED, "out of memory: lower batch_size or max_seq_length", is_main)
+    except Exception as exc:
+        return report_failure(EXIT_FAILED, describe_failure(exc), is_main)
+    if is_main:
+        reporter.done(result.status, result.trained_tokens, result.final_path)
+    return 0

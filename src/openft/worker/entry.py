@@ -1,8 +1,9 @@
 """`python -m openft.worker.entry RUN_SPEC.json`: the training subprocess of one job.
 
-Turns the job's run spec into a fully resolved recipe config (building a built-in base model on first
-use), saves it, then runs the recipe as `python -m openft.train.run` would, whose JSON-lines reports on
-stdout the worker relays. Runs only in the subprocess, so the server never imports torch.
+Turns the job's run spec into a fully resolved recipe config through the job spec (openft.train.spec,
+which builds a built-in base model on first use), saves it, then runs the recipe's entry,
+`openft.train.sft.recipe_main`, whose JSON-lines reports on stdout the worker relays. Runs only in the
+subprocess, so the server never imports torch.
 
 `python -m openft.worker.entry --spare` is the same process started before its job (see
 openft.worker.spare): it imports the recipe's libraries first, then reads one line from stdin, a JSON
@@ -18,6 +19,7 @@ import os
 import sys
 from pathlib import Path
 
+from openft.train import spec
 from openft.train.environment import set_model_process_environment
 
 SPARE_FLAG = "--spare"
@@ -26,40 +28,26 @@ SPARE_FLAG = "--spare"
 def main(argv: list[str]) -> int:
     """Runs the job of the run spec argv[0]; returns the recipe's exit status."""
     set_model_process_environment()
-    from openft.models.catalog import Catalog
-    from openft.train import run
-    from openft.train.config import Hyperparameters, resolve_config
+    from openft.train.sft import recipe_main
 
-    spec = json.loads(Path(argv[0]).read_text())
-    catalog = Catalog(Path(spec["models_dir"]))
-    entry = catalog.get(spec["base_model"])
-    base_model_path, init_adapter_path = str(catalog.resolve_path(entry.name)), spec["init_adapter_path"]
-    if init_adapter_path and not (Path(init_adapter_path) / "adapter_config.json").exists():
-        # Continuing a fully fine-tuned model: its checkpoint is a complete model, the new starting point.
-        base_model_path, init_adapter_path = init_adapter_path, None
-    config = resolve_config(
-        Hyperparameters.from_dict(spec["hyperparameters"]),
-        n_train_examples=_count_examples(Path(spec["training_file"])),
-        base_model_name=entry.name,
-        base_model_path=base_model_path,
-        defaults=entry.defaults,
-        training_file=spec["training_file"],
-        validation_file=spec["validation_file"],
-        output_dir=spec["output_dir"],
-        seed=spec["seed"],
-        init_adapter_path=init_adapter_path,
-        context_length=entry.context_length,
-        precision=spec.get("precision", "auto"),
+    run = json.loads(Path(argv[0]).read_text())
+    config = spec.resolve_job(
+        "supervised",
+        run["hyperparameters"],
+        base=spec.find_base_model(Path(run["models_dir"]), run["base_model"]),
+        training_file=Path(run["training_file"]),
+        validation_file=Path(run["validation_file"]) if run["validation_file"] else None,
+        output_dir=Path(run["output_dir"]),
+        seed=run["seed"],
+        init_adapter_path=run["init_adapter_path"],
+        precision=run.get("precision", "auto"),
     )
     # Under torchrun every rank resolves the same config; each writes it whole and renames it into place.
-    config_path = Path(spec["output_dir"]) / "config.json"
+    config_path = config.layout.config_file
     partial = config_path.with_name(f".config.{os.getpid()}.json")
     partial.write_text(config.to_json())
     os.replace(partial, config_path)
-    args = [str(config_path)]
-    if spec.get("resume_from"):
-        args += ["--resume-from", spec["resume_from"]]
-    return run.main(args)
+    return recipe_main(config, Path(run["resume_from"]) if run.get("resume_from") else None)
 
 
 def wait_for_job() -> list[str]:
@@ -82,11 +70,6 @@ def _redirect_stderr(path: Path) -> None:
     sys.stderr.flush()
     with open(path, "ab") as log:
         os.dup2(log.fileno(), 2)
-
-
-def _count_examples(path: Path) -> int:
-    with open(path, "rb") as handle:
-        return sum(1 for line in handle if line.strip())
 
 
 def _exit_now(code: int) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 from openft.schemas.jobs import JobStatus
 from openft.services import job_reports, job_runs
 from openft.services.context import ServiceContext
+from openft.train.spec import RunLayout
 from openft.worker.pace import RunPace
 from openft.worker.public_text import python_roots, without_server_paths
 from openft.worker.recipe_process import start_recipe_process
@@ -65,7 +66,7 @@ class JobRunner:
         output_dir.mkdir(parents=True, exist_ok=True)
         settings = self.ctx.settings
         self._private_roots = [output_dir, settings.data_dir, settings.models_dir, *python_roots()]
-        (output_dir / "control").unlink(missing_ok=True)
+        RunLayout(output_dir).control_file.unlink(missing_ok=True)
         spec_path = output_dir / "run_spec.json"
         spec_path.write_text(spec.to_json())
         stderr_path = output_dir / "stderr.log"
@@ -183,7 +184,7 @@ class JobRunner:
         while not self._finished.wait(self.heartbeat_s):
             status = job_runs.heartbeat(self.ctx, self.job_id, self._estimated_finish())
             if status in CONTROL_WORDS and stop_asked_at is None:
-                (output_dir / "control").write_text(CONTROL_WORDS[status])
+                RunLayout(output_dir).control_file.write_text(CONTROL_WORDS[status])
                 stop_asked_at = time.time()
             if stop_asked_at is not None and time.time() - stop_asked_at > self.kill_grace_s:
                 with contextlib.suppress(ProcessLookupError):
