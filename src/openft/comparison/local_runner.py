@@ -35,6 +35,7 @@ from openft.inference.output import collect
 from openft.inference.types import Engine, GenerationRequest, ModelRef, SamplingParams
 from openft.models.catalog import Catalog
 from openft.models.model_dir import FALLBACK_CONTEXT_LENGTH
+from openft.train.spec import STEP_PREFIX, RunLayout
 
 T = TypeVar("T")
 
@@ -44,12 +45,13 @@ def locate_model(spec: str, models_dir: Path) -> Path:
     catalog name (built-in models are built on first use). Raises FileNotFoundError or UnknownModelError."""
     path = Path(spec).expanduser()
     if path.is_dir():
-        if (path / "final").is_dir():
-            return (path / "final").resolve()
-        if (path / "checkpoints").is_dir() and not (path / "config.json").is_file():
+        run = RunLayout(path)
+        if run.final_dir.is_dir():
+            return run.final_dir.resolve()
+        if run.checkpoints_dir.is_dir() and not (path / "config.json").is_file():
             raise FileNotFoundError(
                 f"{path} has no final/ model (the run did not finish): pass one of its checkpoints, "
-                f"such as {path / 'checkpoints' / 'step-N'}"
+                f"such as {run.checkpoints_dir / (STEP_PREFIX + 'N')}"
             )
         return path.resolve()
     if spec.startswith(("/", ".", "~")):

@@ -53,10 +53,20 @@ class SupervisedMethod(BaseModel):
     hyperparameters: Hyperparameters | None = None
 
 
+class DpoHyperparameters(Hyperparameters):
+    """`method.dpo.hyperparameters`: the supervised ones plus `beta` ("auto" or a number in (0, 2])."""
+
+    beta: AutoFloat = "auto"
+
+
+class DpoMethod(BaseModel):
+    hyperparameters: DpoHyperparameters | None = None
+
+
 class Method(BaseModel):
     type: Literal["supervised", "dpo", "reinforcement"]
     supervised: SupervisedMethod | None = None
-    dpo: dict[str, Any] | None = None
+    dpo: DpoMethod | None = None
     reinforcement: dict[str, Any] | None = None
 
 
@@ -108,9 +118,18 @@ class JobSupervisedMethod(BaseModel):
     hyperparameters: JobHyperparameters
 
 
+class JobDpoHyperparameters(JobHyperparameters):
+    beta: Literal["auto"] | int | float | None
+
+
+class JobDpoMethod(BaseModel):
+    hyperparameters: JobDpoHyperparameters
+
+
 class JobMethod(BaseModel):
-    type: Literal["supervised"]
-    supervised: JobSupervisedMethod
+    type: Literal["supervised", "dpo"]
+    supervised: JobSupervisedMethod | None = Field(default=None, exclude_if=_is_none)
+    dpo: JobDpoMethod | None = Field(default=None, exclude_if=_is_none)
 
 
 class FineTuningJob(BaseModel):
@@ -120,7 +139,7 @@ class FineTuningJob(BaseModel):
     error: JobError
     fine_tuned_model: str | None
     finished_at: int | None
-    hyperparameters: JobHyperparameters
+    hyperparameters: JobHyperparameters | None  # null for DPO jobs, as OpenAI answers
     model: str
     organization_id: str
     result_files: list[str]

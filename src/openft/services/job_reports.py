@@ -19,6 +19,7 @@ from openft.services.context import Project, ServiceContext, now
 from openft.services.files import register_file
 from openft.services.job_events import add_event
 from openft.services.job_lifecycle import IllegalMove, job_row, move
+from openft.services.job_runs import job_method
 from openft.services.webhooks import enqueue_event
 from openft.store.tables import CheckpointRow, FileRow, FineTunedModelRow, JobRow, ProjectRow
 from openft.train import spec
@@ -41,6 +42,7 @@ class RunSpec:
     seed: int
     resume_from: str | None
     precision: str = "auto"  # Settings.train_precision
+    method: str = "supervised"  # the job's method.type: which recipe runs
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -80,6 +82,7 @@ def start_run(ctx: ServiceContext, job_id: str) -> RunSpec | None:
             seed=job.seed,
             resume_from=resume_from,
             precision=ctx.settings.train_precision,
+            method=job_method(job),
         )
 
 
@@ -103,6 +106,8 @@ def record_metrics(
         parts.append(f"validation loss={values['valid_loss']:.2f}")
     if "full_valid_loss" in values:
         parts.append(f"full validation loss={values['full_valid_loss']:.2f}")
+    if "train_reward_accuracy" in values:  # DPO: how often the preferred output wins
+        parts.append(f"reward accuracy={values['train_reward_accuracy']:.2f}")
     pace = {}
     if tokens_per_s is not None:
         parts.append(f"{tokens_per_s:,.0f} tokens/s")

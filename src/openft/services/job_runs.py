@@ -77,7 +77,9 @@ def validate_job_files(ctx: ServiceContext, job_id: str) -> None:
             )
             if file_id
         }
-    failure, report = _check_files(paths)
+        file_ids = {"training_file": job.training_file, "validation_file": job.validation_file or ""}
+        method = job_method(job)
+    failure, report = _check_files(paths, method, file_ids)
     with ctx.db.session() as session:
         job = job_row(session, job_id)
         if job.status != "validating_files":  # cancelled while the check ran
@@ -113,7 +115,9 @@ def _file_path(ctx: ServiceContext, session: Any, file_id: str) -> Path | None:
     return ctx.files.path(row.blob_name) if row is not None else None
 
 
-def _check_files(paths: dict[str, Path | None]) -> tuple[JobFailure | None, CheckReport | None]:
+def _check_files(
+    paths: dict[str, Path | None], method: spec.JobMethod, file_ids: dict[str, str]
+) -> tuple[JobFailure | None, CheckReport | None]:
     for param, path in paths.items():
         if path is None:
             which = param.removesuffix("_file")
@@ -127,23 +131,41 @@ def _check_files(paths: dict[str, Path | None]) -> tuple[JobFailure | None, Chec
     blocking = report.blocking_error()
     if blocking is not None:
         return JobFailure(blocking.code, blocking.message, blocking.param), report
+    needed = "preference" if method == "dpo" else "chat"
     for file_report in (report.training, report.validation):
-        if file_report is not None and file_report.format != "chat":
+        if file_report is not None and file_report.format != needed:
             param = f"{file_report.purpose}_file"
-            message = (
-                f"The job failed due to an invalid {file_report.purpose} file. Invalid file format. "
-                "The file is "
-                f"in the {file_report.format} format, but the specified fine-tuning job is using "
-                "method=supervised, which needs chat messages."
-            )
+            message = _wrong_format(file_report, method, file_ids[param])
             return JobFailure(f"invalid_{param}", message, param), report
     return None, report
+
+
+def _wrong_format(file_report: Any, method: spec.JobMethod, file_id: str) -> str:
+    """OpenAI's wording for a file whose format does not suit the job's method."""
+    start = f"The job failed due to an invalid {file_report.purpose} file. Invalid file format. "
+    if file_report.format == "chat" and method != "supervised":
+        return start + (
+            f"Input file {file_id} is in the fine-tune-chat format, but the specified fine-tuning job is "
+            f"not using 'supervised' as the training method (provided method={method}). A DPO job needs "
+            'preference examples: {"input": {"messages": [...]}, "preferred_output": [...], '
+            '"non_preferred_output": [...]}.'
+        )
+    return start + (
+        f"The file is in the {file_report.format} format, but the specified fine-tuning job is using "
+        f"method={method}, which needs " + ("preference examples." if method == "dpo" else "chat messages.")
+    )
+
+
+def job_method(job: JobRow) -> spec.JobMethod:
+    return "dpo" if job.method_type == "dpo" else "supervised"
 
 
 def _resolve_hyperparameters(ctx: ServiceContext, job: JobRow, n_train: int) -> dict[str, Any]:
     defaults = resolve_base_model(ctx, job.project_id, job.model).defaults
     requested = json.loads(job.hyperparameters_json)
-    return spec.resolved_hyperparameters(requested, defaults=defaults, n_train_examples=n_train)
+    return spec.resolved_hyperparameters(
+        requested, defaults=defaults, n_train_examples=n_train, method=job_method(job)
+    )
 
 
 def _fail(session: Any, job: JobRow, failure: JobFailure) -> None:

@@ -12,9 +12,12 @@ from openft import ids
 from openft.errors import InvalidRequest, NotFound
 from openft.schemas.jobs import (
     CreateJobRequest,
+    DpoHyperparameters,
     FineTuningJob,
     Hyperparameters,
     Integration,
+    JobDpoHyperparameters,
+    JobDpoMethod,
     JobError,
     JobHyperparameters,
     JobList,
@@ -38,8 +41,8 @@ SUFFIX_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def create_job(ctx: ServiceContext, project: Project, request: CreateJobRequest) -> FineTuningJob:
-    hyperparameters, where = _requested_hyperparameters(request)
-    _validate_hyperparameters(hyperparameters, where)
+    method_type, hyperparameters, where = _requested_hyperparameters(request)
+    _validate_hyperparameters(method_type, hyperparameters, where)
     validate_metadata(request.metadata)
     _validate_suffix(request.suffix)
     _refuse_integrations(request)
@@ -54,7 +57,7 @@ def create_job(ctx: ServiceContext, project: Project, request: CreateJobRequest)
         training_file=request.training_file,
         validation_file=request.validation_file,
         hyperparameters_json=hyperparameters.model_dump_json(),
-        method_type="supervised",
+        method_type=method_type,
         suffix=request.suffix,
         seed=request.seed if request.seed is not None else secrets.randbelow(2**31),
         metadata_json=json.dumps(request.metadata) if request.metadata is not None else None,
@@ -75,18 +78,27 @@ def create_job(ctx: ServiceContext, project: Project, request: CreateJobRequest)
     return to_job_object(row, project)
 
 
-def _requested_hyperparameters(request: CreateJobRequest) -> tuple[Hyperparameters, str]:
-    """The job's hyperparameters and where the request put them (the prefix of an error's param)."""
+def _requested_hyperparameters(request: CreateJobRequest) -> tuple[spec.JobMethod, Hyperparameters, str]:
+    """The job's method, its hyperparameters and where the request put them (an error's param prefix)."""
     method = request.method
+    if method is not None and method.type == "dpo":
+        if request.hyperparameters is not None:
+            raise InvalidRequest(
+                "The top-level hyperparameters field is only for supervised jobs: send a DPO job's "
+                "hyperparameters in method.dpo.hyperparameters.",
+                param="hyperparameters",
+            )
+        dpo = method.dpo.hyperparameters if method.dpo else None
+        return "dpo", dpo or DpoHyperparameters(), "method.dpo.hyperparameters"
     if method is not None and method.type != "supervised":
         raise InvalidRequest(
             f"Fine-tuning method '{method.type}' is not supported yet by openft; use "
-            "method={'type': 'supervised'} (or omit method).",
+            "method={'type': 'supervised'} or method={'type': 'dpo'}.",
             param="method.type",
         )
     in_method = method.supervised.hyperparameters if method and method.supervised else None
     if in_method is None:
-        return request.hyperparameters or Hyperparameters(), "hyperparameters"
+        return "supervised", request.hyperparameters or Hyperparameters(), "hyperparameters"
     top = request.hyperparameters
     if top is not None and top.model_dump(exclude_unset=True) != in_method.model_dump(exclude_unset=True):
         raise InvalidRequest(
@@ -94,13 +106,13 @@ def _requested_hyperparameters(request: CreateJobRequest) -> tuple[Hyperparamete
             "hyperparameters field is deprecated: send them only in method.supervised.hyperparameters.",
             param="hyperparameters",
         )
-    return in_method, "method.supervised.hyperparameters"
+    return "supervised", in_method, "method.supervised.hyperparameters"
 
 
-def _validate_hyperparameters(hp: Hyperparameters, where: str) -> None:
+def _validate_hyperparameters(method: spec.JobMethod, hp: Hyperparameters, where: str) -> None:
     """The job spec's checks (types, ranges, LoRA vs full), answered synchronously as a 400."""
     try:
-        spec.parse_hyperparameters("supervised", hp.model_dump())
+        spec.parse_hyperparameters(method, hp.model_dump())
     except spec.HyperparameterError as exc:
         raise InvalidRequest(f"Invalid hyperparameters: {exc}.", param=exc.param_at(where)) from exc
 
@@ -172,13 +184,18 @@ def to_job_object(row: JobRow, project: Project) -> FineTuningJob:
         full_finetune=hyperparameters.get("full_finetune"),
         max_seq_length=hyperparameters.get("max_seq_length"),
     )
+    if row.method_type == "dpo":
+        dpo_hp = JobDpoHyperparameters(**wire_hp.model_dump(), beta=hyperparameters.get("beta", "auto"))
+        method = JobMethod(type="dpo", dpo=JobDpoMethod(hyperparameters=dpo_hp))
+    else:
+        method = JobMethod(type="supervised", supervised=JobSupervisedMethod(hyperparameters=wire_hp))
     return FineTuningJob(
         id=row.id,
         created_at=row.created_at,
         error=JobError(code=row.error_code, message=row.error_message, param=row.error_param),
         fine_tuned_model=row.fine_tuned_model,
         finished_at=row.finished_at,
-        hyperparameters=wire_hp,
+        hyperparameters=None if row.method_type == "dpo" else wire_hp,
         model=row.model,
         organization_id=project.id,
         result_files=[row.result_file_id] if row.result_file_id else [],
@@ -190,7 +207,7 @@ def to_job_object(row: JobRow, project: Project) -> FineTuningJob:
         estimated_finish=row.estimated_finish,
         integrations=[Integration.model_validate(i) for i in json.loads(row.integrations_json)],
         metadata=json.loads(row.metadata_json) if row.metadata_json else None,
-        method=JobMethod(type="supervised", supervised=JobSupervisedMethod(hyperparameters=wire_hp)),
+        method=method,
         user_provided_suffix=row.suffix,
     )
 

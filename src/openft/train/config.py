@@ -1,4 +1,4 @@
-"""The SFT recipe's configuration: every value decided, saved next to every checkpoint.
+"""A recipe's configuration (supervised or DPO): every value decided, saved next to every checkpoint.
 
 `openft.train.spec` resolves a job's hyperparameters into an `SFTConfig`; the recipe reads nothing else,
 and the worker echoes it on the job. Nothing here imports torch.
@@ -12,10 +12,11 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from openft.models.defaults import Method
-from openft.train.spec import KEEP_CHECKPOINTS, ConfigError, RunLayout
+from openft.train.spec import KEEP_CHECKPOINTS, MAX_BETA, ConfigError, RunLayout
 
 MAX_TOKENS_PER_MICRO_BATCH = 2048
 PRECISIONS = ("auto", "bf16", "fp32")  # see openft.train.precision
+TRAINING_METHODS = ("supervised", "dpo")  # the recipes there are
 
 __all__ = ["ConfigError", "SFTConfig"]
 
@@ -51,6 +52,10 @@ class SFTConfig:
     max_tokens_per_micro_batch: int = field(default=MAX_TOKENS_PER_MICRO_BATCH)
     # openft addition: "auto" (bf16 mixed precision where the hardware multiplies bf16 fast), "bf16", "fp32".
     precision: str = "auto"
+    # The job's method.type: which recipe runs ("supervised": openft.train.sft, "dpo": openft.train.dpo).
+    training_method: str = "supervised"
+    # DPO only: how far the policy may move from the reference (the sigmoid loss's temperature).
+    beta: float | None = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -72,6 +77,14 @@ class SFTConfig:
             _check_positive_int(name, getattr(self, name))
         _check_positive_int("keep_last_n_checkpoints", self.keep_last_n_checkpoints)
         _check_positive_int("max_tokens_per_micro_batch", self.max_tokens_per_micro_batch)
+        if self.training_method not in TRAINING_METHODS:
+            raise ConfigError(
+                f"training_method must be one of {', '.join(TRAINING_METHODS)}, got {self.training_method!r}"
+            )
+        if self.training_method == "dpo" and not (
+            isinstance(self.beta, int | float) and 0 < self.beta <= MAX_BETA
+        ):
+            raise ConfigError(f"beta must be a number above 0 and at most {MAX_BETA:g}, got {self.beta!r}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.method == "lora":

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from openft.data.lines import BadLine, iter_json_lines
 from openft.data.render import render_chat, truncate
@@ -17,6 +17,22 @@ from openft.data.render import render_chat, truncate
 
 class DataError(ValueError):
     """A training or validation example the recipe cannot use; the message names file and line."""
+
+
+class Example(Protocol):
+    """What the shared parts of a run need of a training example, whatever the method."""
+
+    @property
+    def n_tokens(self) -> int: ...
+
+    @property
+    def n_loss_tokens(self) -> int: ...
+
+    @property
+    def n_cut_tokens(self) -> int: ...
+
+    @property
+    def line(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -77,9 +93,7 @@ def tools_of(example: Mapping[str, Any]) -> Sequence[Mapping[str, Any]] | None:
     return None
 
 
-def truncation_warning(
-    examples: Sequence[TokenizedExample], file_label: str, max_seq_length: int
-) -> str | None:
+def truncation_warning(examples: Sequence[Example], file_label: str, max_seq_length: int) -> str | None:
     """A message naming the examples cut to `max_seq_length` (None when none was), as training sees them."""
     cut = [example for example in examples if example.n_cut_tokens]
     if not cut:

@@ -37,6 +37,14 @@ class TokenizedPair:
     def n_tokens(self) -> int:
         return self.preferred.n_tokens + self.non_preferred.n_tokens
 
+    @property
+    def n_loss_tokens(self) -> int:
+        return self.preferred.n_loss_tokens + self.non_preferred.n_loss_tokens
+
+    @property
+    def n_cut_tokens(self) -> int:
+        return self.preferred.n_cut_tokens + self.non_preferred.n_cut_tokens
+
     def conversations(self) -> tuple[TokenizedExample, TokenizedExample]:
         return self.preferred, self.non_preferred
 

@@ -19,19 +19,22 @@ DECIMALS = 5
 
 
 class ResultsCsv:
-    def __init__(self, path: Path, *, keep_through_step: int = 0) -> None:
+    def __init__(
+        self, path: Path, *, keep_through_step: int = 0, extra_columns: tuple[str, ...] = ()
+    ) -> None:
+        """`extra_columns`: metrics after OpenAI's columns, named as the metrics are (DPO's rewards)."""
         self.path = path
+        self.extra_columns = extra_columns
         kept = _rows_through(path, keep_through_step) if keep_through_step else []
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", newline="") as stream:
             writer = csv.writer(stream, lineterminator="\n")
-            writer.writerow(HEADER)
+            writer.writerow(HEADER + extra_columns)
             writer.writerows(kept)
 
     def append(self, step: int, metrics: dict[str, float]) -> None:
-        row = [str(step)] + [
-            _cell(metrics.get(key)) for key in (TRAIN_LOSS, TRAIN_ACCURACY, VALID_LOSS, VALID_ACCURACY)
-        ]
+        keys = (TRAIN_LOSS, TRAIN_ACCURACY, VALID_LOSS, VALID_ACCURACY, *self.extra_columns)
+        row = [str(step)] + [_cell(metrics.get(key)) for key in keys]
         with self.path.open("a", newline="") as stream:
             csv.writer(stream, lineterminator="\n").writerow(row)
 

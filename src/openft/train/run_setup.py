@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
@@ -20,27 +21,34 @@ from openft.train.adapters import build_trainable_model, load_tokenizer
 from openft.train.checkpoints import TrainerState, load_trainer_state
 from openft.train.config import SFTConfig
 from openft.train.distributed import DistContext
-from openft.train.examples import TokenizedExample, load_examples, truncation_warning
+from openft.train.examples import Example, load_examples, truncation_warning
 from openft.train.loss import TokenLoss
 from openft.train.optim import make_optimizer, make_scheduler
 from openft.train.packing import supports_packing
 from openft.train.plan import Plan
 from openft.train.precision import Autocast, Precision, autocast_for, resolve_precision, row_multiple_for
-from openft.train.reporting import Reporter
+from openft.train.reporting import PREFERENCE_METRICS, Reporter
 from openft.train.results import ResultsCsv
+
+E = TypeVar("E", bound=Example)
+# DPO's extra columns in results.csv: the training and validation reward metrics.
+PREFERENCE_COLUMNS = tuple(f"{split}_{name}" for split in ("train", "valid") for name in PREFERENCE_METRICS)
+# A recipe's examples from a file: (path, tokenizer, max_seq_length) -> examples in file order.
+Loader = Callable[[Path, Any, int], list[E]]
 
 
 @dataclass
-class Run:
-    """What the loop works with, built once by `prepare_run`."""
+class Run(Generic[E]):
+    """What the loop works with, built once by `prepare_run`; E is what one training example is (a
+    conversation for supervised training, a preference pair for DPO)."""
 
     config: SFTConfig
     dist: DistContext
     reporter: Reporter
     tokenizer: Any
-    train: list[TokenizedExample]
+    train: list[E]
     train_lengths: list[int]  # tokens per training example, for dealing steps to processes
-    valid: list[TokenizedExample]
+    valid: list[E]
     plan: Plan
     model: Any
     loss_module: TokenLoss
@@ -54,16 +62,20 @@ class Run:
     row_multiple: int  # packed rows padded to a multiple of this (openft.train.precision)
 
 
-def prepare_run(config: SFTConfig, reporter: Reporter, dist: DistContext, resume_from: Path | None) -> Run:
+def prepare_run(
+    config: SFTConfig,
+    reporter: Reporter,
+    dist: DistContext,
+    resume_from: Path | None,
+    load: Loader[E] = load_examples,  # type: ignore[assignment]  # the supervised recipe's examples
+) -> Run[E]:
     random.seed(config.seed)
     torch.manual_seed(config.seed)
     tokenizer = load_tokenizer(config.base_model_path)
     started = time.perf_counter()
-    train = load_examples(Path(config.training_file), tokenizer, config.max_seq_length)
+    train = load(Path(config.training_file), tokenizer, config.max_seq_length)
     valid = (
-        load_examples(Path(config.validation_file), tokenizer, config.max_seq_length)
-        if config.validation_file
-        else []
+        load(Path(config.validation_file), tokenizer, config.max_seq_length) if config.validation_file else []
     )
     plan = Plan(len(train), config.batch_size, config.n_epochs, config.seed)
     model = build_trainable_model(config, dist.device, resume_from)
@@ -80,7 +92,8 @@ def prepare_run(config: SFTConfig, reporter: Reporter, dist: DistContext, resume
     results = None
     if dist.is_main:
         keep = state.step if resume_from is not None else 0
-        results = ResultsCsv(config.layout.results_file, keep_through_step=keep)
+        extra = PREFERENCE_COLUMNS if config.training_method == "dpo" else ()
+        results = ResultsCsv(config.layout.results_file, keep_through_step=keep, extra_columns=extra)
     precision = resolve_precision(config.precision, dist.device, packed=loss_module.packed)
     _report_start(reporter, config, train, valid, plan, state, time.perf_counter() - started, dist, precision)
     return Run(
@@ -118,8 +131,8 @@ def _resume_state(checkpoint: Path, optimizer: Any, scheduler: Any, n_train_exam
 def _report_start(
     reporter: Reporter,
     config: SFTConfig,
-    train: list[TokenizedExample],
-    valid: list[TokenizedExample],
+    train: list[E],
+    valid: list[E],
     plan: Plan,
     state: TrainerState,
     load_s: float,

@@ -20,27 +20,18 @@ step's trained tokens however it was split, so results do not depend on the layo
 from __future__ import annotations
 
 import gc
-import sys
 from collections.abc import Sequence
-from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch.nn.parallel import DistributedDataParallel
 
-from openft.train.checkpoints import (
-    CheckpointKind,
-    prune_checkpoints,
-    publish_final,
-    save_checkpoint,
-)
 from openft.train.config import SFTConfig
 from openft.train.distributed import close_distributed, init_distributed
-from openft.train.divergence import TrainingDiverged, first_non_finite
-from openft.train.examples import DataError, TokenizedExample
+from openft.train.examples import TokenizedExample
 from openft.train.fused_lora import fused_lora_forward
+from openft.train.loop import TrainResult, finish, obey_control, save, stop_if_diverged, sync_gradients_if
 from openft.train.loss import LossTotals, evaluate
 from openft.train.packing import group_for_packing, pack, packed_attention_enabled
 from openft.train.plan import rotating_slice, split_across_ranks
@@ -51,35 +42,20 @@ from openft.train.reporting import (
     TRAIN_LOSS,
     VALID_ACCURACY,
     VALID_LOSS,
-    DoneStatus,
-    JsonLinesReporter,
     ProgressListener,
     Reporter,
     SilentReporter,
 )
-from openft.train.run import (
-    EXIT_BAD_INPUT,
-    EXIT_FAILED,
-    describe_failure,
-    is_main_process,
-    report_divergence,
-    report_failure,
-)
+from openft.train.run import run_recipe
 from openft.train.run_setup import Run, prepare_run
-from openft.train.spec import ConfigError
 
-
-@dataclass
-class TrainResult:
-    status: DoneStatus
-    trained_tokens: int
-    final_path: str | None  # final/ when succeeded, the pause checkpoint when paused, None when cancelled
+SupervisedRun = Run[TokenizedExample]
 
 
 def train_sft(config: SFTConfig, reporter: Reporter, *, resume_from: Path | None = None) -> TrainResult:
     """Run (or resume) one supervised fine-tuning job. Under torchrun, only rank 0 reports and writes."""
     dist = init_distributed()
-    run: Run | None = None
+    run: SupervisedRun | None = None
     try:
         run = prepare_run(config, reporter if dist.is_main else SilentReporter(), dist, resume_from)
         return _train(run)
@@ -93,7 +69,7 @@ def train_sft(config: SFTConfig, reporter: Reporter, *, resume_from: Path | None
         close_distributed()
 
 
-def _train(run: Run) -> TrainResult:
+def _train(run: SupervisedRun) -> TrainResult:
     plan, state = run.plan, run.state
     packing = packed_attention_enabled(run.model) if run.loss_module.packed else nullcontext()
     fused = fused_lora_forward(run.model, enabled=run.dist.device.type == "cpu")
@@ -106,21 +82,21 @@ def _train(run: Run) -> TrainResult:
             state.trained_tokens += sum(run.train_lengths[i] for i in indices)
             metrics = _report_step(run, totals)
             if plan.is_epoch_end(step):
-                _save(run, plan.epoch_of(step), "epoch", metrics)
-            stopped = _obey_control(run, metrics) if step < plan.total_steps else None
+                save(run, plan.epoch_of(step), "epoch", metrics)
+            stopped = obey_control(run, metrics) if step < plan.total_steps else None
             if stopped is not None:
                 return stopped
-    return _finish(run)
+    return finish(run)
 
 
-def _report_step(run: Run, totals: LossTotals) -> dict[str, float]:
+def _report_step(run: SupervisedRun, totals: LossTotals) -> dict[str, float]:
     """The step's metrics (validation where due), to the reporter and results.csv."""
     step = run.state.step
     if not totals.n_loss_tokens:
         run.reporter.message(f"Step {step} has no trained tokens (all weight 0 or truncated away)", "warn")
     metrics = {TRAIN_LOSS: totals.mean_loss, TRAIN_ACCURACY: totals.accuracy}
     metrics |= _validation_metrics(run, step)
-    _stop_if_diverged(run, step, metrics)
+    stop_if_diverged(run, step, metrics)
     if isinstance(run.reporter, ProgressListener):  # first, so the metrics' event can say tokens/s
         run.reporter.progress(step, run.plan.total_steps, run.plan.epoch_of(step), run.state.trained_tokens)
     run.reporter.metrics(step, run.plan.total_steps, metrics)
@@ -129,18 +105,7 @@ def _report_step(run: Run, totals: LossTotals) -> dict[str, float]:
     return metrics
 
 
-def _obey_control(run: Run, metrics: dict[str, float]) -> TrainResult | None:
-    """Between steps: rank 0's reporter says whether to go on; every process follows."""
-    decision = run.dist.broadcast_word(run.reporter.control(), ("continue", "cancel", "pause"))
-    if decision == "cancel":
-        run.reporter.message(f"Training cancelled after step {run.state.step}")
-        return TrainResult("cancelled", run.state.trained_tokens, None)
-    if decision == "pause":
-        return _pause(run, metrics)
-    return None
-
-
-def _train_step(run: Run, step: int, indices: Sequence[int]) -> LossTotals:
+def _train_step(run: SupervisedRun, step: int, indices: Sequence[int]) -> LossTotals:
     """One optimizer step over the examples `indices`; returns the step's loss sums over all processes.
 
     A non-finite loss or gradient norm stops the run before the optimizer applies it."""
@@ -161,7 +126,7 @@ def _train_step(run: Run, step: int, indices: Sequence[int]) -> LossTotals:
         scale = run.dist.world_size / n_loss_tokens
         for i, group in enumerate(groups):
             batch = pack(group, pad_to_multiple=run.row_multiple).to(run.dist.device)
-            with _sync_gradients_if(run.trainer, i == len(groups) - 1):
+            with sync_gradients_if(run.trainer, i == len(groups) - 1):
                 with run.autocast():
                     loss_sum, n_correct = run.trainer(batch)
                 (loss_sum * scale).backward()
@@ -170,7 +135,7 @@ def _train_step(run: Run, step: int, indices: Sequence[int]) -> LossTotals:
         grad_norm = float(torch.nn.utils.clip_grad_norm_(params, run.config.max_grad_norm))
     # Every process sees the same sums and (gradients being synced) the same norm, so all stop together.
     totals = LossTotals(*run.dist.all_sum(local.as_list()))
-    _stop_if_diverged(run, step, {"training loss": totals.mean_loss, "gradient norm": grad_norm})
+    stop_if_diverged(run, step, {"training loss": totals.mean_loss, "gradient norm": grad_norm})
     if n_loss_tokens:
         run.optimizer.step()
     run.scheduler.step()
@@ -178,30 +143,7 @@ def _train_step(run: Run, step: int, indices: Sequence[int]) -> LossTotals:
     return totals
 
 
-def _stop_if_diverged(run: Run, step: int, values: dict[str, float]) -> None:
-    what = first_non_finite(values)
-    if what is not None:
-        raise _diverged(run, step, what)
-
-
-def _stop_if_weights_diverged(run: Run) -> None:
-    """Before a checkpoint: an update can overflow the weights on the very step whose loss was still
-    fine, and a checkpoint of such weights must never be published."""
-    trained = [p.detach() for p in run.model.parameters() if p.requires_grad]
-    if trained and not bool(torch.stack([torch.isfinite(p).all() for p in trained]).all()):
-        raise _diverged(run, run.state.step, "a trained weight")
-
-
-def _diverged(run: Run, step: int, what: str) -> TrainingDiverged:
-    return TrainingDiverged(
-        step,
-        what,
-        learning_rate_multiplier=run.config.learning_rate_multiplier,
-        learning_rate=run.config.learning_rate,
-    )
-
-
-def _validation_metrics(run: Run, step: int) -> dict[str, float]:
+def _validation_metrics(run: SupervisedRun, step: int) -> dict[str, float]:
     """A rotating validation batch every `eval_every_n_steps` and at epoch ends; all of it at epoch ends."""
     if not run.valid:
         return {}
@@ -218,7 +160,7 @@ def _validation_metrics(run: Run, step: int) -> dict[str, float]:
     return metrics
 
 
-def _evaluate_shared(run: Run, examples: Sequence[TokenizedExample]) -> LossTotals:
+def _evaluate_shared(run: SupervisedRun, examples: Sequence[TokenizedExample]) -> LossTotals:
     """Each process evaluates every world_size-th example; the sums are combined."""
     mine = list(examples)[run.dist.rank :: run.dist.world_size]
     local = evaluate(
@@ -232,87 +174,11 @@ def _evaluate_shared(run: Run, examples: Sequence[TokenizedExample]) -> LossTota
     return LossTotals(*run.dist.all_sum(local.as_list()))
 
 
-def _save(run: Run, epoch: int, kind: CheckpointKind, metrics: dict[str, float]) -> Path:
-    """Rank 0 writes the checkpoint (the others wait), then reports it and prunes old ones."""
-    _stop_if_weights_diverged(run)
-    path = run.config.layout.checkpoint_dir(run.state.step)
-    record = {"step": run.state.step, **metrics}
-    if run.dist.is_main:
-        path = save_checkpoint(
-            model=run.model,
-            tokenizer=run.tokenizer,
-            config=run.config,
-            state=run.state,
-            optimizer=run.optimizer,
-            scheduler=run.scheduler,
-            epoch=epoch,
-            kind=kind,
-            metrics=record,
-        )
-        if kind == "epoch":
-            run.reporter.checkpoint(run.state.step, epoch, str(path), record)
-        prune_checkpoints(Path(run.config.output_dir), run.config.keep_last_n_checkpoints)
-    run.dist.barrier()
-    return path
-
-
-def _pause(run: Run, metrics: dict[str, float]) -> TrainResult:
-    step = run.state.step
-    if run.plan.is_epoch_end(step):  # the epoch checkpoint of this very step is the pause point
-        path = run.config.layout.checkpoint_dir(step)
-    else:
-        path = _save(run, run.plan.epoch_of(step), "pause", metrics)
-    # Relative to the run's directory: the words reach API clients, who do not see the server's disk.
-    where = path.relative_to(run.config.output_dir) if path.is_relative_to(run.config.output_dir) else path
-    run.reporter.message(f"Training paused after step {step}; resume from {where}")
-    return TrainResult("paused", run.state.trained_tokens, str(path))
-
-
-def _finish(run: Run) -> TrainResult:
-    layout = run.config.layout
-    final = layout.final_dir
-    if run.dist.is_main:
-        final = publish_final(layout.checkpoint_dir(run.plan.total_steps), layout.output_dir)
-        run.reporter.message(
-            f"Training finished: {run.state.trained_tokens} tokens trained, model in {final.name}/"
-        )
-    run.dist.barrier()
-    return TrainResult("succeeded", run.state.trained_tokens, str(final))
-
-
-def _sync_gradients_if(trainer: torch.nn.Module, last: bool) -> AbstractContextManager[Any]:
-    # DDP exchanges gradients on every backward unless told not to: only the step's last micro-batch syncs.
-    if isinstance(trainer, DistributedDataParallel) and not last:
-        return trainer.no_sync()
-    return nullcontext()
-
-
 def _empty_example(tokenizer: Any) -> TokenizedExample:
     token = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     return TokenizedExample(input_ids=[token, token], loss_mask=[0, 0])
 
 
 def recipe_main(config: SFTConfig, resume_from: Path | None = None) -> int:
-    """The recipe as a job's process (what the worker runs, directly or under torchrun): rank 0 reports
-    JSON lines on stdout and obeys the control file; returns the exit status (openft.train.run)."""
-    is_main = is_main_process()
-    try:
-        if resume_from is not None and not resume_from.is_dir():
-            raise ConfigError(f"--resume-from {resume_from}: no such checkpoint directory")
-        control = config.layout.control_file
-        control.parent.mkdir(parents=True, exist_ok=True)
-        if is_main:  # a word left by an earlier run (the pause that this run resumes) is not for this one
-            control.unlink(missing_ok=True)
-        reporter = JsonLinesReporter(sys.stdout, control)
-        result = train_sft(config, reporter if is_main else SilentReporter(), resume_from=resume_from)
-    except TrainingDiverged as exc:
-        return report_divergence(exc, is_main)
-    except (ConfigError, DataError, FileNotFoundError) as exc:
-        return report_failure(EXIT_BAD_INPUT, str(exc), is_main)
-    except MemoryError:
-        return report_failure(EXIT_FAILED, "out of memory: lower batch_size or max_seq_length", is_main)
-    except Exception as exc:
-        return report_failure(EXIT_FAILED, describe_failure(exc), is_main)
-    if is_main:
-        reporter.done(result.status, result.trained_tokens, result.final_path)
-    return 0
+    """The supervised recipe as a job's process (openft.train.run.run_recipe): returns the exit status."""
+    return run_recipe(train_sft, config, resume_from)

@@ -19,7 +19,7 @@ import functools
 import json
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -49,6 +49,13 @@ MIN_VALID_BATCH_EXAMPLES = 8
 KEEP_CHECKPOINTS = 3
 # OpenAI documents only "above 0"; far beyond this every model diverges (docs/training.md).
 MAX_LEARNING_RATE_MULTIPLIER = 100.0
+# DPO: OpenAI's range for beta, and what "auto" means (the value the DPO paper and most recipes use).
+MAX_BETA = 2.0
+DEFAULT_BETA = 0.1
+# DPO's base learning rate, relative to supervised training's for the same model and method: preference
+# training moves an already sensible model, and at the supervised rate it over-optimises within an
+# epoch (docs/training.md, "Preference fine-tuning").
+DPO_LEARNING_RATE_FACTOR = 0.1
 
 
 class ConfigError(ValueError):
@@ -173,21 +180,47 @@ class SupervisedHyperparameters:
         return asdict(self)
 
 
+@dataclass
+class PreferenceHyperparameters(SupervisedHyperparameters):
+    """`method.dpo.hyperparameters`: the supervised ones (and openft's extensions) plus `beta`."""
+
+    beta: Auto | float = "auto"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        beta = self.beta
+        if beta != "auto" and (
+            isinstance(beta, bool) or not isinstance(beta, int | float) or not 0 < beta <= MAX_BETA
+        ):
+            raise HyperparameterError(
+                f'beta must be "auto" or a number above 0 and at most {MAX_BETA:g}; got {_shown(beta)}',
+                "beta",
+            )
+
+
 def parse_hyperparameters(method: JobMethod, values: dict[str, Any] | None) -> SupervisedHyperparameters:
     """A job's hyperparameters, checked; HyperparameterError names the one at fault."""
     if method == "supervised":
         return SupervisedHyperparameters.from_dict(values)
-    # dpo, reinforcement: their hyperparameters class goes here.
+    if method == "dpo":
+        return PreferenceHyperparameters.from_dict(values)
+    # reinforcement: its hyperparameters class goes here.
     raise HyperparameterError(f"method {method!r} has no recipe in openft yet")
 
 
 def resolved_hyperparameters(
-    requested: dict[str, Any], *, defaults: TrainingDefaults, n_train_examples: int
+    requested: dict[str, Any],
+    *,
+    defaults: TrainingDefaults,
+    n_train_examples: int,
+    method: JobMethod = "supervised",
 ) -> dict[str, Any]:
-    """What a job echoes once its files are validated: the request with OpenAI's three "auto" decided
+    """What a job echoes once its files are validated: the request with OpenAI's "auto" values decided
     (the other extensions stay as asked; the recipe decides them from the model)."""
-    hp = SupervisedHyperparameters.from_dict(requested)
+    hp = parse_hyperparameters(method, requested)
     resolved = dict(requested)
+    if isinstance(hp, PreferenceHyperparameters):
+        resolved["beta"] = _beta(hp)
     if hp.n_epochs == "auto":
         resolved["n_epochs"] = _n_epochs(hp, n_train_examples)
     if hp.batch_size == "auto":
@@ -252,7 +285,7 @@ def resolve_job(
     """A job's recipe config: its method's hyperparameters resolved against the base model and the
     training file. `init_adapter_path` continues a fine-tuned model: a LoRA adapter, or the directory of
     a fully fine-tuned model (then that is the new base)."""
-    if method != "supervised":  # dpo, reinforcement: their resolver goes here, returning their config
+    if method not in ("supervised", "dpo"):  # reinforcement: its resolver goes here
         raise HyperparameterError(f"method {method!r} has no recipe in openft yet")
     hp = (
         hyperparameters
@@ -262,7 +295,7 @@ def resolve_job(
     base_model_path = str(base.path())
     if init_adapter_path and not (Path(init_adapter_path) / "adapter_config.json").exists():
         base_model_path, init_adapter_path = init_adapter_path, None
-    return resolve_supervised(
+    config = resolve_supervised(
         hp,
         n_train_examples=count_examples(training_file),
         base_model_name=base.name,
@@ -275,6 +308,20 @@ def resolve_job(
         init_adapter_path=init_adapter_path,
         context_length=base.context_length,
         precision=precision,
+    )
+    if isinstance(hp, PreferenceHyperparameters):
+        return resolve_preference(config, hp)
+    return config
+
+
+def resolve_preference(supervised: SFTConfig, hp: PreferenceHyperparameters) -> SFTConfig:
+    """The DPO recipe's config: the supervised resolution (epochs, batch, LoRA or full, lengths), at
+    DPO's learning rate, with beta decided."""
+    return replace(
+        supervised,
+        training_method="dpo",
+        beta=_beta(hp),
+        learning_rate=supervised.learning_rate * DPO_LEARNING_RATE_FACTOR,
     )
 
 
@@ -366,6 +413,10 @@ def _n_epochs(hp: SupervisedHyperparameters, n_train_examples: int) -> int:
 def _batch_size(hp: SupervisedHyperparameters, defaults: TrainingDefaults, n_train_examples: int) -> int:
     """The model's default, never more than the whole file, unless given."""
     return min(defaults.batch_size, n_train_examples) if hp.batch_size == "auto" else hp.batch_size
+
+
+def _beta(hp: PreferenceHyperparameters) -> float:
+    return DEFAULT_BETA if hp.beta == "auto" else float(hp.beta)
 
 
 def _multiplier(hp: SupervisedHyperparameters) -> float:

@@ -28,11 +28,11 @@ SPARE_FLAG = "--spare"
 def main(argv: list[str]) -> int:
     """Runs the job of the run spec argv[0]; returns the recipe's exit status."""
     set_model_process_environment()
-    from openft.train.sft import recipe_main
+    from openft.train.run import recipe_for
 
     run = json.loads(Path(argv[0]).read_text())
     config = spec.resolve_job(
-        "supervised",
+        run.get("method", "supervised"),
         run["hyperparameters"],
         base=spec.find_base_model(Path(run["models_dir"]), run["base_model"]),
         training_file=Path(run["training_file"]),
@@ -47,7 +47,7 @@ def main(argv: list[str]) -> int:
     partial = config_path.with_name(f".config.{os.getpid()}.json")
     partial.write_text(config.to_json())
     os.replace(partial, config_path)
-    return recipe_main(config, Path(run["resume_from"]) if run.get("resume_from") else None)
+    return recipe_for(config)(config, Path(run["resume_from"]) if run.get("resume_from") else None)
 
 
 def wait_for_job() -> list[str]:

@@ -1,0 +1,119 @@
+"""What every recipe's loop does between its steps, whatever the method trains on.
+
+Checking for a cancel or pause word, stopping on a non-finite loss, gradient norm or weight
+(openft.train.divergence), writing epoch and pause checkpoints (only rank 0 writes), publishing the
+final model, and syncing gradients only on a step's last micro-batch under DDP. The supervised recipe
+(openft.train.sft) and the preference recipe (openft.train.dpo) both call these; each keeps its own
+steps, loss and metrics.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+
+from openft.train.checkpoints import CheckpointKind, prune_checkpoints, publish_final, save_checkpoint
+from openft.train.divergence import TrainingDiverged, first_non_finite
+from openft.train.reporting import DoneStatus
+from openft.train.run_setup import Run
+
+
+@dataclass
+class TrainResult:
+    status: DoneStatus
+    trained_tokens: int
+    final_path: str | None  # final/ when succeeded, the pause checkpoint when paused, None when cancelled
+
+
+def obey_control(run: Run[Any], metrics: dict[str, float]) -> TrainResult | None:
+    """Between steps: rank 0's reporter says whether to go on; every process follows."""
+    decision = run.dist.broadcast_word(run.reporter.control(), ("continue", "cancel", "pause"))
+    if decision == "cancel":
+        run.reporter.message(f"Training cancelled after step {run.state.step}")
+        return TrainResult("cancelled", run.state.trained_tokens, None)
+    if decision == "pause":
+        return pause(run, metrics)
+    return None
+
+
+def stop_if_diverged(run: Run[Any], step: int, values: dict[str, float]) -> None:
+    what = first_non_finite(values)
+    if what is not None:
+        raise diverged(run, step, what)
+
+
+def stop_if_weights_diverged(run: Run[Any]) -> None:
+    """Before a checkpoint: an update can overflow the weights on the very step whose loss was still
+    fine, and a checkpoint of such weights must never be published."""
+    trained = [p.detach() for p in run.model.parameters() if p.requires_grad]
+    if trained and not bool(torch.stack([torch.isfinite(p).all() for p in trained]).all()):
+        raise diverged(run, run.state.step, "a trained weight")
+
+
+def diverged(run: Run[Any], step: int, what: str) -> TrainingDiverged:
+    return TrainingDiverged(
+        step,
+        what,
+        learning_rate_multiplier=run.config.learning_rate_multiplier,
+        learning_rate=run.config.learning_rate,
+    )
+
+
+def save(run: Run[Any], epoch: int, kind: CheckpointKind, metrics: dict[str, float]) -> Path:
+    """Rank 0 writes the checkpoint (the others wait), then reports it and prunes old ones."""
+    stop_if_weights_diverged(run)
+    path = run.config.layout.checkpoint_dir(run.state.step)
+    record = {"step": run.state.step, **metrics}
+    if run.dist.is_main:
+        path = save_checkpoint(
+            model=run.model,
+            tokenizer=run.tokenizer,
+            config=run.config,
+            state=run.state,
+            optimizer=run.optimizer,
+            scheduler=run.scheduler,
+            epoch=epoch,
+            kind=kind,
+            metrics=record,
+        )
+        if kind == "epoch":
+            run.reporter.checkpoint(run.state.step, epoch, str(path), record)
+        prune_checkpoints(Path(run.config.output_dir), run.config.keep_last_n_checkpoints)
+    run.dist.barrier()
+    return path
+
+
+def pause(run: Run[Any], metrics: dict[str, float]) -> TrainResult:
+    step = run.state.step
+    if run.plan.is_epoch_end(step):  # the epoch checkpoint of this very step is the pause point
+        path = run.config.layout.checkpoint_dir(step)
+    else:
+        path = save(run, run.plan.epoch_of(step), "pause", metrics)
+    # Relative to the run's directory: the words reach API clients, who do not see the server's disk.
+    where = path.relative_to(run.config.output_dir) if path.is_relative_to(run.config.output_dir) else path
+    run.reporter.message(f"Training paused after step {step}; resume from {where}")
+    return TrainResult("paused", run.state.trained_tokens, str(path))
+
+
+def finish(run: Run[Any]) -> TrainResult:
+    layout = run.config.layout
+    final = layout.final_dir
+    if run.dist.is_main:
+        final = publish_final(layout.checkpoint_dir(run.plan.total_steps), layout.output_dir)
+        run.reporter.message(
+            f"Training finished: {run.state.trained_tokens} tokens trained, model in {final.name}/"
+        )
+    run.dist.barrier()
+    return TrainResult("succeeded", run.state.trained_tokens, str(final))
+
+
+def sync_gradients_if(trainer: torch.nn.Module, last: bool) -> AbstractContextManager[Any]:
+    # DDP exchanges gradients on every backward unless told not to: only the step's last micro-batch syncs.
+    if isinstance(trainer, DistributedDataParallel) and not last:
+        return trainer.no_sync()
+    return nullcontext()
