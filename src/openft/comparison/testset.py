@@ -3,6 +3,7 @@
 Chat examples (`{"messages": [...]}`, the training format): the last message must be an assistant
 message with text content; it is the reference and every message before it is the prompt. Prompt/
 completion examples: `prompt` is the prompt (a raw text, no chat template) and `completion` the
+reference. Preference (DPO) examples: `input.messages` is the prompt and the preferred output the
 reference. Lines are checked with the same rules as training files (openft.data), so a bad line gives
 the same message, naming the file, line and field.
 """
@@ -18,7 +19,7 @@ from openft.data.formats import detect_format, json_type_name
 from openft.data.issues import Issue
 from openft.data.lines import BadLine, iter_json_lines
 from openft.data.validate_chat import validate_chat
-from openft.data.validate_other import validate_prompt_completion
+from openft.data.validate_other import preference_outputs, validate_preference, validate_prompt_completion
 
 
 class TestSetError(ValueError):
@@ -109,7 +110,18 @@ def _test_case(path: Path, line_no: int, value: Any) -> TestCase:
     if file_format == "prompt_completion":
         _raise_first(path, validate_prompt_completion(value, line_no))
         return TestCase(line=line_no, reference=value["completion"], prompt_text=value["prompt"])
-    what = "preference (DPO) examples have no single reference answer" if file_format else "unknown format"
+    if file_format == "preference":  # the preferred output is the reference answer
+        _raise_first(path, validate_preference(value, line_no))
+        prompt = value["input"]
+        preferred = preference_outputs(value)[0][0]
+        tools = prompt.get("tools")
+        return TestCase(
+            line=line_no,
+            reference=message_text(preferred.get("content")),
+            messages=tuple(prompt["messages"]),
+            tools=tuple(tools) if tools else None,
+        )
+    what = "unknown format"
     raise TestSetError(
         f"{path.name} line {line_no}: {what}; a test example is either "
         '{"messages": [..., {"role": "assistant", "content": REFERENCE}]} '

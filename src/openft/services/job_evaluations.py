@@ -21,7 +21,7 @@ from openft.schemas.jobs import EVALUATION_EVENT_KIND
 from openft.services.base_models import resolve_base_model
 from openft.services.context import Project, ServiceContext
 from openft.services.job_events import add_event, get_job_row
-from openft.store.tables import FileRow, FineTunedModelRow, JobRow
+from openft.store.tables import CheckpointRow, FileRow, FineTunedModelRow, JobRow
 
 # In the job's evaluation directory: the full comparison (openft.comparison's JSON) and its HTML report.
 RESULT_FILE = "evaluation.json"
@@ -84,9 +84,11 @@ def evaluation_spec(ctx: ServiceContext, job_id: str) -> JobEvaluationSpec | Non
 
 def record_evaluation(ctx: ServiceContext, job_id: str, summary: dict[str, Any]) -> None:
     """The headline as a job event: `Evaluation on 50 validation examples: exact match: base 0.04 → ...`."""
-    text = f"Evaluation on {summary['n_examples']} validation examples: " + "; ".join(
-        summary["summary_lines"]
-    )
+    lines = list(summary["summary_lines"])
+    reward_accuracy = _held_out_reward_accuracy(ctx, job_id)
+    if reward_accuracy is not None:  # DPO: how often the fine-tuned model prefers the preferred output
+        lines.insert(0, f"held-out reward accuracy {reward_accuracy:.2f}")
+    text = f"Evaluation on {summary['n_examples']} validation examples: " + "; ".join(lines)
     data = {
         "kind": EVALUATION_EVENT_KIND,
         "n_examples": summary["n_examples"],
@@ -95,8 +97,25 @@ def record_evaluation(ctx: ServiceContext, job_id: str, summary: dict[str, Any])
         "fine_tuned": summary["fine_tuned"],
         "report": f"/v1/fine_tuning/jobs/{job_id}/evaluation/report",
     }
+    if reward_accuracy is not None:
+        data["held_out_reward_accuracy"] = reward_accuracy
     with ctx.db.session() as session:
         add_event(session, job_id, text, data=data)
+
+
+def _held_out_reward_accuracy(ctx: ServiceContext, job_id: str) -> float | None:
+    """A DPO job's reward accuracy on the whole validation file at its last epoch, as training measured
+    it (the share of held-out pairs whose preferred output the model favours more than the reference)."""
+    with ctx.db.session() as session:
+        last = session.scalar(
+            select(CheckpointRow)
+            .where(CheckpointRow.job_id == job_id)
+            .order_by(CheckpointRow.step_number.desc())
+        )
+    if last is None:
+        return None
+    value = json.loads(last.metrics_json).get("full_valid_reward_accuracy")
+    return float(value) if isinstance(value, int | float) else None
 
 
 def record_evaluation_failure(ctx: ServiceContext, job_id: str, problem: str) -> None:
