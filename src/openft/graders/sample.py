@@ -64,3 +64,15 @@ def render_or_flag(template: str, sample: Sample, item: Mapping[str, Any] | None
         ):
             raise RenderFailed(ErrorFlags(sample_parse_error=True)) from None
         raise RenderFailed(ErrorFlags(invalid_variable_error=True)) from None
+
+
+def render_pair(
+    grader: Mapping[str, Any], sample: Sample, item: Mapping[str, Any] | None
+) -> tuple[str, str] | ErrorFlags:
+    """A comparing grader's rendered `input` and `reference`, or the flags of what was missing."""
+    try:
+        return render_or_flag(grader["input"], sample, item), render_or_flag(
+            grader["reference"], sample, item
+        )
+    except RenderFailed as failed:
+        return failed.flags
