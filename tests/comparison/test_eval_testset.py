@@ -75,8 +75,12 @@ def test_cases_round_trip_through_dicts() -> None:
         ("[1, 2]", r"test\.jsonl line 2: an example must be a JSON object, not a JSON array"),
         ({"text": "hi"}, r"test\.jsonl line 2: unknown format"),
         (
-            {"input": {"messages": []}, "preferred_output": [], "non_preferred_output": []},
-            r"line 2: preference \(DPO\) examples have no single reference",
+            {
+                "input": {"messages": [{"role": "user", "content": "q"}]},
+                "preferred_output": [],
+                "non_preferred_output": [],
+            },
+            r"test\.jsonl line 2, field preferred_output: \"preferred_output\" must be a list with exactly one",
         ),
         (
             {"messages": [{"role": "user", "content": "q"}]},
@@ -112,3 +116,16 @@ def test_bad_lines_name_file_line_and_field(tmp_path: Path, line: Any, expected:
 def test_an_empty_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(TestSetError, match=r"empty\.jsonl has no examples"):
         read_test_set(write(tmp_path / "empty.jsonl", ""))
+
+
+def test_a_preference_line_is_a_case_whose_reference_is_the_preferred_output(tmp_path: Path) -> None:
+    line = {
+        "input": {"messages": [{"role": "user", "content": "Capital of France?"}]},
+        "preferred_output": [{"role": "assistant", "content": "Paris."}],
+        "non_preferred_output": [{"role": "assistant", "content": "Lyon."}],
+    }
+    path = tmp_path / "prefs.jsonl"
+    path.write_text(json.dumps(line) + "\n")
+    [case] = read_test_set(path)
+    assert case.reference == "Paris."
+    assert [m["content"] for m in case.messages] == ["Capital of France?"]

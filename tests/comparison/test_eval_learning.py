@@ -18,9 +18,9 @@ from openft.comparison.html_report import render_html
 from openft.comparison.local_runner import LocalRunner, locate_model, model_ref
 from openft.comparison.testset import read_test_set
 from openft.inference.local import LocalEngine
+from tests.comparison.conftest import TrainedModel
+from tests.comparison.report_parser import parse_report
 from tests.conftest import LiveServer
-from tests.evals.conftest import TrainedModel
-from tests.evals.report_parser import parse_report
 
 pytestmark = pytest.mark.slow
 cli = CliRunner()

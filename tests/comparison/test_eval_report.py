@@ -15,7 +15,7 @@ from openft.comparison.compare import (
 )
 from openft.comparison.html_report import render_html, word_diff
 from openft.comparison.testset import TestCase
-from tests.evals.report_parser import parse_report
+from tests.comparison.report_parser import parse_report
 
 METRICS = ["exact_match", "token_f1"]
 NASTY = '<script>alert("x")</script> & </td></tr>'
