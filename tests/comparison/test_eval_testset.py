@@ -80,7 +80,7 @@ def test_cases_round_trip_through_dicts() -> None:
                 "preferred_output": [],
                 "non_preferred_output": [],
             },
-            r"test\.jsonl line 2, field preferred_output: \"preferred_output\" must be a list with exactly one",
+            r"test\.jsonl line 2, field preferred_output: \"preferred_output\" must be a list",
         ),
         (
             {"messages": [{"role": "user", "content": "q"}]},
