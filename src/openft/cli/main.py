@@ -8,6 +8,7 @@ from openft.cli.chat import chat
 from openft.cli.data import data_app
 from openft.cli.eval import eval_command
 from openft.cli.experiment import experiment_app
+from openft.cli.graders import graders_app
 from openft.cli.jobs import jobs_app
 from openft.cli.keys import keys_app
 from openft.cli.models import models_app
@@ -30,6 +31,7 @@ app.add_typer(jobs_app, name="jobs", help="Create, follow and control fine-tunin
 app.add_typer(keys_app, name="keys", help="Create, list and revoke API keys.")
 app.add_typer(models_app, name="models", help="List, register and build base models.")
 app.add_typer(experiment_app, name="experiment", help="Experiments: how much would more data help?")
+app.add_typer(graders_app, name="graders", help="Check a grader, or score a sample with it, on a server.")
 app.add_typer(data_app, name="data", help="Check training data (errors, tokens, cost, lint) and split files.")
 
 
