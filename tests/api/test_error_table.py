@@ -230,9 +230,10 @@ TABLE = {
     # /v1/evals
     "unknown eval": Bad("local", "GET evals/eval_missing", 404, "eval_id",
                         "No such Eval object: eval_missing"),
-    "eval with a label_model grader": Bad("local", "POST evals", 400, "testing_criteria[0].type",
-                                          "Invalid testing_criteria[0]: openft does not support testing "
-                                          "criteria of type 'label_model'",
+    "eval with a label_model grader without input": Bad("local", "POST evals", 400,
+                                                        "testing_criteria[0].input",
+                                          "Invalid testing_criteria[0]: input must be a non-empty list of "
+                                          "messages.",
                                           json=EVAL_BODY | {"testing_criteria": [LABEL_MODEL_GRADER]}),
     "eval over stored completions": Bad("local", "POST evals", 400, "data_source_config.type",
                                         "openft does not support data_source_config of type "

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -106,22 +107,30 @@ def test_a_bad_hyperparameter_error_carries_its_param(values: dict[str, object],
     assert caught.value.param_at("method.supervised.hyperparameters") == param
 
 
-def test_an_error_about_no_single_hyperparameter_points_at_the_whole_object(tmp_path: Path) -> None:
-    with pytest.raises(HyperparameterError, match="no recipe") as caught:
-        parse_hyperparameters("dpo", {})
-    assert caught.value.field is None
-    assert caught.value.param_at("hyperparameters") == "hyperparameters"
-    base = find_base_model(tmp_path, "openft-tiny")
-    with pytest.raises(HyperparameterError, match="no recipe"):
-        resolve_job(
-            "reinforcement",
-            {},
-            base=base,
-            training_file=tmp_path / "t.jsonl",
-            validation_file=None,
-            output_dir=tmp_path,
-            seed=0,
-        )
+def test_an_error_about_no_single_hyperparameter_points_at_the_whole_object() -> None:
+    error = HyperparameterError("the combination is wrong")
+    assert error.field is None and error.param_at("hyperparameters") == "hyperparameters"
+
+
+@pytest.mark.parametrize(
+    ("method", "values", "field"),
+    [
+        ("dpo", {"beta": 0}, "beta"),
+        ("dpo", {"beta": 2.5}, "beta"),
+        ("reinforcement", {"full_finetune": True}, "full_finetune"),
+        ("reinforcement", {"compute_multiplier": 11}, "compute_multiplier"),
+        ("reinforcement", {"eval_samples": 0}, "eval_samples"),
+        ("reinforcement", {"reasoning_effort": "max"}, "reasoning_effort"),
+    ],
+)
+def test_each_method_checks_its_own_hyperparameters(method: Any, values: dict[str, Any], field: str) -> None:
+    with pytest.raises(HyperparameterError) as caught:
+        parse_hyperparameters(method, values)
+    assert caught.value.field == field
+    assert (
+        caught.value.param_at(f"method.{method}.hyperparameters")
+        == f"method.{method}.hyperparameters.{field}"
+    )
 
 
 def test_examples_are_non_blank_json_lines(tmp_path: Path) -> None:

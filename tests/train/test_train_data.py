@@ -163,8 +163,14 @@ def test_fused_lora_forward_matches_peft(tiny_model: Path) -> None:
         return logits.detach(), [p.grad.clone() for p in model.parameters() if p.requires_grad]
 
     expected, expected_grads = logits_and_grads()
+    with torch.no_grad(), model.disable_adapter():
+        base_logits = model(input_ids=input_ids).logits
     with fused_lora_forward(model) as n_replaced:
         got, got_grads = logits_and_grads()
+        # Disabling the adapter (a reference model's forward pass) is obeyed inside the fused forward.
+        with torch.no_grad(), model.disable_adapter():
+            torch.testing.assert_close(model(input_ids=input_ids).logits, base_logits)
+    assert not torch.allclose(base_logits, expected)
     assert n_replaced == 2 * 7  # every linear layer of both decoder layers
     torch.testing.assert_close(got, expected)
     for g, e in zip(got_grads, expected_grads, strict=True):

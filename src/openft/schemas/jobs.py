@@ -63,11 +63,26 @@ class DpoMethod(BaseModel):
     hyperparameters: DpoHyperparameters | None = None
 
 
+class ReinforcementHyperparameters(Hyperparameters):
+    """`method.reinforcement.hyperparameters`: the supervised ones plus OpenAI's four for RFT."""
+
+    compute_multiplier: AutoFloat = "auto"
+    eval_interval: AutoInt = "auto"
+    eval_samples: AutoInt = "auto"
+    reasoning_effort: JsonValue = "default"
+
+
+class ReinforcementMethod(BaseModel):
+    grader: dict[str, Any]
+    hyperparameters: ReinforcementHyperparameters | None = None
+    response_format: dict[str, Any] | None = None
+
+
 class Method(BaseModel):
     type: Literal["supervised", "dpo", "reinforcement"]
     supervised: SupervisedMethod | None = None
     dpo: DpoMethod | None = None
-    reinforcement: dict[str, Any] | None = None
+    reinforcement: ReinforcementMethod | None = None
 
 
 class WandbIntegration(BaseModel):
@@ -126,10 +141,24 @@ class JobDpoMethod(BaseModel):
     hyperparameters: JobDpoHyperparameters
 
 
+class JobReinforcementHyperparameters(JobHyperparameters):
+    compute_multiplier: Literal["auto"] | int | float | None
+    eval_interval: Literal["auto"] | int | None
+    eval_samples: Literal["auto"] | int | None
+    reasoning_effort: str | None
+
+
+class JobReinforcementMethod(BaseModel):
+    grader: dict[str, Any]
+    hyperparameters: JobReinforcementHyperparameters
+    response_format: dict[str, Any] | None = None
+
+
 class JobMethod(BaseModel):
-    type: Literal["supervised", "dpo"]
+    type: Literal["supervised", "dpo", "reinforcement"]
     supervised: JobSupervisedMethod | None = Field(default=None, exclude_if=_is_none)
     dpo: JobDpoMethod | None = Field(default=None, exclude_if=_is_none)
+    reinforcement: JobReinforcementMethod | None = Field(default=None, exclude_if=_is_none)
 
 
 class FineTuningJob(BaseModel):
@@ -139,7 +168,7 @@ class FineTuningJob(BaseModel):
     error: JobError
     fine_tuned_model: str | None
     finished_at: int | None
-    hyperparameters: JobHyperparameters | None  # null for DPO jobs, as OpenAI answers
+    hyperparameters: JobHyperparameters | None  # null for DPO and reinforcement jobs, as OpenAI answers
     model: str
     organization_id: str
     result_files: list[str]

@@ -43,6 +43,7 @@ class RunSpec:
     resume_from: str | None
     precision: str = "auto"  # Settings.train_precision
     method: str = "supervised"  # the job's method.type: which recipe runs
+    grader: dict[str, Any] | None = None  # reinforcement jobs: the grader, as checked at creation
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -83,6 +84,7 @@ def start_run(ctx: ServiceContext, job_id: str) -> RunSpec | None:
             resume_from=resume_from,
             precision=ctx.settings.train_precision,
             method=job_method(job),
+            grader=json.loads(job.grader_json) if job.grader_json else None,
         )
 
 

@@ -24,6 +24,7 @@ from openft.services.base_models import resolve_base_model
 from openft.services.context import ServiceContext, now
 from openft.services.job_events import add_event
 from openft.services.job_lifecycle import IllegalMove, job_row, move, status_of
+from openft.services.reinforcement_files import ReinforcementFileError, check_reinforcement_file
 from openft.services.webhooks import enqueue_event
 from openft.store.tables import FileRow, JobRow
 from openft.train import spec
@@ -79,6 +80,10 @@ def validate_job_files(ctx: ServiceContext, job_id: str) -> None:
         }
         file_ids = {"training_file": job.training_file, "validation_file": job.validation_file or ""}
         method = job_method(job)
+        grader = json.loads(job.grader_json) if job.grader_json else None
+    if grader is not None:
+        _validate_reinforcement_files(ctx, job_id, paths, file_ids, grader)
+        return
     failure, report = _check_files(paths, method, file_ids)
     with ctx.db.session() as session:
         job = job_row(session, job_id)
@@ -107,6 +112,47 @@ def validate_job_files(ctx: ServiceContext, job_id: str) -> None:
                 level="warn",
                 data={"code": finding.code, "n_examples": finding.n_examples},
             )
+        add_event(session, job.id, "Files validated, moving job to queued state", data={})
+
+
+def _validate_reinforcement_files(
+    ctx: ServiceContext,
+    job_id: str,
+    paths: dict[str, Path | None],
+    file_ids: dict[str, str],
+    grader: dict[str, Any],
+) -> None:
+    """validating_files -> queued (or failed) for a reinforcement job: prompts its grader can score."""
+    failure: JobFailure | None = None
+    n_train = 0
+    for param, path in paths.items():
+        purpose = param.removesuffix("_file")
+        if path is None:
+            message = (
+                f"The job failed due to an invalid {purpose} file. The file was deleted before it was read."
+            )
+            failure = JobFailure(f"invalid_{param}", message, param)
+            break
+        try:
+            n = check_reinforcement_file(path, purpose, file_ids[param], grader)
+        except ReinforcementFileError as exc:
+            failure = JobFailure(f"invalid_{param}", exc.message, param)
+            break
+        n_train = n if param == "training_file" else n_train
+    with ctx.db.session() as session:
+        job = job_row(session, job_id)
+        if job.status != "validating_files":
+            job.worker_id = None
+            return
+        if failure is not None:
+            _fail(session, job, failure)
+            return
+        resolved = _resolve_hyperparameters(ctx, job, n_train)
+        try:
+            move(session, job, "validate", worker_id=None, hyperparameters_json=json.dumps(resolved))
+        except IllegalMove:
+            job.worker_id = None
+            return
         add_event(session, job.id, "Files validated, moving job to queued state", data={})
 
 
@@ -157,7 +203,9 @@ def _wrong_format(file_report: Any, method: spec.JobMethod, file_id: str) -> str
 
 
 def job_method(job: JobRow) -> spec.JobMethod:
-    return "dpo" if job.method_type == "dpo" else "supervised"
+    if job.method_type in ("dpo", "reinforcement"):
+        return job.method_type  # type: ignore[return-value]
+    return "supervised"
 
 
 def _resolve_hyperparameters(ctx: ServiceContext, job: JobRow, n_train: int) -> dict[str, Any]:

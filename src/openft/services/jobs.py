@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+from typing import Any
 
 from sqlalchemy import select
 
@@ -22,11 +23,15 @@ from openft.schemas.jobs import (
     JobHyperparameters,
     JobList,
     JobMethod,
+    JobReinforcementHyperparameters,
+    JobReinforcementMethod,
     JobSupervisedMethod,
+    ReinforcementHyperparameters,
 )
 from openft.services.base_models import resolve_base_model
 from openft.services.context import Project, ServiceContext, now
 from openft.services.files import get_file_row
+from openft.services.graders import checked_grader
 from openft.services.job_events import add_event, get_job_row
 from openft.services.job_lifecycle import INITIAL_STATUS, move, status_of
 from openft.services.webhooks import enqueue_event
@@ -43,6 +48,7 @@ SUFFIX_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 def create_job(ctx: ServiceContext, project: Project, request: CreateJobRequest) -> FineTuningJob:
     method_type, hyperparameters, where = _requested_hyperparameters(request)
     _validate_hyperparameters(method_type, hyperparameters, where)
+    grader = _reinforcement_grader(request) if method_type == "reinforcement" else None
     validate_metadata(request.metadata)
     _validate_suffix(request.suffix)
     _refuse_integrations(request)
@@ -58,6 +64,7 @@ def create_job(ctx: ServiceContext, project: Project, request: CreateJobRequest)
         validation_file=request.validation_file,
         hyperparameters_json=hyperparameters.model_dump_json(),
         method_type=method_type,
+        grader_json=json.dumps(grader) if grader is not None else None,
         suffix=request.suffix,
         seed=request.seed if request.seed is not None else secrets.randbelow(2**31),
         metadata_json=json.dumps(request.metadata) if request.metadata is not None else None,
@@ -78,6 +85,10 @@ def create_job(ctx: ServiceContext, project: Project, request: CreateJobRequest)
     return to_job_object(row, project)
 
 
+# The reinforcement hyperparameters echoed beside OpenAI's three ("auto" until the files are validated).
+REINFORCEMENT_KEYS = ("compute_multiplier", "eval_interval", "eval_samples")
+
+
 def _requested_hyperparameters(request: CreateJobRequest) -> tuple[spec.JobMethod, Hyperparameters, str]:
     """The job's method, its hyperparameters and where the request put them (an error's param prefix)."""
     method = request.method
@@ -90,12 +101,20 @@ def _requested_hyperparameters(request: CreateJobRequest) -> tuple[spec.JobMetho
             )
         dpo = method.dpo.hyperparameters if method.dpo else None
         return "dpo", dpo or DpoHyperparameters(), "method.dpo.hyperparameters"
-    if method is not None and method.type != "supervised":
-        raise InvalidRequest(
-            f"Fine-tuning method '{method.type}' is not supported yet by openft; use "
-            "method={'type': 'supervised'} or method={'type': 'dpo'}.",
-            param="method.type",
-        )
+    if method is not None and method.type == "reinforcement":
+        if request.hyperparameters is not None:
+            raise InvalidRequest(
+                "The top-level hyperparameters field is only for supervised jobs: send a reinforcement "
+                "job's hyperparameters in method.reinforcement.hyperparameters.",
+                param="hyperparameters",
+            )
+        if method.reinforcement is None:
+            raise InvalidRequest(
+                "A reinforcement job needs method.reinforcement.grader: the grader that scores its answers.",
+                param="method.reinforcement.grader",
+            )
+        rft = method.reinforcement.hyperparameters or ReinforcementHyperparameters()
+        return "reinforcement", rft, "method.reinforcement.hyperparameters"
     in_method = method.supervised.hyperparameters if method and method.supervised else None
     if in_method is None:
         return "supervised", request.hyperparameters or Hyperparameters(), "hyperparameters"
@@ -115,6 +134,33 @@ def _validate_hyperparameters(method: spec.JobMethod, hp: Hyperparameters, where
         spec.parse_hyperparameters(method, hp.model_dump())
     except spec.HyperparameterError as exc:
         raise InvalidRequest(f"Invalid hyperparameters: {exc}.", param=exc.param_at(where)) from exc
+
+
+def _reinforcement_grader(request: CreateJobRequest) -> dict[str, Any]:
+    """The job's grader, checked as OpenAI checks a reinforcement grader (label_model only inside multi).
+    Model graders need a judge the training process does not have yet: refused at once."""
+    assert request.method is not None and request.method.reinforcement is not None
+    where = "method.reinforcement.grader"
+    grader = checked_grader(request.method.reinforcement.grader, field=where, for_reinforcement=True)
+    judged = [g["name"] for g in _graders_in(grader) if g["type"] in ("score_model", "label_model")]
+    if judged:
+        raise InvalidRequest(
+            f"Grader {judged[0]!r} asks a judge model: openft's reinforcement jobs do not run score_model or "
+            "label_model graders yet. Use string_check, text_similarity, python or multi of those; model "
+            "graders work in /v1/fine_tuning/alpha/graders and the Evals API.",
+            param=where,
+            code="invalid_grader",
+        )
+    if request.method.reinforcement.response_format is not None:
+        raise InvalidRequest(
+            "method.reinforcement.response_format is not supported yet by openft's reinforcement jobs.",
+            param="method.reinforcement.response_format",
+        )
+    return grader
+
+
+def _graders_in(grader: dict[str, Any]) -> list[dict[str, Any]]:
+    return [grader, *(sub for sub in (grader.get("graders") or {}).values())]
 
 
 def _validate_suffix(suffix: str | None) -> None:
@@ -187,6 +233,16 @@ def to_job_object(row: JobRow, project: Project) -> FineTuningJob:
     if row.method_type == "dpo":
         dpo_hp = JobDpoHyperparameters(**wire_hp.model_dump(), beta=hyperparameters.get("beta", "auto"))
         method = JobMethod(type="dpo", dpo=JobDpoMethod(hyperparameters=dpo_hp))
+    elif row.method_type == "reinforcement":
+        rft_hp = JobReinforcementHyperparameters(
+            **wire_hp.model_dump(),
+            **{key: hyperparameters.get(key, "auto") for key in REINFORCEMENT_KEYS},
+            reasoning_effort=hyperparameters.get("reasoning_effort", "default"),
+        )
+        grader = json.loads(row.grader_json or "{}")
+        method = JobMethod(
+            type="reinforcement", reinforcement=JobReinforcementMethod(grader=grader, hyperparameters=rft_hp)
+        )
     else:
         method = JobMethod(type="supervised", supervised=JobSupervisedMethod(hyperparameters=wire_hp))
     return FineTuningJob(
@@ -195,7 +251,7 @@ def to_job_object(row: JobRow, project: Project) -> FineTuningJob:
         error=JobError(code=row.error_code, message=row.error_message, param=row.error_param),
         fine_tuned_model=row.fine_tuned_model,
         finished_at=row.finished_at,
-        hyperparameters=None if row.method_type == "dpo" else wire_hp,
+        hyperparameters=wire_hp if row.method_type == "supervised" else None,
         model=row.model,
         organization_id=project.id,
         result_files=[row.result_file_id] if row.result_file_id else [],

@@ -88,6 +88,7 @@ class JobRow(Base):
     # The hyperparameters as requested ("auto" kept) and, once files are validated, as resolved.
     hyperparameters_json: Mapped[str] = mapped_column(Text)
     method_type: Mapped[str] = mapped_column(String(32))
+    grader_json: Mapped[str | None] = mapped_column(Text, nullable=True)  # reinforcement jobs only
     suffix: Mapped[str | None] = mapped_column(String(64), nullable=True)
     seed: Mapped[int] = mapped_column(BigInteger)
     metadata_json: Mapped[str | None] = mapped_column(Text, nullable=True)

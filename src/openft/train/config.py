@@ -10,13 +10,14 @@ import json
 import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from openft.models.defaults import Method
 from openft.train.spec import KEEP_CHECKPOINTS, MAX_BETA, ConfigError, RunLayout
 
 MAX_TOKENS_PER_MICRO_BATCH = 2048
 PRECISIONS = ("auto", "bf16", "fp32")  # see openft.train.precision
-TRAINING_METHODS = ("supervised", "dpo")  # the recipes there are
+TRAINING_METHODS = ("supervised", "dpo", "reinforcement")  # the recipes there are
 
 __all__ = ["ConfigError", "SFTConfig"]
 
@@ -56,6 +57,9 @@ class SFTConfig:
     training_method: str = "supervised"
     # DPO only: how far the policy may move from the reference (the sigmoid loss's temperature).
     beta: float | None = None
+    # Reinforcement only: the grader (OpenAI's JSON, checked) and the sampling settings, as
+    # openft.train.spec.resolve_reinforcement decides them.
+    reinforcement: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -85,6 +89,10 @@ class SFTConfig:
             isinstance(self.beta, int | float) and 0 < self.beta <= MAX_BETA
         ):
             raise ConfigError(f"beta must be a number above 0 and at most {MAX_BETA:g}, got {self.beta!r}")
+        if self.training_method == "reinforcement" and not (
+            isinstance(self.reinforcement, dict) and isinstance(self.reinforcement.get("grader"), dict)
+        ):
+            raise ConfigError("a reinforcement run needs its grader and sampling settings")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.method == "lora":

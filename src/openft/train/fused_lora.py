@@ -70,7 +70,9 @@ def _fused_forward(layer: Any) -> Callable[..., torch.Tensor]:
     scaling = layer.scaling[name]
 
     def forward(x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        if args or kwargs:  # a call this shortcut does not know: PEFT's own forward
+        # A call this shortcut does not know, or the adapter disabled for the while (a reference
+        # model's forward pass): PEFT's own forward.
+        if args or kwargs or layer.disable_adapters:
             return type(layer).forward(layer, x, *args, **kwargs)
         # 2-D from the start: an in-place update of a view would make autograd copy the gradient back.
         rows = x.reshape(-1, x.shape[-1])

@@ -59,6 +59,10 @@ def recipe_for(config: SFTConfig) -> Callable[[SFTConfig, Path | None], int]:
         from openft.train.dpo import recipe_main as preference_main
 
         return preference_main
+    if config.training_method == "reinforcement":
+        from openft.train.reinforce import recipe_main as reinforcement_main
+
+        return reinforcement_main
     from openft.train.sft import recipe_main
 
     return recipe_main

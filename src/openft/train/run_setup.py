@@ -33,6 +33,11 @@ from openft.train.results import ResultsCsv
 E = TypeVar("E", bound=Example)
 # DPO's extra columns in results.csv: the training and validation reward metrics.
 PREFERENCE_COLUMNS = tuple(f"{split}_{name}" for split in ("train", "valid") for name in PREFERENCE_METRICS)
+# Each method's columns in results.csv after OpenAI's five.
+EXTRA_COLUMNS = {
+    "dpo": PREFERENCE_COLUMNS,
+    "reinforcement": ("train_reward_mean", "train_kl", "train_answer_tokens", "valid_reward_mean"),
+}
 # A recipe's examples from a file: (path, tokenizer, max_seq_length) -> examples in file order.
 Loader = Callable[[Path, Any, int], list[E]]
 
@@ -92,7 +97,7 @@ def prepare_run(
     results = None
     if dist.is_main:
         keep = state.step if resume_from is not None else 0
-        extra = PREFERENCE_COLUMNS if config.training_method == "dpo" else ()
+        extra = EXTRA_COLUMNS.get(config.training_method, ())
         results = ResultsCsv(config.layout.results_file, keep_through_step=keep, extra_columns=extra)
     precision = resolve_precision(config.precision, dist.device, packed=loss_module.packed)
     _report_start(reporter, config, train, valid, plan, state, time.perf_counter() - started, dist, precision)

@@ -56,6 +56,17 @@ DEFAULT_BETA = 0.1
 # training moves an already sensible model, and at the supervised rate it over-optimises within an
 # epoch (docs/training.md, "Preference fine-tuning").
 DPO_LEARNING_RATE_FACTOR = 0.1
+# Reinforcement: answers sampled per prompt at compute_multiplier 1 (a group: advantages are relative to
+# it), the KL penalty's weight, the learning rate relative to supervised training's, and how long a
+# sampled answer may be at each reasoning_effort (a model without reasoning modes spends the effort on
+# the answer's length).
+GROUP_SIZE = 4
+MAX_GROUP_SIZE = 16
+KL_COEF = 0.04
+RL_LEARNING_RATE_FACTOR = 0.1
+ANSWER_TOKENS = {"default": 128, "low": 32, "medium": 128, "high": 256}
+REASONING_EFFORTS = tuple(ANSWER_TOKENS)
+EVAL_SAMPLES = 16
 
 
 class ConfigError(ValueError):
@@ -198,14 +209,49 @@ class PreferenceHyperparameters(SupervisedHyperparameters):
             )
 
 
+@dataclass
+class ReinforcementHyperparameters(SupervisedHyperparameters):
+    """`method.reinforcement.hyperparameters`: the supervised ones plus OpenAI's four for RFT."""
+
+    compute_multiplier: Auto | float = "auto"
+    eval_interval: Auto | int = "auto"
+    eval_samples: Auto | int = "auto"
+    reasoning_effort: str = "default"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        value = self.compute_multiplier
+        if value != "auto" and (
+            isinstance(value, bool) or not isinstance(value, int | float) or not 1e-5 < value <= 10
+        ):
+            raise HyperparameterError(
+                'compute_multiplier must be "auto" or a number above 0.00001 and at most 10; '
+                f"got {_shown(value)}",
+                "compute_multiplier",
+            )
+        _check_auto_or_int("eval_interval", self.eval_interval, 1, 1 << 20)
+        _check_auto_or_int("eval_samples", self.eval_samples, 1, 1 << 20)
+        if self.reasoning_effort not in REASONING_EFFORTS:
+            raise HyperparameterError(
+                f"reasoning_effort must be one of {', '.join(REASONING_EFFORTS)}; "
+                f"got {_shown(self.reasoning_effort)}",
+                "reasoning_effort",
+            )
+        if self.full_finetune:
+            raise HyperparameterError(
+                "reinforcement fine-tuning trains a LoRA adapter (its reference is the model with the "
+                "adapter disabled): leave full_finetune unset",
+                "full_finetune",
+            )
+
+
 def parse_hyperparameters(method: JobMethod, values: dict[str, Any] | None) -> SupervisedHyperparameters:
     """A job's hyperparameters, checked; HyperparameterError names the one at fault."""
     if method == "supervised":
         return SupervisedHyperparameters.from_dict(values)
     if method == "dpo":
         return PreferenceHyperparameters.from_dict(values)
-    # reinforcement: its hyperparameters class goes here.
-    raise HyperparameterError(f"method {method!r} has no recipe in openft yet")
+    return ReinforcementHyperparameters.from_dict(values)
 
 
 def resolved_hyperparameters(
@@ -221,6 +267,9 @@ def resolved_hyperparameters(
     resolved = dict(requested)
     if isinstance(hp, PreferenceHyperparameters):
         resolved["beta"] = _beta(hp)
+    if isinstance(hp, ReinforcementHyperparameters):
+        batch = min(_batch_size(hp, defaults, n_train_examples), max(1, n_train_examples))
+        resolved |= _reinforcement_values(hp, n_train_examples, batch)
     if hp.n_epochs == "auto":
         resolved["n_epochs"] = _n_epochs(hp, n_train_examples)
     if hp.batch_size == "auto":
@@ -281,12 +330,11 @@ def resolve_job(
     seed: int,
     init_adapter_path: str | None = None,
     precision: str = "auto",
+    grader: dict[str, Any] | None = None,
 ) -> SFTConfig:
     """A job's recipe config: its method's hyperparameters resolved against the base model and the
-    training file. `init_adapter_path` continues a fine-tuned model: a LoRA adapter, or the directory of
-    a fully fine-tuned model (then that is the new base)."""
-    if method not in ("supervised", "dpo"):  # reinforcement: its resolver goes here
-        raise HyperparameterError(f"method {method!r} has no recipe in openft yet")
+    training file (and, for reinforcement, its grader). `init_adapter_path` continues a fine-tuned
+    model: a LoRA adapter, or the directory of a fully fine-tuned model (then that is the new base)."""
     hp = (
         hyperparameters
         if isinstance(hyperparameters, SupervisedHyperparameters)
@@ -311,7 +359,48 @@ def resolve_job(
     )
     if isinstance(hp, PreferenceHyperparameters):
         return resolve_preference(config, hp)
+    if isinstance(hp, ReinforcementHyperparameters):
+        return resolve_reinforcement(config, hp, grader=grader)
     return config
+
+
+def resolve_reinforcement(
+    supervised: SFTConfig, hp: ReinforcementHyperparameters, *, grader: dict[str, Any] | None
+) -> SFTConfig:
+    """The reinforcement recipe's config: the supervised resolution (epochs, batch, LoRA, lengths) at
+    the RL learning rate, with the grader and the sampling settings decided."""
+    if grader is None:
+        raise ConfigError("a reinforcement job needs its grader", "grader")
+    values = _reinforcement_values(hp, count_examples(Path(supervised.training_file)), supervised.batch_size)
+    group = max(2, min(MAX_GROUP_SIZE, round(GROUP_SIZE * values["compute_multiplier"])))
+    return replace(
+        supervised,
+        training_method="reinforcement",
+        learning_rate=supervised.learning_rate * RL_LEARNING_RATE_FACTOR,
+        reinforcement={
+            "grader": grader,
+            "group_size": group,
+            "max_new_tokens": ANSWER_TOKENS[hp.reasoning_effort],
+            "temperature": 1.0,
+            "kl_coef": KL_COEF,
+            "eval_interval": values["eval_interval"],
+            "eval_samples": values["eval_samples"],
+        },
+    )
+
+
+def _reinforcement_values(
+    hp: ReinforcementHyperparameters, n_train_examples: int, batch_size: int
+) -> dict[str, Any]:
+    """OpenAI's four reinforcement hyperparameters decided: "auto" evaluates once an epoch, on up to
+    EVAL_SAMPLES validation prompts."""
+    steps_per_epoch = max(1, math.ceil(n_train_examples / batch_size))
+    return {
+        "compute_multiplier": 1.0 if hp.compute_multiplier == "auto" else float(hp.compute_multiplier),
+        "eval_interval": steps_per_epoch if hp.eval_interval == "auto" else hp.eval_interval,
+        "eval_samples": EVAL_SAMPLES if hp.eval_samples == "auto" else hp.eval_samples,
+        "reasoning_effort": hp.reasoning_effort,
+    }
 
 
 def resolve_preference(supervised: SFTConfig, hp: PreferenceHyperparameters) -> SFTConfig:
@@ -424,6 +513,8 @@ def _multiplier(hp: SupervisedHyperparameters) -> float:
 
 
 def _resolve_method(hp: SupervisedHyperparameters, defaults: TrainingDefaults, *, continuing: bool) -> Method:
+    if isinstance(hp, ReinforcementHyperparameters):
+        return "lora"  # its KL reference is the model with the adapter disabled
     if continuing:
         if hp.full_finetune:
             raise ConfigError(

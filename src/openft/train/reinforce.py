@@ -1,0 +1,343 @@
+"""Reinforcement fine-tuning with a grader: the recipe, top to bottom (group-relative policy gradients).
+
+    prepare (openft.train.run_setup, with prompts): tokenizer, the prompts (each line's messages ending
+        before the answer, rendered with the chat template's generation prompt; the whole line is the
+        grader's `item`), a LoRA adapter on the base (new, continued or resumed), optimizer, schedule
+    for each step: for each of the step's prompts, sample a group of answers from the current policy;
+                   grade every answer with the job's grader (openft.graders: a python grader runs in
+                   its sandbox, once for the whole step); advantages relative to the group
+                   ((reward - group mean) / group std); one update of
+                       - advantage x mean log-probability of the answer's tokens
+                       + kl_coef x (mean log-probability - the same under the reference)
+                   where the reference is the model with the adapter disabled;
+                   metrics (reward mean, answer length, KL, grader errors, each sub-grader's reward),
+                   a validation reward every `eval_interval` steps; epoch checkpoints, cancel, pause
+                   (openft.train.loop)
+    publish the last epoch's checkpoint as final/
+
+One step = `batch_size` prompts, each answered `group_size` times (4 x compute_multiplier). An answer a
+grader could not score (its error flags) gets reward 0 and is counted, never a failed job.
+Reinforcement runs LoRA in one process.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from openft.data.lines import BadLine, iter_json_lines
+from openft.data.render import render_prompt, stop_token_ids
+from openft.graders.outcome import Outcome
+from openft.graders.run import grade_samples
+from openft.train.config import SFTConfig
+from openft.train.distributed import close_distributed, init_distributed
+from openft.train.examples import DataError, TokenizedExample, tools_of
+from openft.train.fused_lora import fused_lora_forward
+from openft.train.loop import TrainResult, finish, obey_control, save, stop_if_diverged
+from openft.train.packing import pack, packed_attention_enabled
+from openft.train.preference import sequence_log_probs
+from openft.train.reporting import TRAIN_LOSS, Reporter, SilentReporter
+from openft.train.run import run_recipe
+from openft.train.run_setup import Run, prepare_run
+from openft.train.spec import ConfigError
+
+# The metrics a reinforcement run reports (events, checkpoints, results.csv), with the split's prefix.
+REWARD_METRICS = ("reward_mean", "reward_std", "answer_tokens", "kl", "grader_error_rate")
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One training line: its prompt's tokens and the whole line (the grader's `item`)."""
+
+    input_ids: list[int]
+    item: dict[str, Any] = field(repr=False)
+    line: int = 0
+    n_cut_tokens: int = 0
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.input_ids)
+
+    @property
+    def n_loss_tokens(self) -> int:
+        return 0  # answers are sampled, not given
+
+
+def load_prompts(path: Path, tokenizer: Any, max_seq_length: int) -> list[Prompt]:
+    """Every line of a reinforcement file: `messages` ending before the answer, optional `tools`."""
+    prompts = []
+    for line_no, value in iter_json_lines(path):
+        if isinstance(value, BadLine):
+            raise DataError(f"{path.name}: {value.message}")
+        if (
+            not isinstance(value, dict)
+            or not isinstance(value.get("messages"), list)
+            or not value["messages"]
+        ):
+            raise DataError(
+                f'{path.name} line {line_no}: reinforcement fine-tuning needs {{"messages": [...]}} prompts'
+            )
+        messages = value["messages"]
+        if messages[-1].get("role") == "assistant":  # a reference answer is the grader's business
+            messages = messages[:-1]
+        try:
+            ids = render_prompt(tokenizer, messages, tools_of(value))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise DataError(f"{path.name} line {line_no}: {exc}") from None
+        cut = max(0, len(ids) - max_seq_length)
+        prompts.append(Prompt(ids[cut:], value, line_no, cut))
+    if not prompts:
+        raise DataError(f"{path.name} has no examples")
+    return prompts
+
+
+PromptRun = Run[Prompt]
+
+
+@dataclass
+class Rollout:
+    """One sampled answer: its prompt, tokens, text and grade."""
+
+    prompt: int  # index among the step's prompts: its group
+    prompt_ids: list[int]
+    answer_ids: list[int]
+    text: str
+    outcome: Outcome | None = None
+    advantage: float = 0.0
+
+
+def train_reinforcement(
+    config: SFTConfig, reporter: Reporter, *, resume_from: Path | None = None
+) -> TrainResult:
+    dist = init_distributed()
+    run: PromptRun | None = None
+    try:
+        if dist.is_distributed:
+            raise ConfigError("reinforcement runs in one process: set OPENFT_TRAIN_PROCESSES=1")
+        run = prepare_run(
+            config, reporter if dist.is_main else SilentReporter(), dist, resume_from, load_prompts
+        )
+        with _model_context(run):
+            return _train(run)
+    finally:
+        del run
+        gc.collect()
+        close_distributed()
+
+
+def _train(run: PromptRun) -> TrainResult:
+    plan, state = run.plan, run.state
+    for step in range(state.step + 1, plan.total_steps + 1):
+        indices = plan.examples_of(step)
+        rollouts = _rollouts(run, [run.train[i] for i in indices], seed=run.config.seed * 100_003 + step)
+        metrics = _train_step(run, step, rollouts)
+        state.step = step
+        state.trained_tokens += sum(len(r.prompt_ids) + len(r.answer_ids) for r in rollouts)
+        metrics |= _validation_metrics(run, step)
+        _report(run, metrics)
+        if plan.is_epoch_end(step):
+            save(run, plan.epoch_of(step), "epoch", metrics)
+        stopped = obey_control(run, metrics) if step < plan.total_steps else None
+        if stopped is not None:
+            return stopped
+    return finish(run)
+
+
+def _settings(run: PromptRun) -> Mapping[str, Any]:
+    assert run.config.reinforcement is not None  # SFTConfig checks it
+    return run.config.reinforcement
+
+
+@torch.no_grad()
+def _rollouts(
+    run: PromptRun, prompts: Sequence[Prompt], *, seed: int, group: int | None = None, greedy: bool = False
+) -> list[Rollout]:
+    """`group` answers to each prompt from the current policy, graded."""
+    settings = _settings(run)
+    group = group or int(settings["group_size"])
+    stops = stop_token_ids(run.tokenizer)
+    pad = run.tokenizer.pad_token_id if run.tokenizer.pad_token_id is not None else stops[0]
+    torch.manual_seed(seed)  # the same step samples the same answers, resumed or not
+    rollouts: list[Rollout] = []
+    run.model.eval()
+    try:
+        for index, prompt in enumerate(prompts):
+            ids = torch.tensor([prompt.input_ids] * group, device=run.dist.device)
+            sampling: dict[str, Any] = (
+                {"do_sample": False}
+                if greedy
+                else {
+                    "do_sample": True,
+                    "temperature": float(settings["temperature"]),
+                    "top_k": 0,
+                    "top_p": 1.0,
+                }
+            )
+            with run.autocast():
+                out = run.model.generate(
+                    input_ids=ids,
+                    attention_mask=torch.ones_like(ids),
+                    max_new_tokens=int(settings["max_new_tokens"]),
+                    eos_token_id=stops,
+                    pad_token_id=pad,
+                    **sampling,
+                )
+            for row in out[:, ids.shape[1] :].tolist():
+                answer = _until_stop(row, stops)
+                text = run.tokenizer.decode([t for t in answer if t not in stops], skip_special_tokens=True)
+                rollouts.append(Rollout(index, prompt.input_ids, answer, text))
+    finally:
+        run.model.train()
+    outcomes = grade_samples(settings["grader"], [(r.text, prompts[r.prompt].item) for r in rollouts])
+    for rollout, outcome in zip(rollouts, outcomes, strict=True):
+        rollout.outcome = outcome
+    return rollouts
+
+
+def _until_stop(tokens: list[int], stops: list[int]) -> list[int]:
+    """The answer's tokens through its first stop token (generation pads finished rows after it)."""
+    for i, token in enumerate(tokens):
+        if token in stops:
+            return tokens[: i + 1]
+    return tokens
+
+
+def _train_step(run: PromptRun, step: int, rollouts: list[Rollout]) -> dict[str, float]:
+    _set_advantages(rollouts)
+    settings = _settings(run)
+    kl_coef = float(settings["kl_coef"])
+    scale = 1.0 / len(rollouts)
+    loss_total = kl_total = 0.0
+    for batch in _micro_batches(rollouts, run):
+        examples = [_example(r) for r in batch]
+        lengths = torch.tensor([max(1, len(r.answer_ids)) for r in batch], device=run.dist.device)
+        advantages = torch.tensor([r.advantage for r in batch], device=run.dist.device)
+        with torch.no_grad(), run.model.disable_adapter(), run.autocast():
+            reference = _log_probs(run, examples)
+        with run.autocast():
+            policy = _log_probs(run, examples)
+        mean_policy, mean_reference = policy / lengths, reference / lengths
+        kl = mean_policy - mean_reference
+        loss = (-advantages * mean_policy + kl_coef * kl).sum()
+        (loss * scale).backward()
+        loss_total += float(loss.detach())
+        kl_total += float(kl.detach().sum())
+    params = [p for p in run.model.parameters() if p.requires_grad]
+    grad_norm = float(torch.nn.utils.clip_grad_norm_(params, run.config.max_grad_norm))
+    stop_if_diverged(run, step, {"training loss": loss_total * scale, "gradient norm": grad_norm})
+    run.optimizer.step()
+    run.scheduler.step()
+    run.optimizer.zero_grad(set_to_none=True)
+    return {
+        TRAIN_LOSS: loss_total * scale,
+        **_reward_metrics("train", rollouts),
+        "train_kl": kl_total * scale,
+    }
+
+
+def _set_advantages(rollouts: list[Rollout]) -> None:
+    """(reward - the group's mean) / the group's standard deviation; 0 where the group agrees."""
+    groups: dict[int, list[Rollout]] = {}
+    for rollout in rollouts:
+        groups.setdefault(rollout.prompt, []).append(rollout)
+    for members in groups.values():
+        rewards = [_reward(r) for r in members]
+        mean = sum(rewards) / len(rewards)
+        std = math.sqrt(sum((x - mean) ** 2 for x in rewards) / len(rewards))
+        for rollout, reward in zip(members, rewards, strict=True):
+            rollout.advantage = (reward - mean) / std if std > 1e-6 else 0.0
+
+
+def _reward(rollout: Rollout) -> float:
+    return rollout.outcome.reward if rollout.outcome is not None else 0.0
+
+
+def _reward_metrics(prefix: str, rollouts: list[Rollout]) -> dict[str, float]:
+    rewards = [_reward(r) for r in rollouts]
+    mean = sum(rewards) / len(rewards)
+    metrics = {
+        f"{prefix}_reward_mean": mean,
+        f"{prefix}_reward_std": math.sqrt(sum((x - mean) ** 2 for x in rewards) / len(rewards)),
+        f"{prefix}_answer_tokens": sum(len(r.answer_ids) for r in rollouts) / len(rollouts),
+        f"{prefix}_grader_error_rate": sum(1 for r in rollouts if r.outcome and r.outcome.errors.any())
+        / len(rollouts),
+    }
+    names = {name for r in rollouts if r.outcome for name in r.outcome.sub_rewards}
+    for name in sorted(names):
+        values = [r.outcome.sub_rewards.get(name, 0.0) for r in rollouts if r.outcome]
+        metrics[f"{prefix}_reward_{name}"] = sum(values) / len(values)
+    return metrics
+
+
+def _validation_metrics(run: PromptRun, step: int) -> dict[str, float]:
+    """Every `eval_interval` steps and at the end: one greedy answer to each of the first `eval_samples`
+    validation prompts (training prompts when there is no validation file), graded."""
+    settings = _settings(run)
+    if step % int(settings["eval_interval"]) and step != run.plan.total_steps:
+        return {}
+    prompts = (run.valid or run.train)[: int(settings["eval_samples"])]
+    rollouts = _rollouts(run, prompts, seed=run.config.seed, group=1, greedy=True)
+    metrics = _reward_metrics("valid", rollouts)
+    metrics.pop("valid_reward_std")
+    return metrics
+
+
+def _report(run: PromptRun, metrics: dict[str, float]) -> None:
+    step = run.state.step
+    progress = getattr(run.reporter, "progress", None)
+    if progress is not None:
+        progress(step, run.plan.total_steps, run.plan.epoch_of(step), run.state.trained_tokens)
+    run.reporter.metrics(step, run.plan.total_steps, metrics)
+    if run.results is not None:
+        run.results.append(step, metrics)
+
+
+def _example(rollout: Rollout) -> TokenizedExample:
+    return TokenizedExample(
+        input_ids=rollout.prompt_ids + rollout.answer_ids,
+        loss_mask=[0] * len(rollout.prompt_ids) + [1] * len(rollout.answer_ids),
+    )
+
+
+def _log_probs(run: PromptRun, examples: list[TokenizedExample]) -> torch.Tensor:
+    if run.loss_module.packed:
+        batch = pack(examples, pad_to_multiple=run.row_multiple).to(run.dist.device)
+        return sequence_log_probs(run.model, batch, len(examples), packed=True)
+    return torch.cat(
+        [sequence_log_probs(run.model, pack([e]).to(run.dist.device), 1, packed=False) for e in examples]
+    )
+
+
+def _micro_batches(rollouts: list[Rollout], run: PromptRun) -> Iterator[list[Rollout]]:
+    budget = run.config.max_tokens_per_micro_batch
+    group: list[Rollout] = []
+    tokens = 0
+    for rollout in rollouts:
+        size = len(rollout.prompt_ids) + len(rollout.answer_ids)
+        if group and tokens + size > budget:
+            yield group
+            group, tokens = [], 0
+        group.append(rollout)
+        tokens += size
+    if group:
+        yield group
+
+
+def _model_context(run: PromptRun) -> ExitStack:
+    stack = ExitStack()
+    if run.loss_module.packed:
+        stack.enter_context(packed_attention_enabled(run.model))
+    stack.enter_context(fused_lora_forward(run.model, enabled=run.dist.device.type == "cpu"))
+    return stack
+
+
+def recipe_main(config: SFTConfig, resume_from: Path | None = None) -> int:
+    """The reinforcement recipe as a job's process (openft.train.run.run_recipe)."""
+    return run_recipe(train_reinforcement, config, resume_from)

@@ -1,0 +1,135 @@
+"""Reinforcement fine-tuning through the official SDK: a grader in `method.reinforcement`, prompts whose
+extra fields the grader reads, and the reward rising on a learnable task; the bad requests and files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+from tests.conftest import LiveServer, ServerFactory
+from tests.jobs.conftest import start_job_server, upload_examples, wait_for_job
+
+# Learnable by openft-tiny in a few steps: the reward counts one letter in the answer.
+GRADER = {
+    "type": "python",
+    "name": "letters",
+    "source": "def grade(sample, item):\n"
+    "    return min(1.0, sample['output_text'].count(item['letter']) / 8)\n",
+}
+
+
+def prompts(n: int, **extra: Any) -> list[dict[str, Any]]:
+    return [
+        {"messages": [{"role": "user", "content": f"Say something, number {i}."}], "letter": "a", **extra}
+        for i in range(n)
+    ]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Any:
+    factory = ServerFactory(tmp_path_factory.mktemp("rft"))
+    yield start_job_server(factory, tiny_model_dir, inference_cpu_threads=1)
+    factory.close()
+
+
+def test_the_reward_rises_on_a_learnable_task(server: LiveServer) -> None:
+    client = server.client()
+    job = client.fine_tuning.jobs.create(
+        model="openft-tiny",
+        training_file=upload_examples(client, prompts(16), "prompts.jsonl"),
+        validation_file=upload_examples(client, prompts(4), "held-out.jsonl"),
+        seed=3,
+        method={
+            "type": "reinforcement",
+            "reinforcement": {
+                "grader": GRADER,
+                "hyperparameters": {
+                    "n_epochs": 3,
+                    "batch_size": 4,
+                    "learning_rate_multiplier": 30,
+                    "compute_multiplier": 2,
+                    "reasoning_effort": "low",
+                },
+            },
+        },
+    )
+    assert job.hyperparameters is None and job.method is not None and job.method.type == "reinforcement"
+    done = wait_for_job(client, job.id)
+    assert done.status == "succeeded", done.error
+    assert done.method is not None and done.method.reinforcement is not None
+    echoed = done.method.reinforcement.hyperparameters
+    assert echoed is not None and (echoed.compute_multiplier, echoed.eval_interval) == (2, 4)
+    metrics = sorted(
+        (e.data for e in client.fine_tuning.jobs.list_events(job.id, limit=100).data if e.type == "metrics"),
+        key=lambda data: data["step"],  # type: ignore[index]
+    )
+    first: Any = metrics[0]
+    last: Any = metrics[-1]
+    assert len(metrics) == 12
+    assert first["train_reward_mean"] < 0.2 and last["train_reward_mean"] > 0.6
+    assert last["train_kl"] > 0 and last["train_grader_error_rate"] == 0
+    assert last["valid_reward_mean"] > 0.6  # greedy answers to held-out prompts
+    assert sorted(c.step_number for c in client.fine_tuning.jobs.checkpoints.list(job.id)) == [4, 8, 12]
+    answer = client.chat.completions.create(
+        model=done.fine_tuned_model or "", messages=[{"role": "user", "content": "Hi"}], max_tokens=8
+    )
+    assert answer.choices[0].message.content is not None
+
+
+def test_a_line_without_a_field_the_grader_reads_fails_the_job(server: LiveServer) -> None:
+    client = server.client()
+    lines = prompts(10)
+    del lines[6]["letter"]
+    reads_letter = {
+        "type": "string_check",
+        "name": "has the letter",
+        "input": "{{sample.output_text}}",
+        "reference": "{{item.letter}}",
+        "operation": "like",
+    }
+    job = client.fine_tuning.jobs.create(
+        model="openft-tiny",
+        training_file=upload_examples(client, lines),
+        method={"type": "reinforcement", "reinforcement": {"grader": reads_letter}},
+    )
+    done = wait_for_job(client, job.id)
+    assert done.status == "failed" and done.error.code == "invalid_training_file"
+    assert "line 7: the grader reads {{item.letter}}" in (done.error.message or "")
+
+
+@pytest.mark.parametrize(
+    ("method", "param", "words"),
+    [
+        ({"type": "reinforcement"}, "method.reinforcement.grader", "needs method.reinforcement.grader"),
+        (
+            {"type": "reinforcement", "reinforcement": {"grader": {**GRADER, "source": "x = 1"}}},
+            "method.reinforcement.grader.source",
+            "grade(sample, item)",
+        ),
+        (
+            {"type": "reinforcement", "reinforcement": {"grader": {
+                "type": "score_model", "name": "j", "model": "openft-tiny",
+                "input": [{"role": "user", "content": "{{sample.output_text}}"}]}}},
+            "method.reinforcement.grader",
+            "do not run score_model or label_model graders yet",
+        ),
+        (
+            {"type": "reinforcement",
+             "reinforcement": {"grader": GRADER, "hyperparameters": {"reasoning_effort": "max"}}},
+            "method.reinforcement.hyperparameters.reasoning_effort",
+            "reasoning_effort must be one of",
+        ),
+    ],
+)  # fmt: skip
+def test_bad_reinforcement_requests_are_400s(
+    server: LiveServer, method: dict[str, Any], param: str, words: str
+) -> None:
+    client = server.client()
+    training = upload_examples(client, prompts(10))
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.fine_tuning.jobs.create(model="openft-tiny", training_file=training, method=method)  # type: ignore[arg-type]
+    body: Any = caught.value.body
+    assert body["param"] == param and words in body["message"]
