@@ -74,10 +74,11 @@ class _ChunkedCrossEntropy(torch.autograd.Function):
     ) -> tuple[torch.Tensor | None, ...]:
         grad_hidden, grad_weight, grad_bias = ctx.grads  # type: ignore[attr-defined]
         del ctx.grads  # type: ignore[attr-defined]
-        scaled = [
-            None if g is None else g * grad_loss.to(g.dtype) for g in (grad_hidden, grad_weight, grad_bias)
-        ]
-        return scaled[0], scaled[1], scaled[2], None, None, None
+        # In place: these tensors are this backward's alone (a second backward finds none).
+        for grad in (grad_hidden, grad_weight, grad_bias):
+            if grad is not None:
+                grad.mul_(grad_loss.to(grad.dtype))
+        return grad_hidden, grad_weight, grad_bias, None, None, None
 
 
 def _chunks(
@@ -98,12 +99,9 @@ def _chunks(
         loss_sum = torch.zeros((), dtype=torch.float32, device=hidden.device)
         n_correct = torch.zeros((), dtype=torch.long, device=hidden.device)
         grad_hidden = torch.empty_like(hidden) if want_hidden else None
-        grad_weight = (
-            torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if want_weight else None
-        )
-        grad_bias = (
-            torch.zeros(weight.shape[0], dtype=torch.float32, device=weight.device) if want_bias else None
-        )
+        # Summed in fp32 over chunks; the first chunk's product becomes the sum (no zero-filled buffer).
+        grad_weight: torch.Tensor | None = None
+        grad_bias: torch.Tensor | None = None
         for start in range(0, hidden.shape[0], chunk_size):
             rows = slice(start, start + chunk_size)
             hidden_c = hidden[rows].to(dtype)
@@ -126,10 +124,17 @@ def _chunks(
             del grad_logits
             if grad_hidden is not None:
                 grad_hidden[rows] = (grad_logits_c @ weight_c).to(hidden.dtype)
-            if grad_weight is not None:
-                grad_weight += (grad_logits_c.T @ hidden_c).float()
-            if grad_bias is not None:
-                grad_bias += grad_logits_c.sum(dim=0).float()
+            if want_weight:
+                part = (grad_logits_c.T @ hidden_c).float()
+                grad_weight = part if grad_weight is None else grad_weight.add_(part)
+                del part
+            if want_bias:
+                part = grad_logits_c.sum(dim=0).float()
+                grad_bias = part if grad_bias is None else grad_bias.add_(part)
+    if want_weight and grad_weight is None:  # no trained positions
+        grad_weight = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device)
+    if want_bias and grad_bias is None:
+        grad_bias = torch.zeros(weight.shape[0], dtype=torch.float32, device=weight.device)
     return (
         loss_sum,
         n_correct,
