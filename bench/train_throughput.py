@@ -23,11 +23,11 @@ process so that its peak RSS is its own. Both sides train on exactly the same to
 Printed per side: tokens/s (non-padding tokens per second of the training loop, model loading and data
 preparation excluded), tokens per CPU-second (the same tokens over the CPU time the process used in the
 loop: steadier than tokens/s on a machine that other work shares), peak RSS, final validation loss;
-then the ratio of each openft side to each TRL side. TRL is optional: without it (pip install trl
-datasets) only openft's sides run. All sides run in the caller's environment: on a machine that other
-work shares, set OMP_WAIT_POLICY=PASSIVE (spinning threads stall there, see docs/training.md). Speeds
-vary between machines and runs; compare only figures from one run (--repeat N alternates the sides and
-keeps each one's best).
+then the ratio of each openft side to each TRL side. TRL is optional: without it (pip install -e
+".[bench]": trl and datasets) only openft's sides run. All sides run in the caller's environment: on a
+machine that other work shares, set OMP_WAIT_POLICY=PASSIVE (spinning threads stall there, see
+docs/training.md). Speeds vary between machines and runs; compare only figures from one run (--repeat N
+alternates the sides and keeps each one's best).
 """
 
 from __future__ import annotations
@@ -441,7 +441,8 @@ def main() -> None:
     sides = [side for side in args.sides.split(",") if _has_trl() or not side.startswith("trl")]
     if len(sides) < len(args.sides.split(",")):
         print(
-            "TRL is not installed: running openft only (pip install trl datasets to compare)", file=sys.stderr
+            "TRL is not installed: running openft only (pip install -e '.[bench]' to compare)",
+            file=sys.stderr,
         )
     results: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
     for _ in range(args.repeat):
