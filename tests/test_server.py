@@ -37,9 +37,11 @@ def server(tmp_path: Path, database_url: str, tiny_model_dir: Path) -> Iterator[
 
 
 def _worker_thread(server: Server) -> threading.Thread | None:
+    """The thread running this server's worker (other servers in the process, such as the tests'
+    shared one, run workers of the same name: host-pid)."""
     assert server.worker is not None
-    name = f"openft-worker-{server.worker.name}"
-    return next((t for t in threading.enumerate() if t.name == name), None)
+    run = server.worker.run_forever
+    return next((t for t in threading.enumerate() if getattr(t, "_target", None) == run), None)
 
 
 def test_a_built_server_starts_serves_and_stop_releases_worker_and_engine(server: Server) -> None:
