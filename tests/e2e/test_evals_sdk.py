@@ -298,8 +298,8 @@ def test_bad_requests_get_openai_errors(served: Served) -> None:
         "passing_labels": [],
     }
     status, error = error_of(lambda: new_eval(client, [label]))
-    assert (status, error["param"]) == (400, "testing_criteria[0].type")
-    assert "does not support testing criteria of type 'label_model'" in error["message"]
+    assert (status, error["param"]) == (400, "testing_criteria[0].input")
+    assert "input must be a non-empty list of messages" in error["message"]
 
     cosine = {**CRITERIA[1], "evaluation_metric": "cosine"}
     status, error = error_of(lambda: new_eval(client, [cosine]))
@@ -383,3 +383,47 @@ def test_a_run_interrupted_by_a_restart_finishes_on_the_next_server(
     done = wait_for_run(server.client(), evaluation.id, run.id)
 
     assert done.status == "completed" and done.result_counts.total == 3
+
+
+def test_python_and_model_graders_as_testing_criteria(served: Served) -> None:
+    """Every grader type is a criterion: a python grader in its sandbox, and a label_model whose judge
+    is the project's own fine-tuned model, answering through the server's engine."""
+    client = served.client
+    python = {
+        "type": "python",
+        "name": "says the answer",
+        "source": "def grade(sample, item):\n"
+        "    return 1.0 if sample['output_text'] == item['answer'] else 0.0\n",
+        "pass_threshold": 1.0,
+    }
+    label = {
+        "type": "label_model",
+        "name": "judged",
+        "model": served.fine_tuned,  # answers FIXED_ANSWER to anything: always the passing label
+        # The judge was trained on the questions: asked one, it gives its one answer.
+        "input": [{"role": "user", "content": "{{item.question}}"}],
+        "labels": [FIXED_ANSWER, "wrong"],
+        "passing_labels": [FIXED_ANSWER],
+    }
+    evaluation = new_eval(client, [python, label])
+    assert [c.type for c in evaluation.testing_criteria] == ["python", "label_model"]
+    runs = {
+        name: client.evals.runs.create(
+            evaluation.id,
+            name=name,
+            data_source=completions(
+                model, {"type": "file_content", "content": [{"item": i} for i in items(3)]}
+            ),
+        )
+        for name, model in (("fine-tuned", served.fine_tuned), ("base", "openft-tiny"))
+    }
+    tuned = wait_for_run(client, evaluation.id, runs["fine-tuned"].id)
+    assert tuned.status == "completed", tuned.error
+    outputs = list(client.evals.runs.output_items.list(runs["fine-tuned"].id, eval_id=evaluation.id))
+    assert tuned.result_counts.passed == 3, [o.results for o in outputs]
+    assert [r.passed for r in tuned.per_testing_criteria_results] == [3, 3]
+    base = wait_for_run(client, evaluation.id, runs["base"].id)
+    assert base.status == "completed", base.error
+    by_name = {r.testing_criteria: r for r in base.per_testing_criteria_results}
+    assert by_name["says the answer"].passed == 0  # the untrained base does not say it
+    assert by_name["judged"].passed == 3  # the judge labels anything with its one answer

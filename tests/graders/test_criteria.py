@@ -9,7 +9,7 @@ import pytest
 
 from openft.evals.items import ItemsError, parse_jsonl, schema_problem
 from openft.graders import text_similarity as similarity
-from openft.graders.criteria import GraderConfigError, grade, normalize_criterion
+from openft.graders.criteria import GraderConfigError, grade_items, normalize_criterion
 from openft.graders.string_check import compare as string_check
 from openft.graders.templates import TemplateError, check_namespaces, references, render
 
@@ -131,18 +131,66 @@ def test_grading_an_item() -> None:
             "pass_threshold": 0.9,
         }
     )
-    namespaces = {"item": {"a": "Paris"}, "sample": {"output_text": "paris!"}}
-
-    assert grade(check, namespaces).passed and grade(check, namespaces).score == 1.0
-    result = grade(similar, namespaces)
+    [results] = grade_items([check, similar], [({"output_text": "paris!"}, {"a": "Paris"})])
+    assert isinstance(results, list)
+    assert results[0].passed and results[0].score == 1.0
+    result = results[1]
     assert (result.name, result.type, result.passed) == ("s", "text_similarity", False)
     assert result.score == pytest.approx(2 * 4 / 11)
+
+
+def test_every_grader_type_is_a_criterion_with_its_pass_rule() -> None:
+    python = normalize_criterion(
+        {
+            "type": "python",
+            "name": "p",
+            "source": "def grade(sample, item):\n    return len(sample['output_text'])\n",
+            "pass_threshold": 3,
+        }
+    )
+    multi = normalize_criterion(
+        {
+            "type": "multi",
+            "name": "m",
+            "calculate_output": "a",
+            "graders": {
+                "a": {
+                    "type": "string_check",
+                    "name": "a",
+                    "input": "{{sample.output_text}}",
+                    "reference": "{{item.a}}",
+                    "operation": "eq",
+                }
+            },
+        }
+    )
+    results = grade_items(
+        [python, multi], [({"output_text": "Paris"}, {"a": "Paris"}), ({"output_text": "No"}, {"a": "Paris"})]
+    )
+    first, second = results
+    assert isinstance(first, list) and isinstance(second, list)
+    assert [(r.score, r.passed) for r in first] == [(5.0, True), (1.0, True)]  # multi: default threshold 0.5
+    assert [(r.score, r.passed) for r in second] == [(2.0, False), (0.0, False)]
+
+
+def test_an_item_without_a_field_a_criterion_reads_is_an_error() -> None:
+    check = normalize_criterion(
+        {
+            "type": "string_check",
+            "name": "c",
+            "input": "{{sample.output_text}}",
+            "reference": "{{item.a}}",
+            "operation": "eq",
+        }
+    )
+    [result] = grade_items([check], [({"output_text": "x"}, {"b": 1})])
+    assert isinstance(result, TemplateError) and "no field `a`" in result.message
 
 
 @pytest.mark.parametrize(
     ("criterion", "field", "message"),
     [
-        ({"type": "python", "name": "p", "source": ""}, "type", "openft does not support testing criteria"),
+        ({"type": "python", "name": "p", "source": ""}, "source", "source must not be empty"),
         ({"type": "string_check", "name": "c", "input": "x", "reference": "y", "operation": "regex"},
          "operation", "operation must be one of eq, ne, like, ilike"),
         ({"type": "text_similarity", "name": "s", "input": "x", "reference": "y",

@@ -136,3 +136,38 @@ def test_dpo_hyperparameters_are_checked_at_creation(server: LiveServer) -> None
     body: Any = caught.value.body
     assert body["param"] == "method.dpo.hyperparameters.beta"
     assert "beta must be" in body["message"]
+
+
+def test_dpo_continues_a_supervised_lora_model(server: LiveServer) -> None:
+    """Supervised first, then DPO on its ft: model (the usual recipe): the reference is the supervised
+    model, so training starts at loss log 2 and the preference is learned on top."""
+    client = server.client()
+    supervised = client.fine_tuning.jobs.create(
+        model="openft-tiny",
+        training_file=upload_examples(client, chats(QUESTIONS[:10])),
+        seed=2,
+        hyperparameters={"n_epochs": 1, "batch_size": 5, "full_finetune": False},
+    )
+    sft_done = wait_for_job(client, supervised.id)
+    assert sft_done.status == "succeeded" and sft_done.fine_tuned_model, sft_done.error
+    job = client.fine_tuning.jobs.create(
+        model=sft_done.fine_tuned_model,
+        training_file=upload_examples(client, pairs(QUESTIONS[:10])),
+        seed=2,
+        method={
+            "type": "dpo",
+            "dpo": {"hyperparameters": {"n_epochs": 3, "batch_size": 5, "learning_rate_multiplier": 4}},
+        },
+    )
+    done = wait_for_job(client, job.id)
+    assert done.status == "succeeded", done.error
+    metrics = sorted(
+        (e.data for e in client.fine_tuning.jobs.list_events(job.id, limit=100).data if e.type == "metrics"),
+        key=lambda data: data["step"],  # type: ignore[index]
+    )
+    first: Any = metrics[0]
+    last: Any = metrics[-1]
+    assert first["train_loss"] == pytest.approx(0.6931, abs=1e-3)
+    assert last["train_reward_accuracy"] == 1.0 and last["train_loss"] < first["train_loss"]
+    assert done.method is not None and done.method.dpo is not None
+    assert done.method.dpo.hyperparameters is not None and done.method.dpo.hyperparameters.beta == 0.1

@@ -67,7 +67,12 @@ SYNC_ERRORS: list[tuple[str, dict[str, Any], str, str]] = [
     ),
     ("unknown hyperparameter", {"hyperparameters": {"warmup": 3}}, "hyperparameters.warmup", "warmup"),
     ("suffix too long", {"suffix": "x" * 65}, "suffix", "suffix"),
-    ("dpo", {"method": {"type": "dpo"}}, "method.type", "Fine-tuning method 'dpo' is not supported yet"),
+    (
+        "reinforcement",
+        {"method": {"type": "reinforcement"}},
+        "method.type",
+        "Fine-tuning method 'reinforcement' is not supported yet",
+    ),
     ("too much metadata", {"metadata": {f"k{i}": "v" for i in range(17)}}, "metadata", "at most 16 pairs"),
     ("negative seed", {"seed": -1}, "seed", "seed"),
     (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
@@ -26,4 +28,5 @@ def validate_grader(body: ValidateGraderRequest, project: CurrentProject) -> Val
 async def run_grader(
     body: RunGraderRequest, ctx: Context, project: CurrentProject, engine: EngineDep
 ) -> RunGraderResponse:
-    return await run_in_threadpool(graders.run, ctx, engine, project, body)
+    loop = asyncio.get_running_loop()
+    return await run_in_threadpool(graders.run, ctx, engine, project, body, loop)

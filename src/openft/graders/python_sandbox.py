@@ -100,14 +100,7 @@ def _outcome(result: Mapping[str, Any]) -> Outcome:
     if "reward" in result:
         return Outcome(float(result["reward"]))
     if result.get("timeout"):
-        return Outcome(
-            0.0,
-            ErrorFlags(
-                unresponsive_reward_error=True,
-                python_grader_runtime_error=True,
-                python_grader_runtime_error_details="grade() did not return within the sandbox's time limit",
-            ),
-        )
+        return _stopped("grade() did not return within the sandbox's time limit")
     return Outcome.failed(
         python_grader_runtime_error=True, python_grader_runtime_error_details=str(result["error"])
     )
@@ -115,29 +108,23 @@ def _outcome(result: Mapping[str, Any]) -> Outcome:
 
 def _death(code: int | None, stderr: str, elapsed_s: float, limits: SandboxLimits) -> Outcome:
     if code is None:
-        why = "the grader process ran past its wall-clock limit and was stopped"
-        return Outcome(
-            0.0,
-            ErrorFlags(
-                unresponsive_reward_error=True,
-                python_grader_runtime_error=True,
-                python_grader_runtime_error_details=why,
-            ),
-        )
+        return _stopped("the grader process ran past its wall-clock limit and was stopped")
     if code in (-9, -24, 137, 152):  # SIGKILL / SIGXCPU: the CPU limit
-        why = f"the grader process used more than {limits.cpu_s} CPU seconds and was stopped"
-        return Outcome(
-            0.0,
-            ErrorFlags(
-                unresponsive_reward_error=True,
-                python_grader_runtime_error=True,
-                python_grader_runtime_error_details=why,
-            ),
-        )
+        return _stopped(f"the grader process used more than {limits.cpu_s} CPU seconds and was stopped")
     last = stderr.strip().splitlines()[-1:] or [f"exit status {code}"]
     return Outcome.failed(
         python_grader_runtime_error=True, python_grader_runtime_error_details=last[0][:2000]
     )
+
+
+def _stopped(why: str) -> Outcome:
+    """OpenAI's flags for a grader that did not return in time (or in its CPU budget)."""
+    flags = ErrorFlags(
+        unresponsive_reward_error=True,
+        python_grader_runtime_error=True,
+        python_grader_runtime_error_details=why,
+    )
+    return Outcome(0.0, flags)
 
 
 def _readable_roots() -> list[str]:

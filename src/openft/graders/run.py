@@ -21,13 +21,14 @@ Item = Mapping[str, Any] | None
 
 def grade_samples(
     grader: Mapping[str, Any],
-    samples: Sequence[tuple[str, Item]],
+    samples: Sequence[tuple[str | Mapping[str, Any], Item]],
     *,
     judge: Judge | None = None,
     limits: SandboxLimits = SandboxLimits(),
 ) -> list[Outcome]:
-    """One Outcome per (model sample text, dataset item), in order."""
-    parsed = [(Sample.from_text(text), item) for text, item in samples]
+    """One Outcome per (model sample, dataset item), in order. A sample is its text, or a sample
+    namespace (`output_text` and any other fields templates may read)."""
+    parsed = [(_sample(sample), item) for sample, item in samples]
     python_outcomes = _python_outcomes(grader, parsed, limits)
     outcomes = []
     for index, (sample, item) in enumerate(parsed):
@@ -65,6 +66,13 @@ def run_grader(
         "sub_rewards": dict(outcome.sub_rewards),
         "model_grader_token_usage_per_model": dict(outcome.token_usage),
     }
+
+
+def _sample(sample: str | Mapping[str, Any]) -> Sample:
+    if isinstance(sample, str):
+        return Sample.from_text(sample)
+    extra = {key: value for key, value in sample.items() if key not in ("output_text", "output_json")}
+    return Sample.from_text(str(sample.get("output_text") or ""), extra)
 
 
 def _grade_one(grader: Mapping[str, Any], sample: Sample, item: Item, judge: Judge | None) -> Outcome:

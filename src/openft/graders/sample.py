@@ -21,20 +21,22 @@ class Sample:
 
     output_text: str
     output_json: Any = _NOT_JSON  # the parsed answer where it is valid JSON
+    # Other fields of the caller's sample namespace (an eval run's `model`, `finish_reason`).
+    extra: Mapping[str, Any] | None = None
 
     @classmethod
-    def from_text(cls, text: str) -> Sample:
+    def from_text(cls, text: str, extra: Mapping[str, Any] | None = None) -> Sample:
         try:
-            return cls(text, json.loads(text))
+            return cls(text, json.loads(text), extra)
         except (ValueError, RecursionError):
-            return cls(text)
+            return cls(text, extra=extra)
 
     @property
     def is_json(self) -> bool:
         return self.output_json is not _NOT_JSON
 
     def namespace(self) -> dict[str, Any]:
-        values: dict[str, Any] = {"output_text": self.output_text}
+        values: dict[str, Any] = {**(self.extra or {}), "output_text": self.output_text}
         if self.is_json:
             values["output_json"] = self.output_json
         return values
@@ -62,3 +64,15 @@ def render_or_flag(template: str, sample: Sample, item: Mapping[str, Any] | None
         ):
             raise RenderFailed(ErrorFlags(sample_parse_error=True)) from None
         raise RenderFailed(ErrorFlags(invalid_variable_error=True)) from None
+
+
+def render_pair(
+    grader: Mapping[str, Any], sample: Sample, item: Mapping[str, Any] | None
+) -> tuple[str, str] | ErrorFlags:
+    """A comparing grader's rendered `input` and `reference`, or the flags of what was missing."""
+    try:
+        return render_or_flag(grader["input"], sample, item), render_or_flag(
+            grader["reference"], sample, item
+        )
+    except RenderFailed as failed:
+        return failed.flags

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from openft.graders.outcome import Outcome
-from openft.graders.sample import RenderFailed, Sample, render_or_flag
+from openft.graders.outcome import ErrorFlags, Outcome
+from openft.graders.sample import Sample, render_pair
 
 OPERATIONS = ("eq", "ne", "like", "ilike")
 
@@ -25,9 +25,8 @@ def compare(output: str, reference: str, operation: str) -> bool:
 
 
 def grade(grader: Mapping[str, Any], sample: Sample, item: Mapping[str, Any] | None) -> Outcome:
-    try:
-        output = render_or_flag(grader["input"], sample, item)
-        reference = render_or_flag(grader["reference"], sample, item)
-    except RenderFailed as failed:
-        return Outcome(0.0, failed.flags)
+    rendered = render_pair(grader, sample, item)
+    if isinstance(rendered, ErrorFlags):
+        return Outcome(0.0, rendered)
+    output, reference = rendered
     return Outcome(1.0 if compare(output, reference, grader["operation"]) else 0.0)

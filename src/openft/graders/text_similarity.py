@@ -21,8 +21,8 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
-from openft.graders.outcome import Outcome
-from openft.graders.sample import RenderFailed, Sample, render_or_flag
+from openft.graders.outcome import ErrorFlags, Outcome
+from openft.graders.sample import Sample, render_pair
 
 _WORD = re.compile(r"[0-9a-z]+")
 
@@ -123,9 +123,8 @@ UNSUPPORTED_METRICS = {
 
 def grade(grader: Mapping[str, Any], sample: Sample, item: Mapping[str, Any] | None) -> Outcome:
     """The grader's reward: the metric between its rendered `input` and `reference`."""
-    try:
-        output = render_or_flag(grader["input"], sample, item)
-        reference = render_or_flag(grader["reference"], sample, item)
-    except RenderFailed as failed:
-        return Outcome(0.0, failed.flags)
+    rendered = render_pair(grader, sample, item)
+    if isinstance(rendered, ErrorFlags):
+        return Outcome(0.0, rendered)
+    output, reference = rendered
     return Outcome(METRICS[grader["evaluation_metric"]](output, reference))

@@ -15,13 +15,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
 from openft.errors import NotFound, OpenFTError
 from openft.evals.items import Row
-from openft.graders.criteria import grade
+from openft.graders.criteria import grade_items
 from openft.graders.templates import TemplateError
 from openft.inference.types import Engine
 from openft.schemas.chat import ChatCompletion, ChatCompletionRequest
@@ -41,10 +42,24 @@ from openft.services.eval_run_state import (
     store_outcomes,
 )
 from openft.services.eval_runs import render_messages
+from openft.services.graders import EngineJudge
 
 log = logging.getLogger("openft.evals")
 
 BATCH_ITEMS = 8  # items sampled at once (the engine batches them)
+
+
+@dataclass(frozen=True)
+class Sampled:
+    """An item sampled and waiting for its grades."""
+
+    index: int
+    row: Row
+    sample: dict[str, Any] | None  # the output item's `sample` (None for a jsonl source)
+    sample_ns: dict[str, Any] | None  # what `{{sample.*}}` reads
+    usage: tuple[str, int, int] | None
+
+
 HEARTBEAT_S = 10.0
 SWEEP_S = 30.0
 
@@ -104,8 +119,9 @@ class EvalRunner:
                 if not await asyncio.to_thread(is_active, self.ctx, run_id):
                     return
                 batch = pending[start : start + BATCH_ITEMS]
-                outcomes = await asyncio.gather(*(self._one(plan, engine, i, row) for i, row in batch))
-                await asyncio.to_thread(store_outcomes, self.ctx, plan, list(outcomes))
+                sampled = await asyncio.gather(*(self._one(plan, engine, i, row) for i, row in batch))
+                outcomes = await self._graded(plan, list(sampled))
+                await asyncio.to_thread(store_outcomes, self.ctx, plan, outcomes)
             await asyncio.to_thread(finish, self.ctx, run_id, None)
         except RunFailed as exc:
             await asyncio.to_thread(finish, self.ctx, run_id, exc)
@@ -121,25 +137,41 @@ class EvalRunner:
             await asyncio.sleep(HEARTBEAT_S)
             await asyncio.to_thread(beat, self.ctx, run_id)
 
-    async def _one(self, plan: Plan, engine: Engine | None, index: int, row: Row) -> Outcome:
-        sample_ns, sample, usage = row.sample, None, None
-        try:
-            if isinstance(plan.source, CompletionsDataSource):
-                assert engine is not None
-                sample, sample_ns, usage = await self._sample(plan, plan.source, engine, row)
-                if sample["error"] is not None:
-                    return Outcome(index, row.item, "error", [], sample, usage)
-            graded = [grade(c, {"item": row.item, "sample": sample_ns}) for c in plan.criteria]
-        except TemplateError as exc:
-            return Outcome(
-                index, row.item, "error", [], _with_error(sample, "invalid_item", exc.message), usage
-            )
-        results = [
-            {"name": g.name, "type": g.type, "passed": g.passed, "score": g.score, "sample": None}
-            for g in graded
-        ]
-        status = "pass" if all(g.passed for g in graded) else "fail"
-        return Outcome(index, row.item, status, results, sample, usage)
+    async def _one(self, plan: Plan, engine: Engine | None, index: int, row: Row) -> Outcome | Sampled:
+        """The item's sample (from the model, or the row's own for a jsonl source), or its error."""
+        if not isinstance(plan.source, CompletionsDataSource):
+            return Sampled(index, row, None, row.sample, None)
+        assert engine is not None
+        sample, sample_ns, usage = await self._sample(plan, plan.source, engine, row)
+        if sample["error"] is not None:
+            return Outcome(index, row.item, "error", [], sample, usage)
+        return Sampled(index, row, sample, sample_ns, usage)
+
+    async def _graded(self, plan: Plan, batch: list[Outcome | Sampled]) -> list[Outcome]:
+        """Every criterion over the batch's samples at once, in a worker thread (a python grader's
+        sandbox starts once per batch; a model grader's judge answers through this server's engine)."""
+        sampled = [item for item in batch if isinstance(item, Sampled)]
+        judge = EngineJudge(self.ctx, self._engine, plan.project, asyncio.get_running_loop())
+        pairs = [(item.sample_ns, item.row.item) for item in sampled]
+        graded = await asyncio.to_thread(grade_items, plan.criteria, pairs, judge=judge)
+        by_index = {item.index: result for item, result in zip(sampled, graded, strict=True)}
+        outcomes = []
+        for item in batch:
+            if isinstance(item, Outcome):
+                outcomes.append(item)
+                continue
+            result = by_index[item.index]
+            if isinstance(result, TemplateError):
+                error = _with_error(item.sample, "invalid_item", result.message)
+                outcomes.append(Outcome(item.index, item.row.item, "error", [], error, item.usage))
+                continue
+            results = [
+                {"name": g.name, "type": g.type, "passed": g.passed, "score": g.score, "sample": None}
+                for g in result
+            ]
+            status = "pass" if all(g.passed for g in result) else "fail"
+            outcomes.append(Outcome(item.index, item.row.item, status, results, item.sample, item.usage))
+        return outcomes
 
     async def _sample(
         self, plan: Plan, source: CompletionsDataSource, engine: Engine, row: Row

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 from openft import ids
 from openft.errors import InvalidRequest, NotFound
 from openft.evals.items import ItemsError, Row, parse_jsonl, row_from, schema_problem
+from openft.graders.criteria import templates_of
 from openft.graders.templates import (
     TemplateError,
     check_namespaces,
@@ -45,7 +46,7 @@ ACTIVE_STATUSES = ("queued", "in_progress")
 MAX_RUN_ITEMS = 10_000
 # Sampling defaults where the request leaves them out (seed 42 as OpenAI's samples show).
 DEFAULT_SAMPLING = {"temperature": 1.0, "top_p": 1.0, "max_completion_tokens": 256, "seed": 42}
-SAMPLE_FIELDS = ("output_text", "model", "finish_reason")
+SAMPLE_FIELDS = ("output_text", "output_json", "model", "finish_reason")
 MESSAGE_ROLES = ("system", "developer", "user", "assistant")
 DataSource = CompletionsDataSource | JsonlDataSource
 
@@ -185,8 +186,8 @@ def _check_row(row: Row, source: DataSource, criteria: list[dict[str, Any]], ite
         if isinstance(source, CompletionsDataSource):
             render_messages(source, row.item)
         for criterion in criteria:
-            for field in ("input", "reference"):
-                _check_criterion_template(criterion[field], row, source)
+            for template in templates_of(criterion):
+                _check_criterion_template(template, row, source)
     except TemplateError as exc:
         raise InvalidRequest(f"{row.where}: {exc.message}", param=param) from None
 

@@ -6,10 +6,9 @@ project (a base model or one of its `ft:` models), through the same engine as /v
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-
-import anyio.from_thread
 
 from openft.errors import InvalidRequest, OpenFTError
 from openft.graders.model_graders import JudgeAnswer, JudgeError
@@ -21,6 +20,7 @@ from openft.services import inference
 from openft.services.context import Project, ServiceContext
 
 JUDGE_MAX_TOKENS = 64  # a score or a label: a short answer
+JUDGE_TIMEOUT_S = 120.0
 
 
 def checked_grader(
@@ -37,20 +37,35 @@ def validate(raw: Mapping[str, Any]) -> ValidateGraderResponse:
     return ValidateGraderResponse(grader=checked_grader(raw))
 
 
-def run(ctx: ServiceContext, engine: Any, project: Project, body: RunGraderRequest) -> RunGraderResponse:
-    """Runs in a worker thread: a python grader's sandbox and a judge's answer are waited for here."""
+def run(
+    ctx: ServiceContext,
+    engine: Any,
+    project: Project,
+    body: RunGraderRequest,
+    loop: asyncio.AbstractEventLoop,
+) -> RunGraderResponse:
+    """Runs in a worker thread: a python grader's sandbox and a judge's answer are waited for here;
+    `loop` is the server's event loop, where the engine's generations are awaited."""
     grader = checked_grader(body.grader)
     if body.item is not None and not isinstance(body.item, dict):
         raise InvalidRequest("item must be a JSON object (the dataset line the grader reads).", param="item")
-    judge = EngineJudge(ctx, engine, project)
+    judge = EngineJudge(ctx, lambda: engine, project, loop)
     return RunGraderResponse.model_validate(run_grader(grader, body.model_sample, body.item, judge=judge))
 
 
 class EngineJudge:
-    """A judge that answers through the serving engine, as the caller's project sees its models."""
+    """A judge that answers through the serving engine, as the caller's project sees its models.
 
-    def __init__(self, ctx: ServiceContext, engine: Any, project: Project) -> None:
-        self.ctx, self.engine, self.project = ctx, engine, project
+    Called from a worker thread; the generation runs on `loop` (the server's event loop)."""
+
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        engine: Callable[[], Any],
+        project: Project,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.ctx, self.engine, self.project, self.loop = ctx, engine, project, loop
 
     def __call__(
         self, model: str, messages: Sequence[Mapping[str, str]], sampling_params: Mapping[str, Any]
@@ -67,10 +82,16 @@ class EngineJudge:
                     or JUDGE_MAX_TOKENS,
                 }
             )
-            prepared = inference.prepare_chat(self.ctx, self.engine, self.project, request)
-            completion = anyio.from_thread.run(inference.run, self.engine, prepared)
+            engine = self.engine()
+            prepared = inference.prepare_chat(self.ctx, engine, self.project, request)
+            answer = asyncio.run_coroutine_threadsafe(inference.run(engine, prepared), self.loop)
+            completion = answer.result(timeout=JUDGE_TIMEOUT_S)
         except OpenFTError as exc:
             raise JudgeError(f"the judge model {model!r} could not answer: {exc.message}") from None
+        except TimeoutError:
+            raise JudgeError(
+                f"the judge model {model!r} did not answer within {JUDGE_TIMEOUT_S:g} s"
+            ) from None
         text = completion.choices[0].message.content or ""  # type: ignore[union-attr]
         usage = completion.usage.total_tokens if completion.usage is not None else 0
         return JudgeAnswer(text, usage)

@@ -31,9 +31,8 @@ import torch
 from openft.train.config import SFTConfig
 from openft.train.distributed import close_distributed, init_distributed
 from openft.train.fused_lora import fused_lora_forward
-from openft.train.loop import TrainResult, finish, obey_control, save, stop_if_diverged
+from openft.train.loop import TrainResult, finish, obey_control, save, stop_if_diverged, validation_due
 from openft.train.packing import pack, packed_attention_enabled
-from openft.train.plan import rotating_slice
 from openft.train.preference import (
     PreferenceTotals,
     TokenizedPair,
@@ -140,17 +139,13 @@ def _report_step(run: PreferenceRun, totals: PreferenceTotals, reference: Refere
 
 
 def _validation_metrics(run: PreferenceRun, step: int, reference: Reference) -> dict[str, float]:
-    """A rotating validation window every `eval_every_n_steps` and at epoch ends; all of it at epoch ends."""
-    if not run.valid:
-        return {}
+    """Loss and rewards on the validation window due (openft.train.loop), and on all of it at epoch ends."""
+    window, whole = validation_due(run, step)
     metrics: dict[str, float] = {}
-    epoch_end = run.plan.is_epoch_end(step)
-    if epoch_end or step % run.config.eval_every_n_steps == 0:
-        round_index = step // run.config.eval_every_n_steps
-        window = rotating_slice(len(run.valid), run.config.n_valid_batch_examples, round_index)
-        totals = _evaluate(run, list(window), reference.valid)
+    if window is not None:
+        totals = _evaluate(run, window, reference.valid)
         metrics |= {VALID_LOSS: totals.mean_loss, **_named("valid", totals)}
-    if epoch_end:
+    if whole:
         totals = _evaluate(run, list(range(len(run.valid))), reference.valid)
         metrics |= {FULL_VALID_LOSS: totals.mean_loss, **_named("full_valid", totals)}
     return metrics

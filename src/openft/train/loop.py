@@ -19,6 +19,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from openft.train.checkpoints import CheckpointKind, prune_checkpoints, publish_final, save_checkpoint
 from openft.train.divergence import TrainingDiverged, first_non_finite
+from openft.train.plan import rotating_slice
 from openft.train.reporting import DoneStatus
 from openft.train.run_setup import Run
 
@@ -28,6 +29,20 @@ class TrainResult:
     status: DoneStatus
     trained_tokens: int
     final_path: str | None  # final/ when succeeded, the pause checkpoint when paused, None when cancelled
+
+
+def validation_due(run: Run[Any], step: int) -> tuple[list[int] | None, bool]:
+    """What to validate after `step`: the rotating window of validation examples due every
+    `eval_every_n_steps` and at epoch ends (None: none due), and whether the whole validation set is due
+    (at epoch ends)."""
+    if not run.valid:
+        return None, False
+    epoch_end = run.plan.is_epoch_end(step)
+    if not (epoch_end or step % run.config.eval_every_n_steps == 0):
+        return None, False
+    round_index = step // run.config.eval_every_n_steps
+    window = rotating_slice(len(run.valid), run.config.n_valid_batch_examples, round_index)
+    return list(window), epoch_end
 
 
 def obey_control(run: Run[Any], metrics: dict[str, float]) -> TrainResult | None:

@@ -31,10 +31,18 @@ from openft.train.config import SFTConfig
 from openft.train.distributed import close_distributed, init_distributed
 from openft.train.examples import TokenizedExample
 from openft.train.fused_lora import fused_lora_forward
-from openft.train.loop import TrainResult, finish, obey_control, save, stop_if_diverged, sync_gradients_if
+from openft.train.loop import (
+    TrainResult,
+    finish,
+    obey_control,
+    save,
+    stop_if_diverged,
+    sync_gradients_if,
+    validation_due,
+)
 from openft.train.loss import LossTotals, evaluate
 from openft.train.packing import group_for_packing, pack, packed_attention_enabled
-from openft.train.plan import rotating_slice, split_across_ranks
+from openft.train.plan import split_across_ranks
 from openft.train.reporting import (
     FULL_VALID_ACCURACY,
     FULL_VALID_LOSS,
@@ -144,17 +152,13 @@ def _train_step(run: SupervisedRun, step: int, indices: Sequence[int]) -> LossTo
 
 
 def _validation_metrics(run: SupervisedRun, step: int) -> dict[str, float]:
-    """A rotating validation batch every `eval_every_n_steps` and at epoch ends; all of it at epoch ends."""
-    if not run.valid:
-        return {}
+    """Loss and accuracy on the validation window due (openft.train.loop), and on all of it at epoch ends."""
+    window, whole = validation_due(run, step)
     metrics: dict[str, float] = {}
-    epoch_end = run.plan.is_epoch_end(step)
-    if epoch_end or step % run.config.eval_every_n_steps == 0:
-        round_index = step // run.config.eval_every_n_steps
-        window = rotating_slice(len(run.valid), run.config.n_valid_batch_examples, round_index)
+    if window is not None:
         totals = _evaluate_shared(run, [run.valid[i] for i in window])
         metrics |= {VALID_LOSS: totals.mean_loss, VALID_ACCURACY: totals.accuracy}
-    if epoch_end:
+    if whole:
         totals = _evaluate_shared(run, run.valid)
         metrics |= {FULL_VALID_LOSS: totals.mean_loss, FULL_VALID_ACCURACY: totals.accuracy}
     return metrics
