@@ -2,13 +2,16 @@
 
     .venv/bin/python -m bench.dpo_learning [--model smollm2-135m-instruct] [--models-dir DIR]
         [--n-train 160] [--n-held-out 40] [--beta auto] [--lr-multiplier auto] [--n-epochs auto]
+        [--on-policy]
 
 The task (bench/dpo_pairs.py): a shop's support answers, preferred with a signature line, non-preferred
 without it; held-out prompts come from question templates training never sees. The DPO recipe
 (openft.train.dpo, resolved by openft.train.spec.resolve_job as a job resolves it) trains on the
 training pairs with the held-out pairs as the validation file; then the inference engine that serves
 /v1/chat/completions answers every held-out prompt greedily, with the base model and with the
-fine-tuned one.
+fine-tuned one. With --on-policy the training pairs are rebuilt on the base model's own greedy answers
+(answer + signature against the bare answer; answers it does not finish are dropped): the model then
+learns what to do after the answers it actually gives.
 
 Printed: the resolved hyperparameters; the held-out reward accuracy (the share of held-out pairs whose
 preferred output earns the higher implicit reward) at the first validation window and at each epoch
@@ -29,7 +32,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench.dpo_pairs import is_signed, make_pairs, write_pairs
+from bench.dpo_pairs import SIGNATURE, is_signed, make_pairs, write_pairs
 
 if TYPE_CHECKING:
     from openft.comparison.runners import Answer
@@ -47,6 +50,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--work", type=Path, default=None, help="default: a temporary directory")
     for name in ("beta", "lr-multiplier", "n-epochs", "batch-size"):
         parser.add_argument(f"--{name}", default="auto")
+    parser.add_argument(
+        "--on-policy",
+        action="store_true",
+        help="build the training pairs on the base model's own greedy answers instead of the templates'",
+    )
+    parser.add_argument(
+        "--other-closing",
+        default="",
+        help="end the non-preferred training answers with this line instead of bare (e.g. 'Best regards.')",
+    )
     args = parser.parse_args(argv)
     hyperparameters = {
         "beta": _number(args.beta),
@@ -56,7 +69,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     with tempfile.TemporaryDirectory(prefix="openft-dpo-learning-") as scratch:
         work = args.work or Path(scratch)
-        result = run(args.model, args.models_dir, work, args.n_train, args.n_held_out, hyperparameters)
+        result = run(
+            args.model,
+            args.models_dir,
+            work,
+            args.n_train,
+            args.n_held_out,
+            hyperparameters,
+            args.on_policy,
+            args.other_closing,
+        )
     print(json.dumps(result), flush=True)
     return result
 
@@ -72,6 +94,8 @@ def run(
     n_train: int,
     n_held_out: int,
     hyperparameters: dict[str, Any],
+    on_policy: bool = False,
+    other_closing: str = "",
 ) -> dict[str, Any]:
     import torch
 
@@ -79,10 +103,14 @@ def run(
     from openft.train.reporting import MemoryReporter
     from openft.train.spec import find_base_model, resolve_job
 
-    train_file = write_pairs(work / "train.jsonl", make_pairs(n_train, seed=0))
+    base = find_base_model(models_dir, model)
+    train = make_pairs(n_train, seed=0, other_closing=other_closing)
+    if on_policy:
+        (answers,) = _greedy_answers([base.path()], train)
+        train = _on_policy(train, answers)
+    train_file = write_pairs(work / "train.jsonl", train)
     held_out = make_pairs(n_held_out, seed=1, held_out=True)
     valid_file = write_pairs(work / "held_out.jsonl", held_out)
-    base = find_base_model(models_dir, model)
     config = resolve_job(
         "dpo",
         hyperparameters,
@@ -106,14 +134,16 @@ def run(
 
     started = time.perf_counter()
     assert trained.final_path is not None
-    base_answers, tuned_answers = _greedy_answers(base.path(), Path(trained.final_path), held_out)
+    base_answers, tuned_answers = _greedy_answers([base.path(), Path(trained.final_path)], held_out)
     generate_s = time.perf_counter() - started
     steps = [values for _, _, values in reporter.steps]
     first_window = next((v for v in steps if "valid_reward_accuracy" in v), {})
     epoch_ends = [v for v in steps if "full_valid_reward_accuracy" in v]
     result = {
         "model": model,
-        "n_train": n_train,
+        "n_train": len(train),
+        "on_policy": on_policy,
+        "other_closing": other_closing,
         "n_held_out": n_held_out,
         "hyperparameters": {
             "n_epochs": config.n_epochs,
@@ -151,10 +181,8 @@ def run(
     return result
 
 
-def _greedy_answers(
-    base_path: Path, tuned_path: Path, lines: list[dict[str, Any]]
-) -> tuple[list[Answer], list[Answer]]:
-    """Greedy answers (temperature 0, as /v1/chat/completions) of the base and the fine-tuned model."""
+def _greedy_answers(model_paths: list[Path], lines: list[dict[str, Any]]) -> list[list[Answer]]:
+    """Greedy answers (temperature 0, as /v1/chat/completions) of each model to each line's prompt."""
     from openft.comparison.local_runner import LocalRunner, local_engine, model_ref
     from openft.comparison.testset import TestCase
 
@@ -167,13 +195,24 @@ def _greedy_answers(
         for i, line in enumerate(lines)
     ]
     with local_engine() as engine:
-        base = LocalRunner(model_ref(base_path, name="base"), engine).answer(
-            cases, max_tokens=MAX_ANSWER_TOKENS
-        )
-        tuned = LocalRunner(model_ref(tuned_path, name="fine-tuned"), engine).answer(
-            cases, max_tokens=MAX_ANSWER_TOKENS
-        )
-    return base, tuned
+        return [
+            LocalRunner(model_ref(path), engine).answer(cases, max_tokens=MAX_ANSWER_TOKENS)
+            for path in model_paths
+        ]
+
+
+def _on_policy(lines: list[dict[str, Any]], answers: list[Answer]) -> list[dict[str, Any]]:
+    """The pairs rebuilt on the base model's own answers (signed or not); answers it did not finish are
+    dropped."""
+    return [
+        {
+            **line,
+            "preferred_output": [{"role": "assistant", "content": f"{answer.text.strip()}\n\n{SIGNATURE}"}],
+            "non_preferred_output": [{"role": "assistant", "content": answer.text.strip()}],
+        }
+        for line, answer in zip(lines, answers, strict=True)
+        if not answer.truncated and answer.text.strip()
+    ]
 
 
 def _share(answers: list[Answer]) -> float:

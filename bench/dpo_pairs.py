@@ -55,8 +55,10 @@ def _fill(template: str, product: str, order: int, days: int) -> str:
     return template.format(p=product, n=order, d=days)
 
 
-def make_pairs(n: int, seed: int, *, held_out: bool = False) -> list[dict[str, Any]]:
-    """`n` preference lines; `held_out` draws from the templates that training never sees."""
+def make_pairs(n: int, seed: int, *, held_out: bool = False, other_closing: str = "") -> list[dict[str, Any]]:
+    """`n` preference lines; `held_out` draws from the templates that training never sees. With
+    `other_closing` the non-preferred answer ends with that line instead of ending bare: then ending
+    the answer is not what the pairs penalise, only the wrong closing line."""
     rng = random.Random(seed)
     templates = HELD_OUT_TEMPLATES if held_out else TRAIN_TEMPLATES
     # Held-out order numbers come from their own range: no held-out prompt repeats a training one.
@@ -75,7 +77,12 @@ def make_pairs(n: int, seed: int, *, held_out: bool = False) -> list[dict[str, A
                     ]
                 },
                 "preferred_output": [{"role": "assistant", "content": f"{reply}\n\n{SIGNATURE}"}],
-                "non_preferred_output": [{"role": "assistant", "content": reply}],
+                "non_preferred_output": [
+                    {
+                        "role": "assistant",
+                        "content": f"{reply}\n\n{other_closing}" if other_closing else reply,
+                    }
+                ],
             }
         )
     return lines
