@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import gc
 import os
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,16 +29,23 @@ import torch
 
 from openft.train.config import SFTConfig
 from openft.train.distributed import close_distributed, init_distributed
-from openft.train.fused_lora import fused_lora_forward
-from openft.train.loop import TrainResult, finish, obey_control, save, stop_if_diverged, validation_due
-from openft.train.packing import pack, packed_attention_enabled
+from openft.train.loop import (
+    TrainResult,
+    conversation_log_probs,
+    finish,
+    model_context,
+    obey_control,
+    save,
+    stop_if_diverged,
+    validation_due,
+)
+from openft.train.packing import group_by_tokens
 from openft.train.preference import (
     PreferenceTotals,
     TokenizedPair,
     dpo_loss,
     flatten,
     load_pairs,
-    sequence_log_probs,
 )
 from openft.train.reporting import (
     FULL_VALID_LOSS,
@@ -76,7 +82,7 @@ def train_dpo(config: SFTConfig, reporter: Reporter, *, resume_from: Path | None
         run = prepare_run(
             config, reporter if dist.is_main else SilentReporter(), dist, resume_from, load_pairs
         )
-        with _model_context(run):
+        with model_context(run):
             reference = _reference(run, resumed=resume_from is not None)
             return _train(run, reference)
     finally:
@@ -219,38 +225,13 @@ def _all_log_probs(run: PreferenceRun, pairs: list[TokenizedPair]) -> torch.Tens
 
 
 def _log_probs(run: PreferenceRun, pairs: list[TokenizedPair]) -> torch.Tensor:
-    """Summed log-probabilities of each pair's outputs, (preferred, non-preferred, ...): one packed row,
-    or one conversation per forward pass for a model that cannot pack."""
-    conversations = flatten(pairs)
-    if run.loss_module.packed:
-        batch = pack(conversations, pad_to_multiple=run.row_multiple).to(run.dist.device)
-        return sequence_log_probs(run.model, batch, len(conversations), packed=True)
-    return torch.cat(
-        [sequence_log_probs(run.model, pack([c]).to(run.dist.device), 1, packed=False) for c in conversations]
-    )
+    """Each pair's outputs' log-probabilities, in packing order (preferred, non-preferred, ...)."""
+    return conversation_log_probs(run, flatten(pairs))
 
 
-def _micro_batches(indices: Sequence[int], lengths: Sequence[int], max_tokens: int) -> Iterator[list[int]]:
+def _micro_batches(indices: Sequence[int], lengths: Sequence[int], max_tokens: int) -> list[list[int]]:
     """Consecutive pairs up to `max_tokens` per micro-batch (a longer pair alone)."""
-    group: list[int] = []
-    tokens = 0
-    for index in indices:
-        if group and tokens + lengths[index] > max_tokens:
-            yield group
-            group, tokens = [], 0
-        group.append(index)
-        tokens += lengths[index]
-    if group:
-        yield group
-
-
-def _model_context(run: PreferenceRun) -> ExitStack:
-    """Packed attention (where the model can pack) and the fused LoRA forward on a CPU, for the run."""
-    stack = ExitStack()
-    if run.loss_module.packed:
-        stack.enter_context(packed_attention_enabled(run.model))
-    stack.enter_context(fused_lora_forward(run.model, enabled=run.dist.device.type == "cpu"))
-    return stack
+    return group_by_tokens(list(indices), [lengths[i] for i in indices], max_tokens)
 
 
 def _beta(run: PreferenceRun) -> float:

@@ -9,7 +9,7 @@ steps, loss and metrics.
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,11 @@ from torch.nn.parallel import DistributedDataParallel
 
 from openft.train.checkpoints import CheckpointKind, prune_checkpoints, publish_final, save_checkpoint
 from openft.train.divergence import TrainingDiverged, first_non_finite
+from openft.train.examples import TokenizedExample
+from openft.train.fused_lora import fused_lora_forward
+from openft.train.packing import pack, packed_attention_enabled
 from openft.train.plan import rotating_slice
+from openft.train.preference import sequence_log_probs
 from openft.train.reporting import DoneStatus
 from openft.train.run_setup import Run
 
@@ -29,6 +33,26 @@ class TrainResult:
     status: DoneStatus
     trained_tokens: int
     final_path: str | None  # final/ when succeeded, the pause checkpoint when paused, None when cancelled
+
+
+def model_context(run: Run[Any]) -> ExitStack:
+    """For the whole run: packed attention where the model can pack, and the fused LoRA forward on a CPU."""
+    stack = ExitStack()
+    if run.loss_module.packed:
+        stack.enter_context(packed_attention_enabled(run.model))
+    stack.enter_context(fused_lora_forward(run.model, enabled=run.dist.device.type == "cpu"))
+    return stack
+
+
+def conversation_log_probs(run: Run[Any], conversations: list[TokenizedExample]) -> torch.Tensor:
+    """Summed log-probabilities of each conversation's trained tokens: one packed row, or one
+    conversation per forward pass for a model that cannot pack."""
+    if run.loss_module.packed:
+        batch = pack(conversations, pad_to_multiple=run.row_multiple).to(run.dist.device)
+        return sequence_log_probs(run.model, batch, len(conversations), packed=True)
+    return torch.cat(
+        [sequence_log_probs(run.model, pack([c]).to(run.dist.device), 1, packed=False) for c in conversations]
+    )
 
 
 def validation_due(run: Run[Any], step: int) -> tuple[list[int] | None, bool]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +28,7 @@ from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
 from openft.train.examples import TokenizedExample
 
+T = TypeVar("T")
 PACKED_ATTENTION = "openft_packed"
 SEQ_LENS_KWARG = "openft_seq_lens"
 IGNORED_TARGET = -100  # cross_entropy's ignore_index: a padded trained position adds no loss
@@ -104,14 +105,19 @@ def group_for_packing(
     """Consecutive examples grouped up to `max_tokens` per group; one per group if packing is unsupported."""
     if not packed:
         return [[example] for example in examples]
-    groups: list[list[TokenizedExample]] = []
+    return group_by_tokens(examples, [example.n_tokens for example in examples], max_tokens)
+
+
+def group_by_tokens(items: Sequence[T], sizes: Sequence[int], max_tokens: int) -> list[list[T]]:
+    """Consecutive items grouped up to `max_tokens` (their `sizes`) per group; a larger item alone."""
+    groups: list[list[T]] = []
     tokens = 0
-    for example in examples:
-        if not groups or tokens + example.n_tokens > max_tokens:
+    for item, size in zip(items, sizes, strict=True):
+        if not groups or tokens + size > max_tokens:
             groups.append([])
             tokens = 0
-        groups[-1].append(example)
-        tokens += example.n_tokens
+        groups[-1].append(item)
+        tokens += size
     return groups
 
 

@@ -24,8 +24,7 @@ from __future__ import annotations
 
 import gc
 import math
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import ExitStack
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,10 +38,16 @@ from openft.graders.run import grade_samples
 from openft.train.config import SFTConfig
 from openft.train.distributed import close_distributed, init_distributed
 from openft.train.examples import DataError, TokenizedExample, tools_of
-from openft.train.fused_lora import fused_lora_forward
-from openft.train.loop import TrainResult, finish, obey_control, save, stop_if_diverged
-from openft.train.packing import pack, packed_attention_enabled
-from openft.train.preference import sequence_log_probs
+from openft.train.loop import (
+    TrainResult,
+    conversation_log_probs,
+    finish,
+    model_context,
+    obey_control,
+    save,
+    stop_if_diverged,
+)
+from openft.train.packing import group_by_tokens
 from openft.train.reporting import TRAIN_LOSS, Reporter, SilentReporter
 from openft.train.run import run_recipe
 from openft.train.run_setup import Run, prepare_run
@@ -124,7 +129,7 @@ def train_reinforcement(
         run = prepare_run(
             config, reporter if dist.is_main else SilentReporter(), dist, resume_from, load_prompts
         )
-        with _model_context(run):
+        with model_context(run):
             return _train(run)
     finally:
         del run
@@ -220,9 +225,9 @@ def _train_step(run: PromptRun, step: int, rollouts: list[Rollout]) -> dict[str,
         lengths = torch.tensor([max(1, len(r.answer_ids)) for r in batch], device=run.dist.device)
         advantages = torch.tensor([r.advantage for r in batch], device=run.dist.device)
         with torch.no_grad(), run.model.disable_adapter(), run.autocast():
-            reference = _log_probs(run, examples)
+            reference = conversation_log_probs(run, examples)
         with run.autocast():
-            policy = _log_probs(run, examples)
+            policy = conversation_log_probs(run, examples)
         mean_policy, mean_reference = policy / lengths, reference / lengths
         kl = mean_policy - mean_reference
         loss = (-advantages * mean_policy + kl_coef * kl).sum()
@@ -306,36 +311,9 @@ def _example(rollout: Rollout) -> TokenizedExample:
     )
 
 
-def _log_probs(run: PromptRun, examples: list[TokenizedExample]) -> torch.Tensor:
-    if run.loss_module.packed:
-        batch = pack(examples, pad_to_multiple=run.row_multiple).to(run.dist.device)
-        return sequence_log_probs(run.model, batch, len(examples), packed=True)
-    return torch.cat(
-        [sequence_log_probs(run.model, pack([e]).to(run.dist.device), 1, packed=False) for e in examples]
-    )
-
-
-def _micro_batches(rollouts: list[Rollout], run: PromptRun) -> Iterator[list[Rollout]]:
-    budget = run.config.max_tokens_per_micro_batch
-    group: list[Rollout] = []
-    tokens = 0
-    for rollout in rollouts:
-        size = len(rollout.prompt_ids) + len(rollout.answer_ids)
-        if group and tokens + size > budget:
-            yield group
-            group, tokens = [], 0
-        group.append(rollout)
-        tokens += size
-    if group:
-        yield group
-
-
-def _model_context(run: PromptRun) -> ExitStack:
-    stack = ExitStack()
-    if run.loss_module.packed:
-        stack.enter_context(packed_attention_enabled(run.model))
-    stack.enter_context(fused_lora_forward(run.model, enabled=run.dist.device.type == "cpu"))
-    return stack
+def _micro_batches(rollouts: list[Rollout], run: PromptRun) -> list[list[Rollout]]:
+    sizes = [len(rollout.prompt_ids) + len(rollout.answer_ids) for rollout in rollouts]
+    return group_by_tokens(rollouts, sizes, run.config.max_tokens_per_micro_batch)
 
 
 def recipe_main(config: SFTConfig, resume_from: Path | None = None) -> int:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Sequence
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +29,10 @@ import torch
 from openft.train.config import SFTConfig
 from openft.train.distributed import close_distributed, init_distributed
 from openft.train.examples import TokenizedExample
-from openft.train.fused_lora import fused_lora_forward
 from openft.train.loop import (
     TrainResult,
     finish,
+    model_context,
     obey_control,
     save,
     stop_if_diverged,
@@ -41,7 +40,7 @@ from openft.train.loop import (
     validation_due,
 )
 from openft.train.loss import LossTotals, evaluate
-from openft.train.packing import group_for_packing, pack, packed_attention_enabled
+from openft.train.packing import group_for_packing, pack
 from openft.train.plan import split_across_ranks
 from openft.train.reporting import (
     FULL_VALID_ACCURACY,
@@ -79,10 +78,8 @@ def train_sft(config: SFTConfig, reporter: Reporter, *, resume_from: Path | None
 
 def _train(run: SupervisedRun) -> TrainResult:
     plan, state = run.plan, run.state
-    packing = packed_attention_enabled(run.model) if run.loss_module.packed else nullcontext()
-    fused = fused_lora_forward(run.model, enabled=run.dist.device.type == "cpu")
     run.trainer.train()
-    with packing, fused:
+    with model_context(run):
         for step in range(state.step + 1, plan.total_steps + 1):
             indices = plan.examples_of(step)
             totals = _train_step(run, step, indices)
