@@ -52,13 +52,16 @@ def test_the_guides_loop_on_the_pretrained_model(
     assert len(checkpoints) == 2 and checkpoints[0].fine_tuned_model_checkpoint == job.fine_tuned_model
 
     # The fine-tuned model and the first epoch's checkpoint answer through the chat template, and stop
-    # at its end-of-turn token.
+    # at its end-of-turn token. After 3 steps the checkpoint may well answer with that token first (an
+    # empty answer), so only the final model is held to saying something.
     prompt = held_out[0]["messages"][:-1]
     for model in (job.fine_tuned_model, checkpoints[1].fine_tuned_model_checkpoint):
         answer = client.chat.completions.create(model=model, messages=prompt, max_tokens=16, temperature=0)
         choice = answer.choices[0]
-        assert choice.message.content and choice.finish_reason == "stop", (model, choice)
+        assert choice.finish_reason == "stop" and choice.message.content is not None, (model, choice)
         assert "<|im_end|>" not in choice.message.content
+        if model == job.fine_tuned_model:
+            assert choice.message.content.strip(), choice
 
     # Fine-tune the fine-tuned model again: it trains on from its adapter.
     again = client.fine_tuning.jobs.create(
