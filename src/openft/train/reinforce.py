@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import gc
 import math
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,8 @@ from openft.train.spec import ConfigError
 
 # The metrics a reinforcement run reports (events, checkpoints, results.csv), with the split's prefix.
 REWARD_METRICS = ("reward_mean", "reward_std", "answer_tokens", "kl", "grader_error_rate")
+# Answers generated together (every prompt's group of a step, up to this many rows at once).
+SAMPLING_ROWS = 32
 
 
 @dataclass(frozen=True)
@@ -141,8 +144,14 @@ def _train(run: PromptRun) -> TrainResult:
     plan, state = run.plan, run.state
     for step in range(state.step + 1, plan.total_steps + 1):
         indices = plan.examples_of(step)
-        rollouts = _rollouts(run, [run.train[i] for i in indices], seed=run.config.seed * 100_003 + step)
+        seconds: dict[str, float] = {}
+        rollouts = _rollouts(
+            run, [run.train[i] for i in indices], seed=run.config.seed * 100_003 + step, seconds=seconds
+        )
+        started = time.perf_counter()
         metrics = _train_step(run, step, rollouts)
+        seconds["update"] = time.perf_counter() - started
+        metrics |= {f"train_{part}_seconds": value for part, value in seconds.items()}
         state.step = step
         state.trained_tokens += sum(len(r.prompt_ids) + len(r.answer_ids) for r in rollouts)
         metrics |= _validation_metrics(run, step)
@@ -162,47 +171,64 @@ def _settings(run: PromptRun) -> Mapping[str, Any]:
 
 @torch.no_grad()
 def _rollouts(
-    run: PromptRun, prompts: Sequence[Prompt], *, seed: int, group: int | None = None, greedy: bool = False
+    run: PromptRun,
+    prompts: Sequence[Prompt],
+    *,
+    seed: int,
+    group: int | None = None,
+    greedy: bool = False,
+    seconds: dict[str, float] | None = None,
 ) -> list[Rollout]:
-    """`group` answers to each prompt from the current policy, graded."""
+    """`group` answers to each prompt from the current policy, graded; the time each part took is added
+    to `seconds` ("sampling", "grading")."""
+    started = time.perf_counter()
     settings = _settings(run)
     group = group or int(settings["group_size"])
     stops = stop_token_ids(run.tokenizer)
     pad = run.tokenizer.pad_token_id if run.tokenizer.pad_token_id is not None else stops[0]
     torch.manual_seed(seed)  # the same step samples the same answers, resumed or not
+    sampling: dict[str, Any] = (
+        {"do_sample": False}
+        if greedy
+        else {"do_sample": True, "temperature": float(settings["temperature"]), "top_k": 0, "top_p": 1.0}
+    )
+    rows = [(index, prompt) for index, prompt in enumerate(prompts) for _ in range(group)]
     rollouts: list[Rollout] = []
     run.model.eval()
     try:
-        for index, prompt in enumerate(prompts):
-            ids = torch.tensor([prompt.input_ids] * group, device=run.dist.device)
-            sampling: dict[str, Any] = (
-                {"do_sample": False}
-                if greedy
-                else {
-                    "do_sample": True,
-                    "temperature": float(settings["temperature"]),
-                    "top_k": 0,
-                    "top_p": 1.0,
-                }
+        # Every prompt's group in one generation (left-padded): a small model on a CPU generates many
+        # rows for about the price of one.
+        for start in range(0, len(rows), SAMPLING_ROWS):
+            chunk = rows[start : start + SAMPLING_ROWS]
+            width = max(prompt.n_tokens for _, prompt in chunk)
+            ids = torch.tensor(
+                [[pad] * (width - p.n_tokens) + p.input_ids for _, p in chunk], device=run.dist.device
+            )
+            mask = torch.tensor(
+                [[0] * (width - p.n_tokens) + [1] * p.n_tokens for _, p in chunk], device=run.dist.device
             )
             with run.autocast():
                 out = run.model.generate(
                     input_ids=ids,
-                    attention_mask=torch.ones_like(ids),
+                    attention_mask=mask,
                     max_new_tokens=int(settings["max_new_tokens"]),
                     eos_token_id=stops,
                     pad_token_id=pad,
                     **sampling,
                 )
-            for row in out[:, ids.shape[1] :].tolist():
+            for (index, prompt), row in zip(chunk, out[:, width:].tolist(), strict=True):
                 answer = _until_stop(row, stops)
                 text = run.tokenizer.decode([t for t in answer if t not in stops], skip_special_tokens=True)
                 rollouts.append(Rollout(index, prompt.input_ids, answer, text))
     finally:
         run.model.train()
+    sampled = time.perf_counter()
     outcomes = grade_samples(settings["grader"], [(r.text, prompts[r.prompt].item) for r in rollouts])
     for rollout, outcome in zip(rollouts, outcomes, strict=True):
         rollout.outcome = outcome
+    if seconds is not None:
+        seconds["sampling"] = sampled - started
+        seconds["grading"] = time.perf_counter() - sampled
     return rollouts
 
 
