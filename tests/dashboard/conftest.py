@@ -58,7 +58,8 @@ def browser() -> Iterator[WebDriver]:
 @pytest.fixture(scope="module")
 def dashboard_server(module_server_factory: ServerFactory, tiny_model_dir: Path) -> LiveServer:
     """A server with its worker running and openft-tiny in its models dir, for one test module."""
-    return start_job_server(module_server_factory, tiny_model_dir)
+    # No end-of-job evaluation (base against fine-tuned answers): these tests look at pages, not scores.
+    return start_job_server(module_server_factory, tiny_model_dir, job_eval_max_examples=0)
 
 
 @pytest.fixture(scope="session")
@@ -69,6 +70,7 @@ def screenshot(browser: WebDriver) -> Callable[[str], None]:
     def save(name: str) -> None:
         if enabled:
             SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+            browser.execute_script("document.activeElement?.blur(); window.scrollTo(0, 0)")
             browser.save_screenshot(str(SCREENSHOT_DIR / f"{name}.png"))
 
     return save
