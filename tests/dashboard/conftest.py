@@ -49,10 +49,22 @@ def browser() -> Iterator[WebDriver]:
         "--force-prefers-reduced-motion",
     ):
         options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=options, service=Service(executable_path=str(CHROMEDRIVER)))
     driver.set_window_size(*WINDOW)
     yield driver
     driver.quit()
+
+
+@pytest.fixture
+def page_errors(browser: WebDriver) -> Iterator[None]:
+    """After the test: the pages raised no uncaught script error and broke no Content-Security-Policy
+    rule (a stray external link or inline script would)."""
+    browser.get_log("browser")  # drop what earlier tests left
+    yield
+    messages = [entry["message"] for entry in browser.get_log("browser")]
+    problems = [m for m in messages if "Content Security Policy" in m or "Uncaught" in m]
+    assert not problems, problems
 
 
 @pytest.fixture(scope="module")

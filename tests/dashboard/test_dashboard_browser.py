@@ -20,6 +20,8 @@ from openft.train.synthetic import make_split
 from tests.conftest import LiveServer, ServerFactory
 from tests.jobs.conftest import synthetic_files, upload_examples, wait_for_job
 
+pytestmark = pytest.mark.usefixtures("page_errors")
+
 WAIT_S = 120  # a bound on a stuck page, never a timing assertion
 Screenshot = Callable[[str], None]
 

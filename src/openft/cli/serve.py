@@ -82,7 +82,8 @@ def _print_banner(settings: Settings, *, local_mode: bool) -> None:
     console.print(
         Panel.fit(
             f"[bold]openft[/] listening on [cyan]{base_url}[/]\n"
-            f"dashboard: [cyan]{root_url}/[/]   API reference: [cyan]{root_url}/docs[/]\n"
+            f"dashboard: [cyan]{root_url}/[/]\n"
+            f"API reference: [cyan]{root_url}/docs[/]\n"
             f"data dir: {settings.data_dir}\n"
             f"database: {_safe_url(settings.resolved_database_url)}\n{auth}\n\n"
             f"[dim]{snippet}[/]",
