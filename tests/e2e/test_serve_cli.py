@@ -97,6 +97,8 @@ def test_serve_in_local_mode_answers_the_sdk_starts_light_and_stops_on_sigterm(t
         created = client.files.create(file=("t.jsonl", body), purpose="fine-tune")
         assert [f.id for f in client.files.list()] == [created.id]
         assert client.files.content(created.id).content == body
+        root_url = served.base_url.removesuffix("/v1")
+        assert httpx.get(f"{root_url}/", timeout=10).headers["content-type"].startswith("text/html")
     finally:
         stdout = assert_clean_stop(served, signal.SIGTERM)
 
@@ -110,6 +112,7 @@ def test_serve_in_local_mode_answers_the_sdk_starts_light_and_stops_on_sigterm(t
     assert f"openft listening on {served.base_url}" in stdout
     assert f'client = OpenAI(base_url="{served.base_url}", api_key="local")' in stdout
     assert "from openai import OpenAI" in stdout
+    assert f"dashboard: {served.base_url.removesuffix('/v1')}/" in stdout
     assert "Local mode" in stdout
     assert (tmp_path / "data" / "openft.db").is_file()
 

@@ -69,7 +69,8 @@ def serve(
 
 def _print_banner(settings: Settings, *, local_mode: bool) -> None:
     shown_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
-    base_url = f"http://{shown_host}:{settings.port}/v1"
+    root_url = f"http://{shown_host}:{settings.port}"
+    base_url = f"{root_url}/v1"
     key_line = 'api_key="local"' if local_mode else 'api_key="sk-openft-..."'
     snippet = f'from openai import OpenAI\nclient = OpenAI(base_url="{base_url}", {key_line})'
     auth = (
@@ -81,6 +82,8 @@ def _print_banner(settings: Settings, *, local_mode: bool) -> None:
     console.print(
         Panel.fit(
             f"[bold]openft[/] listening on [cyan]{base_url}[/]\n"
+            f"dashboard: [cyan]{root_url}/[/]\n"
+            f"API reference: [cyan]{root_url}/docs[/]\n"
             f"data dir: {settings.data_dir}\n"
             f"database: {_safe_url(settings.resolved_database_url)}\n{auth}\n\n"
             f"[dim]{snippet}[/]",
