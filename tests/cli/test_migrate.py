@@ -113,6 +113,16 @@ def test_a_state_file_of_another_migration_is_refused(server_factory: ServerFact
     assert "records a migration from http://elsewhere/v1" in refused.output
 
 
+def test_an_unreachable_source_is_named(server_factory: ServerFactory, tmp_path: Path) -> None:
+    target = server_factory()
+    source = server_factory()
+    source.stop()  # nothing listens on its port any more
+    refused = run_migrate(source, target, tmp_path / "state.json")
+    assert refused.exit_code == 1
+    assert f"could not reach {source.base_url}/files" in " ".join(refused.output.split())
+    assert not (tmp_path / "state.json").exists()
+
+
 def test_model_map_and_hyperparameter_checks() -> None:
     mapping = parse_model_map(["gpt-4o-mini=smollm2-135m-instruct,gpt-4o=openft-small"])
     assert mapped_model("gpt-4o-mini-2024-07-18", mapping) == "smollm2-135m-instruct"

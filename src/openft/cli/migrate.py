@@ -69,9 +69,14 @@ def migrate(
         ledger = MigrationState.load(state, source=from_base_url, target=base_url)
     except (ValueError, StateMismatch) as exc:
         fail(str(exc))
+    import openai
+
     source, target = make_client(from_base_url, from_api_key), make_client(base_url, api_key)
     with reported_errors(base_url):
-        planned = make_plan(source, target, ledger, mapping)
+        try:
+            planned = make_plan(source, target, ledger, mapping)
+        except openai.APIConnectionError as exc:  # the source or the target: say which
+            fail(f"could not reach {exc.request.url} ({exc.message})")
         try:
             if not dry_run:
                 apply(planned, target, ledger, state)
