@@ -40,6 +40,12 @@ class AuthenticationFailed(OpenFTError):
         super().__init__(message, code=code)
 
 
+class PermissionDenied(OpenFTError):
+    """The caller may see the object but not do this to it (a model another project shared with it)."""
+
+    status_code = 403
+
+
 class NotFound(OpenFTError):
     status_code = 404
 

@@ -36,6 +36,10 @@ def new_checkpoint_id() -> str:
     return "ftckpt_" + random_base62(24)
 
 
+def new_checkpoint_permission_id() -> str:
+    return "cp_" + random_base62(24)
+
+
 def new_project_id() -> str:
     return "proj_" + random_base62(24)
 

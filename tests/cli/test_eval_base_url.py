@@ -11,9 +11,10 @@ import typer
 from typer.testing import CliRunner
 
 from openft.cli.eval import eval_command
+from tests.jobs.conftest import start_job_server
 
 if TYPE_CHECKING:
-    from tests.conftest import LiveServer
+    from tests.conftest import LiveServer, ServerFactory
 
 app = typer.Typer()
 app.command()(eval_command)
@@ -50,3 +51,33 @@ def test_local_evaluates_here_even_with_openai_base_url_set(
     code, output = _eval(env, "--test-file", str(test_file), "--local")
     assert code == 1
     assert "this server has no project 'personal'" in output, output
+
+
+def test_the_baseline_can_come_from_another_endpoint(
+    server_factory: ServerFactory, tiny_model_dir: Path, test_file: Path, tmp_path: Path
+) -> None:
+    here = start_job_server(server_factory, tiny_model_dir)
+    elsewhere = start_job_server(server_factory, tiny_model_dir)
+    key = elsewhere.create_key("baseline")  # that endpoint now needs its key
+    args = ["--model", "openft-tiny", "--baseline", "openft-tiny", "--test-file", str(test_file)]
+    args += ["--base-url", here.base_url, "--baseline-base-url", elsewhere.base_url]
+    results = tmp_path / "results.json"
+
+    refused = CliRunner().invoke(app, args, env={"OPENFT_BASELINE_API_KEY": "sk-openft-wrong"})
+    assert refused.exit_code == 1
+    assert "Incorrect API key provided" in " ".join(refused.output.split())
+
+    done = CliRunner().invoke(app, [*args, "--json", str(results)], env={"OPENFT_BASELINE_API_KEY": key})
+    assert done.exit_code == 0, done.output
+    report = json.loads(results.read_text())
+    assert report["baseline"]["label"] == f"openft-tiny @ {elsewhere.base_url}"
+    assert report["candidate"]["label"] == "openft-tiny"
+    [row] = report["rows"]
+    assert row["baseline"]["text"] == row["candidate"]["text"]  # the same model answered both
+
+
+def test_a_remote_baseline_needs_its_name(test_file: Path) -> None:
+    args = ["--model", "ft:openft-tiny:personal::AbC123xY", "--test-file", str(test_file)]
+    result = CliRunner().invoke(app, [*args, "--baseline-base-url", "http://127.0.0.1:9/v1"])
+    assert result.exit_code == 1
+    assert "--baseline-base-url needs --baseline" in " ".join(result.output.split())

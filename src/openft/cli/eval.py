@@ -3,11 +3,14 @@
     openft eval --model runs/demo --baseline openft-tiny --test-file test.jsonl --out report.html
     openft eval --model ft:openft-tiny:personal::abc12345 --test-file test.jsonl --json results.json
     openft eval --model ft:... --baseline openft-tiny --test-file test.jsonl --base-url http://host:8000/v1
+    OPENFT_BASELINE_API_KEY=sk-... openft eval --model ft:... --test-file test.jsonl \
+        --baseline gpt-4o-mini --baseline-base-url https://api.openai.com/v1
 
 Without --base-url the models run in this process, on the inference engine that serves
 /v1/chat/completions (torch): base models by catalog name, `openft train` outputs and checkpoints by
 directory, and `ft:` models through the data dir's database, so no server has to run. With --base-url
-a server answers through the openai SDK (no reference loss then). torch and the services are imported
+a server answers through the openai SDK (no reference loss then). With --baseline-base-url the baseline
+alone is asked of another OpenAI-compatible endpoint. torch and the services are imported
 only when the command runs. See docs/evaluation.md.
 """
 
@@ -75,6 +78,16 @@ def eval_command(
         bool, typer.Option("--local", help="Evaluate here even when OPENAI_BASE_URL names a server.")
     ] = False,
     api_key: ApiKey = "local",
+    baseline_base_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Ask --baseline of this OpenAI-compatible endpoint instead (e.g. https://api.openai.com/v1)."
+        ),
+    ] = None,
+    baseline_api_key: Annotated[
+        str,
+        typer.Option(envvar="OPENFT_BASELINE_API_KEY", help="API key of --baseline-base-url (from the env)."),
+    ] = "local",
     data_dir: DataDir = None,
     device: Annotated[str, typer.Option(help="Local runs: auto, cpu, cuda, cuda:1, ...")] = "auto",
 ) -> None:
@@ -89,6 +102,10 @@ def eval_command(
     try:
         cases = read_test_set(test_file, max_examples=max_examples)
         names = split_metric_names(metric) if metric else default_metric_names([c.reference for c in cases])
+        if baseline_base_url is not None and baseline is None:
+            raise ValueError(
+                "--baseline-base-url needs --baseline: the model that endpoint should answer with"
+            )
         baseline_name = baseline or _base_of(model, settings, remote=base_url is not None)
         with contextlib.ExitStack() as stack:
             if base_url is not None:
@@ -102,7 +119,11 @@ def eval_command(
                 # One engine for both models: an adapter and its base share the base's weights.
                 engine = stack.enter_context(local_engine(device))
                 candidate_runner = _local_runner(model, settings, engine)
-                baseline_runner = _local_runner(baseline_name, settings, engine)
+                if baseline_base_url is None:
+                    baseline_runner = _local_runner(baseline_name, settings, engine)
+            if baseline_base_url is not None:
+                baseline_runner = _remote_baseline(baseline_base_url, baseline_api_key, baseline_name)
+                stack.enter_context(reported_errors(baseline_base_url))
             result = _compare(
                 cases, candidate_runner, baseline_runner, names, primary_metric, max_tokens, test_file
             )
@@ -208,6 +229,14 @@ def _sdk_runners(base_url: str, api_key: str, model: str, baseline: str) -> tupl
 
     client = make_client(base_url, api_key)
     return SdkRunner(client, model), SdkRunner(client, baseline)
+
+
+def _remote_baseline(base_url: str, api_key: str, model: str) -> ModelRunner:
+    """The baseline answered by another OpenAI-compatible endpoint; its label says which."""
+    from openft.cli.client import make_client
+    from openft.comparison.sdk_runner import SdkRunner
+
+    return SdkRunner(make_client(base_url, api_key), model, label=f"{model} @ {base_url}")
 
 
 def print_comparison(result: ComparisonResult) -> None:

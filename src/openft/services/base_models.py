@@ -1,17 +1,15 @@
-"""What a job's `model` names: a base model of the catalog, or one of the project's fine-tuned models."""
+"""What a job's `model` names: a base model of the catalog, or a fine-tuned model the project may use."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
 from openft.errors import InvalidRequest
 from openft.models.catalog import Catalog
 from openft.models.defaults import TrainingDefaults
 from openft.models.errors import UnknownModelError
+from openft.services.checkpoint_permissions import usable_model
 from openft.services.context import ServiceContext
-from openft.store.tables import FineTunedModelRow
 from openft.train.spec import find_base_model
 
 
@@ -32,11 +30,7 @@ def catalog(ctx: ServiceContext) -> Catalog:
 def resolve_base_model(ctx: ServiceContext, project_id: str, name: str) -> BaseModelChoice:
     if name.startswith("ft:"):
         with ctx.db.session() as session:
-            row = session.scalar(
-                select(FineTunedModelRow).where(
-                    FineTunedModelRow.name == name, FineTunedModelRow.project_id == project_id
-                )
-            )
+            row = usable_model(session, project_id, name)  # its own, or shared with it
         if row is None:
             raise _not_available(name)
         root = resolve_base_model(ctx, project_id, row.base_model)

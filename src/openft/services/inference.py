@@ -37,6 +37,7 @@ from openft.models.catalog import FALLBACK_CONTEXT_LENGTH, UnknownModelError
 from openft.schemas.chat import ChatCompletion, ChatCompletionRequest, Completion, CompletionRequest
 from openft.schemas.jobs import ACTIVE_STATUSES
 from openft.services.base_models import catalog
+from openft.services.checkpoint_permissions import usable_model
 from openft.services.context import Project, ServiceContext
 from openft.settings import Settings
 from openft.store.tables import FineTunedModelRow, JobRow
@@ -240,11 +241,7 @@ async def _guarded(chunks: AsyncGenerator[str, None]) -> AsyncGenerator[str, Non
 
 def _fine_tuned(ctx: ServiceContext, project: Project, name: str) -> ModelRef:
     with ctx.db.session() as session:
-        row = session.scalar(
-            select(FineTunedModelRow).where(
-                FineTunedModelRow.name == name, FineTunedModelRow.project_id == project.id
-            )
-        )
+        row = usable_model(session, project.id, name)  # its own, or shared with it
         job = _unfinished_job(session, project, name, row)
         found = (row.path, row.base_model) if row is not None else None
     if job is not None:

@@ -14,12 +14,13 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from openft import ids
+from openft.errors import InvalidRequest
 from openft.services.base_models import resolve_base_model
 from openft.services.context import Project, ServiceContext, now
 from openft.services.files import register_file
 from openft.services.job_events import add_event
 from openft.services.job_lifecycle import IllegalMove, job_row, move
-from openft.services.job_runs import job_method
+from openft.services.job_runs import fail_job, job_method, model_unavailable
 from openft.services.webhooks import enqueue_event
 from openft.store.tables import CheckpointRow, FileRow, FineTunedModelRow, JobRow, ProjectRow
 from openft.train import spec
@@ -50,7 +51,16 @@ class RunSpec:
 
 
 def start_run(ctx: ServiceContext, job_id: str) -> RunSpec | None:
-    """queued -> running; None when the job was cancelled or paused meanwhile."""
+    """queued -> running; None when the job was cancelled or paused meanwhile, or failed because its
+    model can no longer be used."""
+    with ctx.db.session() as session:
+        job = job_row(session, job_id)
+        project_id, model = job.project_id, job.model
+    try:
+        base = resolve_base_model(ctx, project_id, model)
+    except InvalidRequest as exc:  # deleted, or no longer shared with the job's project
+        fail_job(ctx, job_id, model_unavailable(exc))
+        return None
     with ctx.db.session() as session:
         job = job_row(session, job_id)
         try:
@@ -58,7 +68,6 @@ def start_run(ctx: ServiceContext, job_id: str) -> RunSpec | None:
         except IllegalMove:
             job.worker_id = None
             return None
-        base = resolve_base_model(ctx, job.project_id, job.model)
         output_dir = ctx.settings.jobs_dir / job.id
         resume_from = latest_resumable_checkpoint(output_dir)
         add_event(

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from openft.data import CheckReport, check_file
+from openft.errors import InvalidRequest
 from openft.schemas.jobs import HELD_STATUSES, JobStatus
 from openft.services.base_models import resolve_base_model
 from openft.services.context import ServiceContext, now
@@ -97,7 +98,11 @@ def validate_job_files(ctx: ServiceContext, job_id: str) -> None:
                 failure or JobFailure("invalid_training_file", "The training file is gone.", None),
             )
             return
-        resolved = _resolve_hyperparameters(ctx, job, report.training.n_valid_examples)
+        try:
+            resolved = _resolve_hyperparameters(ctx, job, report.training.n_valid_examples)
+        except InvalidRequest as exc:  # the model was deleted, or its permission revoked, since create
+            _fail(session, job, model_unavailable(exc))
+            return
         try:
             move(session, job, "validate", worker_id=None, hyperparameters_json=json.dumps(resolved))
         except IllegalMove:  # cancelled since the line above read it
@@ -147,7 +152,11 @@ def _validate_reinforcement_files(
         if failure is not None:
             _fail(session, job, failure)
             return
-        resolved = _resolve_hyperparameters(ctx, job, n_train)
+        try:
+            resolved = _resolve_hyperparameters(ctx, job, n_train)
+        except InvalidRequest as exc:
+            _fail(session, job, model_unavailable(exc))
+            return
         try:
             move(session, job, "validate", worker_id=None, hyperparameters_json=json.dumps(resolved))
         except IllegalMove:
@@ -200,6 +209,11 @@ def _wrong_format(file_report: Any, method: spec.JobMethod, file_id: str) -> str
         f"The file is in the {file_report.format} format, but the specified fine-tuning job is using "
         f"method={method}, which needs " + ("preference examples." if method == "dpo" else "chat messages.")
     )
+
+
+def model_unavailable(exc: InvalidRequest) -> JobFailure:
+    """A job whose model can no longer be used by its project: deleted, or no longer shared with it."""
+    return JobFailure("model_not_available", exc.message, "model")
 
 
 def job_method(job: JobRow) -> spec.JobMethod:

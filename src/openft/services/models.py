@@ -1,4 +1,5 @@
-"""The Models verbs: base models of the catalog plus the project's fine-tuned models and checkpoints."""
+"""The Models verbs: base models of the catalog, the project's fine-tuned models and checkpoints, and
+those other projects shared with it (checkpoint permissions)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,18 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from openft.errors import InvalidRequest, NotFound
+from openft.errors import InvalidRequest
 from openft.models.catalog import UnknownModelError
 from openft.schemas.common import DeletedObject
 from openft.schemas.jobs import Model, ModelList
 from openft.services.base_models import catalog
+from openft.services.checkpoint_permissions import (
+    granted_models,
+    model_not_found,
+    owned_model,
+    owner_name,
+    usable_model,
+)
 from openft.services.context import Project, ServiceContext
 from openft.store.tables import CheckpointRow, FineTunedModelRow
 
@@ -32,30 +40,32 @@ def list_models(ctx: ServiceContext, project: Project) -> ModelList:
             .order_by(FineTunedModelRow.created_at, FineTunedModelRow.name)
         )
         tuned = [Model(id=r.name, created=r.created_at, owned_by=project.name) for r in rows]
-    return ModelList(data=base + tuned)
+        shared = [
+            Model(id=r.name, created=r.created_at, owned_by=owner_name(session, r))
+            for r in granted_models(session, project.id)
+        ]
+    return ModelList(data=base + tuned + shared)
 
 
 def retrieve_model(ctx: ServiceContext, project: Project, name: str) -> Model:
     with ctx.db.session() as session:
-        row = _tuned(session, project, name)
+        row = usable_model(session, project.id, name)
         if row is not None:
-            return Model(id=row.name, created=row.created_at, owned_by=project.name)
+            return Model(id=row.name, created=row.created_at, owned_by=owner_name(session, row))
     if not name.startswith("ft:"):
         try:
             entry = catalog(ctx).get(name)
             return Model(id=entry.name, created=entry.created_at, owned_by=BASE_OWNER)
         except UnknownModelError:
             pass
-    raise _model_not_found(name)
+    raise model_not_found(name)
 
 
 def delete_model(ctx: ServiceContext, project: Project, name: str) -> DeletedObject:
     with ctx.db.session() as session:
-        row = _tuned(session, project, name)
-        if row is None:
-            if not name.startswith("ft:") and _is_base(ctx, name):
-                raise InvalidRequest(f"{name} is a base model and cannot be deleted.", param="model")
-            raise _model_not_found(name)
+        if not name.startswith("ft:") and _is_base(ctx, name):
+            raise InvalidRequest(f"{name} is a base model and cannot be deleted.", param="model")
+        row = owned_model(session, project, name, action="delete it", param="model")
         path = row.path
         session.delete(row)
         checkpoint = session.scalar(select(CheckpointRow).where(CheckpointRow.model_name == name))
@@ -67,28 +77,9 @@ def delete_model(ctx: ServiceContext, project: Project, name: str) -> DeletedObj
     return DeletedObject(id=name, object="model", deleted=True)
 
 
-def _tuned(session: object, project: Project, name: str) -> FineTunedModelRow | None:
-    from sqlalchemy.orm import Session
-
-    assert isinstance(session, Session)
-    return session.scalar(
-        select(FineTunedModelRow).where(
-            FineTunedModelRow.name == name, FineTunedModelRow.project_id == project.id
-        )
-    )
-
-
 def _is_base(ctx: ServiceContext, name: str) -> bool:
     try:
         catalog(ctx).get(name)
     except UnknownModelError:
         return False
     return True
-
-
-def _model_not_found(name: str) -> NotFound:
-    return NotFound(
-        f"The model `{name}` does not exist or you do not have access to it.",
-        param="model",
-        code="model_not_found",
-    )

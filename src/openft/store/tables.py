@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -146,6 +146,22 @@ class FineTunedModelRow(Base):
     job_id: Mapped[str] = mapped_column(String(64), index=True)
     base_model: Mapped[str] = mapped_column(String(256))
     path: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class CheckpointPermissionRow(Base):
+    """One project's use of another project's fine-tuned model (a final model or a checkpoint)."""
+
+    __tablename__ = "checkpoint_permissions"
+    __table_args__ = (
+        UniqueConstraint("model_name", "project_id", name="uq_checkpoint_permissions_model_project"),
+    )
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    model_name: Mapped[str] = mapped_column(ForeignKey("fine_tuned_models.name", ondelete="CASCADE"))
+    # The project granted the use (the model's owner is the model row's project).
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
     created_at: Mapped[int] = mapped_column(BigInteger)
 
 
