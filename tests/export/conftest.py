@@ -44,13 +44,16 @@ class Tuned:
     lora_checkpoint: str  # its first epoch's checkpoint
     full_model: str  # a full fine-tune of openft-tiny (1 epoch)
     base_dir: Path  # openft-tiny in the server's models dir
+    key: str  # an API key of the project that owns the models
+    foreign_key: str  # a key of another project
 
 
 @pytest.fixture(scope="session")
 def tuned(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Iterator[Tuned]:
     factory = ServerFactory(tmp_path_factory.mktemp("export"))
     server = start_job_server(factory, tiny_model_dir, inference_cpu_threads=1)
-    client = server.client()
+    key, foreign_key = server.create_key("exports"), server.create_key("someone-else")
+    client = server.client(key)
     examples = [
         {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": ANSWER}]}
         for q in QUESTIONS
@@ -77,6 +80,8 @@ def tuned(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Ite
         lora_checkpoint=checkpoints[0].fine_tuned_model_checkpoint,
         full_model=full_job.fine_tuned_model,
         base_dir=server.data_dir / "models" / tiny_model_dir.name,
+        key=key,
+        foreign_key=foreign_key,
     )
     factory.close()
 
@@ -89,8 +94,8 @@ def run_export(server: LiveServer, *args: str) -> Result:
     return CliRunner().invoke(app, ["export", *args], env=env)
 
 
-def server_answers(server: LiveServer, model: str) -> list[str]:
-    client = server.client()
+def server_answers(tuned: Tuned, model: str) -> list[str]:
+    client = tuned.server.client(tuned.key)
     answers = []
     for prompt in PROMPTS:
         completion = client.chat.completions.create(

@@ -27,7 +27,7 @@ def test_merged_lora_answers_like_the_server(tuned: Tuned, tmp_path: Path) -> No
     model = AutoModelForCausalLM.from_pretrained(str(out))
     tokenizer = AutoTokenizer.from_pretrained(str(out))
     assert model.dtype == torch.float32  # openft-tiny's own dtype
-    assert transformers_answers(model, tokenizer) == server_answers(tuned.server, tuned.lora_model)
+    assert transformers_answers(model, tokenizer) == server_answers(tuned, tuned.lora_model)
 
 
 def test_merged_weights_are_the_base_plus_the_adapter(tuned: Tuned, tmp_path: Path) -> None:
@@ -77,7 +77,7 @@ def test_full_fine_tune_merged_answers_like_the_server(tuned: Tuned, tmp_path: P
     assert result.exit_code == 0, result.output
     model = AutoModelForCausalLM.from_pretrained(str(out))
     tokenizer = AutoTokenizer.from_pretrained(str(out))
-    assert transformers_answers(model, tokenizer) == server_answers(tuned.server, tuned.full_model)
+    assert transformers_answers(model, tokenizer) == server_answers(tuned, tuned.full_model)
 
 
 def test_peft_adapter_loads_on_the_base(tuned: Tuned, tmp_path: Path) -> None:
@@ -94,7 +94,7 @@ def test_peft_adapter_loads_on_the_base(tuned: Tuned, tmp_path: Path) -> None:
     base = AutoModelForCausalLM.from_pretrained(str(tuned.base_dir))
     model = PeftModel.from_pretrained(base, str(out))
     tokenizer = AutoTokenizer.from_pretrained(str(out))
-    assert transformers_answers(model, tokenizer) == server_answers(tuned.server, tuned.lora_checkpoint)
+    assert transformers_answers(model, tokenizer) == server_answers(tuned, tuned.lora_checkpoint)
 
 
 def test_peft_of_a_full_fine_tune_is_refused(tuned: Tuned, tmp_path: Path) -> None:
@@ -143,7 +143,7 @@ def test_gguf_round_trips_through_transformers(tuned: Tuned, tmp_path: Path, ggu
         tokenizer = AutoTokenizer.from_pretrained(str(out), gguf_file=gguf_file.name)
         model = AutoModelForCausalLM.from_pretrained(str(out), gguf_file=gguf_file.name)
         model.generation_config.eos_token_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
-        assert transformers_answers(model, tokenizer) == server_answers(tuned.server, tuned.lora_model)
+        assert transformers_answers(model, tokenizer) == server_answers(tuned, tuned.lora_model)
 
 
 def test_gguf_metadata_is_llama_cpps(tuned: Tuned, tmp_path: Path) -> None:
