@@ -16,6 +16,7 @@ DATA_DIR_COMMANDS = {
     "serve",
     "worker",
     "eval",
+    "export",
     "keys create",
     "keys list",
     "keys revoke",

@@ -13,7 +13,18 @@ from contextlib import AbstractAsyncContextManager
 from fastapi import FastAPI
 
 from openft import __version__
-from openft.api import chat, checkpoint_permissions, evals, files, graders, jobs, models, uploads, webhooks
+from openft.api import (
+    chat,
+    checkpoint_permissions,
+    evals,
+    exports,
+    files,
+    graders,
+    jobs,
+    models,
+    uploads,
+    webhooks,
+)
 from openft.api.errors import install_error_handlers
 from openft.api.middleware import RejectLoneSurrogatesMiddleware, RejectNulMiddleware, RequestIdMiddleware
 from openft.api.openapi import DEFAULT_ERRORS, install_openapi
@@ -30,7 +41,19 @@ def create_app(*, lifespan: Lifespan | None = None) -> FastAPI:
     app.add_middleware(RejectNulMiddleware)
     app.add_middleware(RejectLoneSurrogatesMiddleware)
     app.add_middleware(RequestIdMiddleware)
-    for module in (files, uploads, jobs, checkpoint_permissions, models, webhooks, chat, evals, graders):
+    # exports before models: /models/{model:path} would take .../export as a model name.
+    for module in (
+        files,
+        uploads,
+        jobs,
+        checkpoint_permissions,
+        exports,
+        models,
+        webhooks,
+        chat,
+        evals,
+        graders,
+    ):
         app.include_router(module.router, prefix="/v1", responses=DEFAULT_ERRORS)
     install_openapi(app)
     install_api_docs(app)

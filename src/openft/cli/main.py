@@ -8,6 +8,7 @@ from openft.cli.chat import chat
 from openft.cli.data import data_app
 from openft.cli.eval import eval_command
 from openft.cli.experiment import experiment_app
+from openft.cli.export import export_command
 from openft.cli.graders import graders_app
 from openft.cli.jobs import jobs_app
 from openft.cli.keys import keys_app
@@ -29,6 +30,7 @@ app.command()(chat)
 app.command()(train)
 app.command("eval")(eval_command)
 app.command()(migrate)
+app.command("export")(export_command)
 app.add_typer(jobs_app, name="jobs", help="Create, follow and control fine-tuning jobs on a server.")
 app.add_typer(keys_app, name="keys", help="Create, list and revoke API keys.")
 app.add_typer(models_app, name="models", help="List, register and build base models.")
