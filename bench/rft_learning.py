@@ -1,25 +1,27 @@
 """Reinforcement fine-tuning: does a grader alone (no written answers) teach a chat model a task?
 
-    .venv/bin/python -m bench.rft_learning [--model smollm2-135m-instruct] [--models-dir DIR]
-        [--n-train 48] [--n-held-out 40] [--n-epochs auto] [--batch-size auto] [--lr-multiplier auto]
-        [--compute-multiplier auto] [--reasoning-effort low]
+    .venv/bin/python -m bench.rft_learning [--task brief|routing] [--model smollm2-135m-instruct]
+        [--models-dir DIR] [--n-train 32] [--n-held-out 8] [--n-epochs auto] [--batch-size auto]
+        [--lr-multiplier auto] [--compute-multiplier auto] [--reasoning-effort low]
 
-The task: route a support ticket to one of five teams (bench/learning_tasks.py's routing prompts; the
-system message asks for the team name only). The base model answers with a sentence, so an exact-match
-grader alone would score every sampled answer 0 and teach nothing; the grader gives partial credit as
-a user of OpenAI's RFT would write it, a `multi` of two `string_check`s:
+Tasks (each a grader a user of OpenAI's RFT would write; the base model does them badly):
 
-    named: the right team's name occurs in the answer (ilike)    exact: the answer is the name (eq)
-    reward = 0.3 * named + 0.7 * exact
+- `brief` (default): factual questions (bench/learning_tasks.py's facts; the held-out questions ask
+  facts training never asks) under the system message "Answer in at most five words." The base model
+  knows many of the facts but answers in long sentences. Grader: a `multi` of a `string_check` (the
+  fact occurs in the answer, ilike) and a `python` grader (1 for at most five words, then 0.1 less per
+  extra word), reward = correct * short. Held-out success: right and at most five words.
+- `routing`: a support ticket to one of five teams, the team name only. Grader: 0.3 * named (ilike)
+  + 0.7 * exact (eq). The 135M base model almost never names a team (reward ~0.01), so there is
+  little to reinforce: kept to show that limit.
 
 The reinforcement recipe (openft.train.reinforce, resolved by openft.train.spec.resolve_job as a job
 resolves it) trains on the training prompts with the held-out prompts as the validation file; then the
 engine that serves /v1/chat/completions answers every held-out prompt greedily, base and fine-tuned.
 
-Printed: the resolved hyperparameters; the valid reward mean at each validation (the first one is
-measured after step 1's update), train reward mean per epoch; held-out exact match base and fine-tuned;
-wall time and where it went (sampling, grading, update, validation). The last line is the whole
-result as JSON.
+Printed: the resolved hyperparameters; the valid reward mean at each validation; train reward mean
+per epoch; held-out success base and fine-tuned; wall time and where it went (sampling, grading,
+update, the rest: validation and setup). The last line is the whole result as JSON.
 """
 
 from __future__ import annotations
@@ -27,44 +29,108 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import random
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.learning_tasks import routing_split, score_exact
+from bench.learning_tasks import MARV_FACTS, MARV_HELD_OUT, routing_split
 
-GRADER: dict[str, Any] = {
+BRIEF_SYSTEM = "Answer in at most five words."
+MAX_WORDS = 5
+SHORT_SOURCE = f"""
+def grade(sample, item):
+    n = len(sample["output_text"].split())
+    return 1.0 if 0 < n <= {MAX_WORDS} else max(0.0, 1.0 - 0.1 * (n - {MAX_WORDS}))
+"""
+
+
+def _string_check(name: str, operation: str) -> dict[str, Any]:
+    return {
+        "type": "string_check",
+        "name": name,
+        "input": "{{sample.output_text}}",
+        "reference": "{{item.answer}}",
+        "operation": operation,
+    }
+
+
+BRIEF_GRADER: dict[str, Any] = {
+    "type": "multi",
+    "name": "brief",
+    "graders": {
+        "correct": _string_check("correct", "ilike"),
+        "short": {"type": "python", "name": "short", "source": SHORT_SOURCE},
+    },
+    "calculate_output": "correct * short",
+}
+ROUTING_GRADER: dict[str, Any] = {
     "type": "multi",
     "name": "routing",
-    "graders": {
-        "named": {
-            "type": "string_check",
-            "name": "named",
-            "input": "{{sample.output_text}}",
-            "reference": "{{item.team}}",
-            "operation": "ilike",
-        },
-        "exact": {
-            "type": "string_check",
-            "name": "exact",
-            "input": "{{sample.output_text}}",
-            "reference": "{{item.team}}",
-            "operation": "eq",
-        },
-    },
+    "graders": {"named": _string_check("named", "ilike"), "exact": _string_check("exact", "eq")},
     "calculate_output": "0.3 * named + 0.7 * exact",
 }
-MAX_ANSWER_TOKENS = 16
+
+Line = dict[str, Any]  # {"messages": [...without the answer], "answer": "..."}
+
+
+def brief_split(n_train: int, n_held_out: int, seed: int = 0) -> tuple[list[Line], list[Line]]:
+    rng = random.Random(seed)
+    seen, unseen = sorted(set(MARV_FACTS) - MARV_HELD_OUT), sorted(MARV_HELD_OUT)
+
+    def line(question: str) -> Line:
+        messages = [{"role": "system", "content": BRIEF_SYSTEM}, {"role": "user", "content": question}]
+        return {"messages": messages, "answer": MARV_FACTS[question]}
+
+    train = [line(seen[i % len(seen)]) for i in range(n_train)]
+    rng.shuffle(train)
+    return train, [line(unseen[i % len(unseen)]) for i in range(n_held_out)]
+
+
+def brief_success(line: Line, reply: str) -> bool:
+    return line["answer"].lower() in reply.lower() and 0 < len(reply.split()) <= MAX_WORDS
+
+
+def routing_lines(n_train: int, n_held_out: int, seed: int = 0) -> tuple[list[Line], list[Line]]:
+    train, held_out = routing_split(n_train, n_held_out, seed)
+    return [{"messages": e["messages"][:-1], "answer": e["messages"][-1]["content"]} for e in train], [
+        {"messages": e["messages"][:-1], "answer": e["messages"][-1]["content"]} for e in held_out
+    ]
+
+
+@dataclass(frozen=True)
+class Task:
+    grader: dict[str, Any]
+    split: Callable[[int, int, int], tuple[list[Line], list[Line]]]
+    success: Callable[[Line, str], bool]
+    description: str
+
+
+TASKS = {
+    "brief": Task(
+        BRIEF_GRADER, brief_split, brief_success, "multi: correct (ilike) * short (python, <= 5 words)"
+    ),
+    "routing": Task(
+        ROUTING_GRADER,
+        routing_lines,
+        lambda line, reply: reply.strip() == line["answer"],
+        "multi: 0.3 * named (ilike) + 0.7 * exact (eq)",
+    ),
+}
+MAX_ANSWER_TOKENS = 32  # as the training samples at reasoning_effort "low"
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--task", choices=sorted(TASKS), default="brief")
     parser.add_argument("--model", default="smollm2-135m-instruct")
     parser.add_argument("--models-dir", type=Path, default=Path.home() / ".openft" / "models")
-    parser.add_argument("--n-train", type=int, default=48)
-    parser.add_argument("--n-held-out", type=int, default=40)
+    parser.add_argument("--n-train", type=int, default=32)
+    parser.add_argument("--n-held-out", type=int, default=8)
     parser.add_argument("--work", type=Path, default=None, help="default: a temporary directory")
     for name in ("n-epochs", "batch-size", "lr-multiplier", "compute-multiplier", "eval-interval"):
         parser.add_argument(f"--{name}", default="auto")
@@ -81,7 +147,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     with tempfile.TemporaryDirectory(prefix="openft-rft-learning-") as scratch:
         work = args.work or Path(scratch)
-        result = run(args.model, args.models_dir, work, args.n_train, args.n_held_out, hyperparameters)
+        task = TASKS[args.task]
+        result = run(task, args.model, args.models_dir, work, args.n_train, args.n_held_out, hyperparameters)
+    result["task"] = args.task
     print(json.dumps(result), flush=True)
     return result
 
@@ -90,32 +158,31 @@ def _number(text: str, kind: type = float) -> Any:
     return "auto" if text == "auto" else kind(text)
 
 
-def prompt_lines(examples: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Reinforcement lines: the messages without the answer, and the team the grader reads."""
-    return [{"messages": e["messages"][:-1], "team": e["messages"][-1]["content"]} for e in examples]
-
-
 def run(
-    model: str, models_dir: Path, work: Path, n_train: int, n_held_out: int, hyperparameters: dict[str, Any]
+    task: Task,
+    model: str,
+    models_dir: Path,
+    work: Path,
+    n_train: int,
+    n_held_out: int,
+    hyperparameters: dict[str, Any],
 ) -> dict[str, Any]:
     from openft.train.reinforce import train_reinforcement
     from openft.train.reporting import MemoryReporter
     from openft.train.spec import find_base_model, resolve_job
 
     base = find_base_model(models_dir, model)
-    train, held_out = routing_split(n_train, n_held_out, seed=0)
+    train, held_out = task.split(n_train, n_held_out, 0)
     work.mkdir(parents=True, exist_ok=True)
-    train_file = _write(work / "train.jsonl", prompt_lines(train))
-    valid_file = _write(work / "held_out.jsonl", prompt_lines(held_out))
     config = resolve_job(
         "reinforcement",
         hyperparameters,
         base=base,
-        training_file=train_file,
-        validation_file=valid_file,
+        training_file=_write(work / "train.jsonl", train),
+        validation_file=_write(work / "held_out.jsonl", held_out),
         output_dir=work / "run",
         seed=0,
-        grader=GRADER,
+        grader=task.grader,
     )
     reporter = MemoryReporter()
     started = time.perf_counter()
@@ -133,13 +200,13 @@ def run(
     settings = config.reinforcement or {}
     parts = ("sampling", "grading", "update")
     spent = {part: round(sum(v.get(f"train_{part}_seconds", 0.0) for v in steps), 1) for part in parts}
-    spent["validation"] = round(train_s - sum(spent.values()), 1)
-    per_epoch = len(steps) // max(1, config.n_epochs)
+    spent["validation_and_setup"] = round(train_s - sum(spent.values()), 1)
+    per_epoch = max(1, len(steps) // max(1, config.n_epochs))
     result = {
         "model": model,
         "n_train": len(train),
         "n_held_out": len(held_out),
-        "grader": "multi: 0.3 * named (ilike) + 0.7 * exact (eq)",
+        "grader": task.description,
         "hyperparameters": {
             "n_epochs": config.n_epochs,
             "batch_size": config.batch_size,
@@ -147,6 +214,7 @@ def run(
             "lora_rank": config.lora_rank,
             "group_size": settings.get("group_size"),
             "max_new_tokens": settings.get("max_new_tokens"),
+            "temperature": settings.get("temperature"),
             "eval_interval": settings.get("eval_interval"),
         },
         "steps": len(steps),
@@ -159,33 +227,33 @@ def run(
             round(sum(v["train_reward_mean"] for v in steps[i : i + per_epoch]) / per_epoch, 3)
             for i in range(0, len(steps) - per_epoch + 1, per_epoch)
         ],
-        "base_exact": _exact(held_out, base_answers),
-        "fine_tuned_exact": _exact(held_out, tuned_answers),
+        "base_success": _success(task, held_out, base_answers),
+        "fine_tuned_success": _success(task, held_out, tuned_answers),
         "train_seconds": round(train_s, 1),
         "seconds_by_part": spent,
         "generate_seconds": round(generate_s, 1),
         "samples": [
-            {"prompt": e["messages"][1]["content"], "base": b.text, "fine_tuned": t.text}
-            for e, b, t in list(zip(held_out, base_answers, tuned_answers, strict=True))[:3]
+            {"prompt": line["messages"][-1]["content"], "base": b.text, "fine_tuned": t.text}
+            for line, b, t in list(zip(held_out, base_answers, tuned_answers, strict=True))[:4]
         ],
     }
     _print_summary(result)
     return result
 
 
-def _write(path: Path, lines: list[dict[str, Any]]) -> Path:
+def _write(path: Path, lines: list[Line]) -> Path:
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
     return path
 
 
-def _greedy_answers(model_paths: list[Path], examples: list[dict[str, Any]]) -> list[list[Any]]:
+def _greedy_answers(model_paths: list[Path], lines: list[Line]) -> list[list[Any]]:
     """Greedy answers (temperature 0, as /v1/chat/completions) of each model to each held-out prompt."""
     from openft.comparison.local_runner import LocalRunner, local_engine, model_ref
     from openft.comparison.testset import TestCase
 
     cases = [
-        TestCase(line=i + 1, reference=e["messages"][-1]["content"], messages=tuple(e["messages"][:-1]))
-        for i, e in enumerate(examples)
+        TestCase(line=i + 1, reference=line["answer"], messages=tuple(line["messages"]))
+        for i, line in enumerate(lines)
     ]
     with local_engine() as engine:
         return [
@@ -194,9 +262,9 @@ def _greedy_answers(model_paths: list[Path], examples: list[dict[str, Any]]) -> 
         ]
 
 
-def _exact(examples: list[dict[str, Any]], answers: list[Any]) -> float:
-    hits = sum(score_exact(e, a.text) for e, a in zip(examples, answers, strict=True))
-    return round(hits / max(1, len(examples)), 3)
+def _success(task: Task, lines: list[Line], answers: list[Any]) -> float:
+    hits = sum(task.success(line, a.text) for line, a in zip(lines, answers, strict=True))
+    return round(hits / max(1, len(lines)), 3)
 
 
 def _print_summary(result: dict[str, Any]) -> None:
@@ -214,8 +282,8 @@ def _print_summary(result: dict[str, Any]) -> None:
         file=sys.stderr,
     )
     print(
-        f"held-out exact match: base {result['base_exact']:.2f} -> "
-        f"fine-tuned {result['fine_tuned_exact']:.2f}",
+        f"held-out success: base {result['base_success']:.2f} -> "
+        f"fine-tuned {result['fine_tuned_success']:.2f}",
         file=sys.stderr,
     )
 

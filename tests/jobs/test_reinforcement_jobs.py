@@ -79,6 +79,54 @@ def test_the_reward_rises_on_a_learnable_task(server: LiveServer) -> None:
     assert answer.choices[0].message.content is not None
 
 
+def test_a_score_model_grader_asks_a_fine_tuned_judge_of_the_project(server: LiveServer) -> None:
+    """The judge is one of the project's own ft: models, taught to answer 0.9 whatever it reads: every
+    answer of the reinforcement run then earns 0.9 through it (its adapter loaded on its base, the grader's
+    messages rendered with its chat template, its answer parsed as the score)."""
+    client = server.client()
+    judge_lines = [
+        {
+            "messages": [
+                {"role": "user", "content": f"Score this answer from 0 to 1: reply {i}"},
+                {"role": "assistant", "content": "0.9"},
+            ]
+        }
+        for i in range(12)
+    ]
+    judge_job = client.fine_tuning.jobs.create(
+        model="openft-tiny",
+        training_file=upload_examples(client, judge_lines, "judge.jsonl"),
+        hyperparameters={"n_epochs": 3, "batch_size": 1, "learning_rate_multiplier": 3},
+        seed=1,
+    )
+    judge = wait_for_job(client, judge_job.id)
+    assert judge.status == "succeeded" and judge.fine_tuned_model, judge.error
+    grader = {
+        "type": "score_model",
+        "name": "judged",
+        "model": judge.fine_tuned_model,
+        "input": [{"role": "user", "content": "Score this answer from 0 to 1: {{sample.output_text}}"}],
+        "range": [0, 1],
+    }
+    job = client.fine_tuning.jobs.create(
+        model="openft-tiny",
+        training_file=upload_examples(client, prompts(4), "prompts.jsonl"),
+        method={
+            "type": "reinforcement",
+            "reinforcement": {
+                "grader": grader,
+                "hyperparameters": {"n_epochs": 1, "batch_size": 4, "reasoning_effort": "low"},
+            },
+        },
+    )
+    done = wait_for_job(client, job.id)
+    assert done.status == "succeeded", done.error
+    (metrics,) = [e.data for e in client.fine_tuning.jobs.list_events(job.id).data if e.type == "metrics"]
+    data: Any = metrics
+    assert data["train_grader_error_rate"] == 0
+    assert data["train_reward_mean"] == pytest.approx(0.9)
+
+
 def test_a_line_without_a_field_the_grader_reads_fails_the_job(server: LiveServer) -> None:
     client = server.client()
     lines = prompts(10)
@@ -111,10 +159,11 @@ def test_a_line_without_a_field_the_grader_reads_fails_the_job(server: LiveServe
         ),
         (
             {"type": "reinforcement", "reinforcement": {"grader": {
-                "type": "score_model", "name": "j", "model": "openft-tiny",
-                "input": [{"role": "user", "content": "{{sample.output_text}}"}]}}},
-            "method.reinforcement.grader",
-            "do not run score_model or label_model graders yet",
+                "type": "multi", "name": "m", "calculate_output": "j",
+                "graders": {"j": {"type": "score_model", "name": "j", "model": "gpt-4o-2024-08-06",
+                                  "input": [{"role": "user", "content": "{{sample.output_text}}"}]}}}}},
+            "method.reinforcement.grader.graders.j.model",
+            "judge model 'gpt-4o-2024-08-06' cannot be used",
         ),
         (
             {"type": "reinforcement",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict
 from typing import Any
 
 from openft.errors import InvalidRequest, OpenFTError
@@ -31,6 +32,42 @@ def checked_grader(
     except GraderConfigError as exc:
         param = f"{field}.{exc.field}" if exc.field else field
         raise InvalidRequest(f"Invalid grader: {exc.message}", param=param, code="invalid_grader") from None
+
+
+def judge_models(grader: Mapping[str, Any], *, field: str = "grader") -> list[tuple[str, str]]:
+    """(request field, model name) of every judge a checked grader asks: score_model and label_model,
+    alone or inside a multi."""
+    if grader["type"] in ("score_model", "label_model"):
+        return [(f"{field}.model", grader["model"])]
+    if grader["type"] == "multi":
+        return [
+            found
+            for key, sub in grader["graders"].items()
+            for found in judge_models(sub, field=f"{field}.graders.{key}")
+        ]
+    return []
+
+
+def resolve_judges(
+    ctx: ServiceContext, project: Project, grader: Mapping[str, Any], *, field: str = "grader"
+) -> dict[str, dict[str, Any]]:
+    """The judge models a grader asks, as the engine loads them ({name: ModelRef fields}), resolved as
+    /v1/chat/completions resolves a model for `project`; an unknown one is a 400 naming its field."""
+    judges: dict[str, dict[str, Any]] = {}
+    for where, model in judge_models(grader, field=field):
+        if model in judges:
+            continue
+        try:
+            judges[model] = asdict(inference.resolve_model(ctx, project, model))
+        except OpenFTError as exc:
+            raise InvalidRequest(
+                f"Invalid grader: its judge model {model!r} cannot be used: {exc.message} Name a model "
+                "this server serves to your project (a base model from /v1/models or one of your ft: "
+                "models).",
+                param=where,
+                code="invalid_grader",
+            ) from None
+    return judges
 
 
 def validate(raw: Mapping[str, Any]) -> ValidateGraderResponse:

@@ -18,6 +18,7 @@ from openft.errors import InvalidRequest
 from openft.services.base_models import resolve_base_model
 from openft.services.context import Project, ServiceContext, now
 from openft.services.files import register_file
+from openft.services.graders import resolve_judges
 from openft.services.job_events import add_event
 from openft.services.job_lifecycle import IllegalMove, job_row, move
 from openft.services.job_runs import fail_job, job_method, model_unavailable
@@ -45,6 +46,8 @@ class RunSpec:
     precision: str = "auto"  # Settings.train_precision
     method: str = "supervised"  # the job's method.type: which recipe runs
     grader: dict[str, Any] | None = None  # reinforcement jobs: the grader, as checked at creation
+    # The grader's judge models as the engine loads them ({name: ModelRef fields}), resolved at start.
+    judges: dict[str, dict[str, Any]] | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -56,8 +59,11 @@ def start_run(ctx: ServiceContext, job_id: str) -> RunSpec | None:
     with ctx.db.session() as session:
         job = job_row(session, job_id)
         project_id, model = job.project_id, job.model
+        grader = json.loads(job.grader_json) if job.grader_json else None
+        project = Project(project_id, _project(session, project_id).name)
     try:
         base = resolve_base_model(ctx, project_id, model)
+        judges = resolve_judges(ctx, project, grader, field="grader") if grader else None
     except InvalidRequest as exc:  # deleted, or no longer shared with the job's project
         fail_job(ctx, job_id, model_unavailable(exc))
         return None
@@ -93,7 +99,8 @@ def start_run(ctx: ServiceContext, job_id: str) -> RunSpec | None:
             resume_from=resume_from,
             precision=ctx.settings.train_precision,
             method=job_method(job),
-            grader=json.loads(job.grader_json) if job.grader_json else None,
+            grader=grader,
+            judges=judges or None,
         )
 
 

@@ -31,7 +31,7 @@ from openft.schemas.jobs import (
 from openft.services.base_models import resolve_base_model
 from openft.services.context import Project, ServiceContext, now
 from openft.services.files import get_file_row
-from openft.services.graders import checked_grader
+from openft.services.graders import checked_grader, resolve_judges
 from openft.services.job_events import add_event, get_job_row
 from openft.services.job_lifecycle import INITIAL_STATUS, move, status_of
 from openft.services.webhooks import enqueue_event
@@ -48,7 +48,7 @@ SUFFIX_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 def create_job(ctx: ServiceContext, project: Project, request: CreateJobRequest) -> FineTuningJob:
     method_type, hyperparameters, where = _requested_hyperparameters(request)
     _validate_hyperparameters(method_type, hyperparameters, where)
-    grader = _reinforcement_grader(request) if method_type == "reinforcement" else None
+    grader = _reinforcement_grader(ctx, project, request) if method_type == "reinforcement" else None
     validate_metadata(request.metadata)
     _validate_suffix(request.suffix)
     _refuse_integrations(request)
@@ -136,31 +136,19 @@ def _validate_hyperparameters(method: spec.JobMethod, hp: Hyperparameters, where
         raise InvalidRequest(f"Invalid hyperparameters: {exc}.", param=exc.param_at(where)) from exc
 
 
-def _reinforcement_grader(request: CreateJobRequest) -> dict[str, Any]:
-    """The job's grader, checked as OpenAI checks a reinforcement grader (label_model only inside multi).
-    Model graders need a judge the training process does not have yet: refused at once."""
+def _reinforcement_grader(ctx: ServiceContext, project: Project, request: CreateJobRequest) -> dict[str, Any]:
+    """The job's grader, checked as OpenAI checks a reinforcement grader (label_model only inside multi);
+    its judge models, if any, must be models the project can use."""
     assert request.method is not None and request.method.reinforcement is not None
     where = "method.reinforcement.grader"
     grader = checked_grader(request.method.reinforcement.grader, field=where, for_reinforcement=True)
-    judged = [g["name"] for g in _graders_in(grader) if g["type"] in ("score_model", "label_model")]
-    if judged:
-        raise InvalidRequest(
-            f"Grader {judged[0]!r} asks a judge model: openft's reinforcement jobs do not run score_model or "
-            "label_model graders yet. Use string_check, text_similarity, python or multi of those; model "
-            "graders work in /v1/fine_tuning/alpha/graders and the Evals API.",
-            param=where,
-            code="invalid_grader",
-        )
+    resolve_judges(ctx, project, grader, field=where)
     if request.method.reinforcement.response_format is not None:
         raise InvalidRequest(
             "method.reinforcement.response_format is not supported yet by openft's reinforcement jobs.",
             param="method.reinforcement.response_format",
         )
     return grader
-
-
-def _graders_in(grader: dict[str, Any]) -> list[dict[str, Any]]:
-    return [grader, *(sub for sub in (grader.get("graders") or {}).values())]
 
 
 def _validate_suffix(suffix: str | None) -> None:

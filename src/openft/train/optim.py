@@ -35,6 +35,7 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: SFTConfig, total_st
     def factor(s: int) -> float:
         if s < warmup:
             return (s + 1) / (warmup + 1)
-        return max(0.0, (total_steps - s) / (total_steps - warmup))
+        # max(1, ...): a run of warmup steps only (one step) also steps the scheduler once after its end.
+        return max(0.0, (total_steps - s) / max(1, total_steps - warmup))
 
     return LambdaLR(optimizer, factor)

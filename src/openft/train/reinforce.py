@@ -5,7 +5,8 @@
         grader's `item`), a LoRA adapter on the base (new, continued or resumed), optimizer, schedule
     for each step: for each of the step's prompts, sample a group of answers from the current policy;
                    grade every answer with the job's grader (openft.graders: a python grader runs in
-                   its sandbox, once for the whole step); advantages relative to the group
+                   its sandbox, once for the whole step; a model grader asks its judge model through
+                   an engine of the recipe's own, openft.train.judging); advantages relative to the group
                    ((reward - group mean) / group std); one update of
                        - advantage x mean log-probability of the answer's tokens
                        + kl_coef x (mean log-probability - the same under the reference)
@@ -34,11 +35,13 @@ import torch
 
 from openft.data.lines import BadLine, iter_json_lines
 from openft.data.render import render_prompt, stop_token_ids
+from openft.graders.model_graders import Judge
 from openft.graders.outcome import Outcome
 from openft.graders.run import grade_samples
 from openft.train.config import SFTConfig
 from openft.train.distributed import close_distributed, init_distributed
 from openft.train.examples import DataError, TokenizedExample, tools_of
+from openft.train.judging import RecipeJudge
 from openft.train.loop import (
     TrainResult,
     conversation_log_probs,
@@ -132,21 +135,30 @@ def train_reinforcement(
         run = prepare_run(
             config, reporter if dist.is_main else SilentReporter(), dist, resume_from, load_prompts
         )
-        with model_context(run):
-            return _train(run)
+        judge = RecipeJudge(_settings(run)["judges"]) if _settings(run).get("judges") else None
+        try:
+            with model_context(run):
+                return _train(run, judge)
+        finally:
+            if judge is not None:
+                judge.close()
     finally:
         del run
         gc.collect()
         close_distributed()
 
 
-def _train(run: PromptRun) -> TrainResult:
+def _train(run: PromptRun, judge: Judge | None) -> TrainResult:
     plan, state = run.plan, run.state
     for step in range(state.step + 1, plan.total_steps + 1):
         indices = plan.examples_of(step)
         seconds: dict[str, float] = {}
         rollouts = _rollouts(
-            run, [run.train[i] for i in indices], seed=run.config.seed * 100_003 + step, seconds=seconds
+            run,
+            [run.train[i] for i in indices],
+            seed=run.config.seed * 100_003 + step,
+            judge=judge,
+            seconds=seconds,
         )
         started = time.perf_counter()
         metrics = _train_step(run, step, rollouts)
@@ -154,7 +166,7 @@ def _train(run: PromptRun) -> TrainResult:
         metrics |= {f"train_{part}_seconds": value for part, value in seconds.items()}
         state.step = step
         state.trained_tokens += sum(len(r.prompt_ids) + len(r.answer_ids) for r in rollouts)
-        metrics |= _validation_metrics(run, step)
+        metrics |= _validation_metrics(run, step, judge)
         _report(run, metrics)
         if plan.is_epoch_end(step):
             save(run, plan.epoch_of(step), "epoch", metrics)
@@ -177,6 +189,7 @@ def _rollouts(
     seed: int,
     group: int | None = None,
     greedy: bool = False,
+    judge: Judge | None = None,
     seconds: dict[str, float] | None = None,
 ) -> list[Rollout]:
     """`group` answers to each prompt from the current policy, graded; the time each part took is added
@@ -223,7 +236,9 @@ def _rollouts(
     finally:
         run.model.train()
     sampled = time.perf_counter()
-    outcomes = grade_samples(settings["grader"], [(r.text, prompts[r.prompt].item) for r in rollouts])
+    outcomes = grade_samples(
+        settings["grader"], [(r.text, prompts[r.prompt].item) for r in rollouts], judge=judge
+    )
     for rollout, outcome in zip(rollouts, outcomes, strict=True):
         rollout.outcome = outcome
     if seconds is not None:
@@ -307,14 +322,14 @@ def _reward_metrics(prefix: str, rollouts: list[Rollout]) -> dict[str, float]:
     return metrics
 
 
-def _validation_metrics(run: PromptRun, step: int) -> dict[str, float]:
+def _validation_metrics(run: PromptRun, step: int, judge: Judge | None) -> dict[str, float]:
     """Every `eval_interval` steps and at the end: one greedy answer to each of the first `eval_samples`
     validation prompts (training prompts when there is no validation file), graded."""
     settings = _settings(run)
     if step % int(settings["eval_interval"]) and step != run.plan.total_steps:
         return {}
     prompts = (run.valid or run.train)[: int(settings["eval_samples"])]
-    rollouts = _rollouts(run, prompts, seed=run.config.seed, group=1, greedy=True)
+    rollouts = _rollouts(run, prompts, seed=run.config.seed, group=1, greedy=True, judge=judge)
     metrics = _reward_metrics("valid", rollouts)
     metrics.pop("valid_reward_std")
     return metrics

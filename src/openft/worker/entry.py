@@ -42,6 +42,7 @@ def main(argv: list[str]) -> int:
         init_adapter_path=run["init_adapter_path"],
         precision=run.get("precision", "auto"),
         grader=run.get("grader"),
+        judges=run.get("judges"),
     )
     # Under torchrun every rank resolves the same config; each writes it whole and renames it into place.
     config_path = config.layout.config_file
