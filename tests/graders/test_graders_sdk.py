@@ -61,6 +61,23 @@ def test_run_scores_each_grader_and_the_multi_formula(shared_client: OpenAI) -> 
     assert not any(value is True for value in errors.values())
 
 
+def test_cosine_compares_meaning_through_the_embedding_model(shared_client: OpenAI) -> None:
+    graders = shared_client.fine_tuning.alpha.graders
+    cosine = {**CLOSE, "name": "meaning", "evaluation_metric": "cosine"}
+    item = {"reply": "Your parcel is on its way and will arrive tomorrow."}
+
+    def score(sample: str) -> float:
+        result = graders.run(grader=cosine, model_sample=sample, item=item)  # type: ignore[arg-type]
+        assert not any(value is True for value in result.metadata.errors.model_dump().values())
+        return result.reward
+
+    same = score(item["reply"])
+    paraphrase = score("The package has shipped and should be delivered tomorrow.")
+    unrelated = score("Bananas are rich in potassium.")
+    assert same == pytest.approx(1.0, abs=1e-5)
+    assert paraphrase > 0.5 > unrelated, (paraphrase, unrelated)  # words barely shared, meaning kept
+
+
 def test_run_reports_flags_instead_of_failing(shared_client: OpenAI) -> None:
     graders = shared_client.fine_tuning.alpha.graders
     not_json = graders.run(grader=EXACT, model_sample="billing", item=ITEM)  # type: ignore[arg-type]

@@ -19,6 +19,7 @@ from openft.graders.model_graders import Judge
 from openft.graders.outcome import Outcome
 from openft.graders.run import grade_samples
 from openft.graders.templates import TemplateError, check_renders
+from openft.graders.text_similarity import Embedder
 from openft.graders.validate import GraderConfigError, validate_grader
 
 __all__ = [
@@ -71,6 +72,7 @@ def grade_items(
     samples: Sequence[tuple[Mapping[str, Any] | None, Mapping[str, Any]]],
     *,
     judge: Judge | None = None,
+    embed: Embedder | None = None,
 ) -> list[list[GraderResult] | TemplateError]:
     """For each (sample namespace or None, item): every criterion's result, or the TemplateError that
     makes the item an error."""
@@ -83,7 +85,7 @@ def grade_items(
             gradable.append(index)
     pairs = [(dict(samples[i][0] or {"output_text": ""}), samples[i][1]) for i in gradable]
     for criterion in criteria:
-        outcomes = grade_samples(criterion, pairs, judge=judge) if pairs else []
+        outcomes = grade_samples(criterion, pairs, judge=judge, embed=embed) if pairs else []
         for index, outcome in zip(gradable, outcomes, strict=True):
             entry = results[index]
             assert isinstance(entry, list)

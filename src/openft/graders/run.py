@@ -15,6 +15,7 @@ from openft.graders.model_graders import Judge
 from openft.graders.outcome import Outcome
 from openft.graders.python_sandbox import SandboxLimits, grade_with_python
 from openft.graders.sample import Sample
+from openft.graders.text_similarity import Embedder
 
 Item = Mapping[str, Any] | None
 
@@ -24,6 +25,7 @@ def grade_samples(
     samples: Sequence[tuple[str | Mapping[str, Any], Item]],
     *,
     judge: Judge | None = None,
+    embed: Embedder | None = None,
     limits: SandboxLimits = SandboxLimits(),
 ) -> list[Outcome]:
     """One Outcome per (model sample, dataset item), in order. A sample is its text, or a sample
@@ -40,18 +42,23 @@ def grade_samples(
                 return python_outcomes[sub["source"]][index]
             if sub["type"] == "multi":
                 return multi.combine(sub, one)
-            return _grade_one(sub, sample, item, judge)
+            return _grade_one(sub, sample, item, judge, embed)
 
         outcomes.append(one(grader))
     return outcomes
 
 
 def run_grader(
-    grader: Mapping[str, Any], model_sample: str, item: Item, *, judge: Judge | None = None
+    grader: Mapping[str, Any],
+    model_sample: str,
+    item: Item,
+    *,
+    judge: Judge | None = None,
+    embed: Embedder | None = None,
 ) -> dict[str, Any]:
     """The alpha graders `/run` response for one sample."""
     started = time.perf_counter()
-    outcome = grade_samples(grader, [(model_sample, item)], judge=judge)[0]
+    outcome = grade_samples(grader, [(model_sample, item)], judge=judge, embed=embed)[0]
     return {
         "reward": outcome.reward,
         "metadata": {
@@ -75,12 +82,14 @@ def _sample(sample: str | Mapping[str, Any]) -> Sample:
     return Sample.from_text(str(sample.get("output_text") or ""), extra)
 
 
-def _grade_one(grader: Mapping[str, Any], sample: Sample, item: Item, judge: Judge | None) -> Outcome:
+def _grade_one(
+    grader: Mapping[str, Any], sample: Sample, item: Item, judge: Judge | None, embed: Embedder | None
+) -> Outcome:
     kind = grader["type"]
     if kind == "string_check":
         return string_check.grade(grader, sample, item)
     if kind == "text_similarity":
-        return text_similarity.grade(grader, sample, item)
+        return text_similarity.grade(grader, sample, item, embed)
     if kind == "score_model":
         return model_graders.grade_score(grader, sample, item, judge)
     if kind == "label_model":

@@ -10,6 +10,8 @@ Word metrics (BLEU, GLEU, ROUGE) use one tokenisation: lower-cased runs of lette
 - gleu: Google-BLEU (Wu et al., 2016): min(precision, recall) over all 1- to 4-gram matches.
 - rouge_n (n = 1..5): F1 of clipped n-gram overlap.
 - rouge_l: F1 of the longest common word subsequence.
+- cosine: the cosine similarity of the two texts' sentence embeddings (all-MiniLM-L6-v2, through the
+  `Embedder` the caller passes in: graders load no model themselves).
 """
 
 from __future__ import annotations
@@ -19,12 +21,22 @@ import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 from openft.graders.outcome import ErrorFlags, Outcome
 from openft.graders.sample import Sample, render_pair
 
 _WORD = re.compile(r"[0-9a-z]+")
+
+
+class Embedder(Protocol):
+    """Unit-length sentence embeddings of `texts`, one vector each."""
+
+    def __call__(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+
+class EmbeddingUnavailable(Exception):
+    """The embedding model could not answer (not installed, failed to load)."""
 
 
 def words(text: str) -> list[str]:
@@ -113,18 +125,31 @@ METRICS: dict[str, Callable[[str, str], float]] = {
     **{f"rouge_{n}": partial(rouge_n, n=n) for n in range(1, 6)},
     "rouge_l": rouge_l,
 }
-# OpenAI's other metrics need resources openft does not ship: an embedding model (cosine) or WordNet
-# synonyms and a stemmer (meteor).
-UNSUPPORTED_METRICS = {
-    "cosine": "it needs an embedding model",
-    "meteor": "it needs WordNet synonyms and a stemmer",
-}
+# Metrics that need a sentence-embedding model, which the caller provides.
+EMBEDDING_METRICS = ("cosine",)
+# OpenAI's meteor needs WordNet's synonyms and a stemmer, which openft does not ship.
+UNSUPPORTED_METRICS = {"meteor": "it needs WordNet synonyms and a stemmer"}
 
 
-def grade(grader: Mapping[str, Any], sample: Sample, item: Mapping[str, Any] | None) -> Outcome:
+def cosine(output: str, reference: str, embed: Embedder) -> float:
+    a, b = embed([output, reference])
+    return sum(x * y for x, y in zip(a, b, strict=True))
+
+
+def grade(
+    grader: Mapping[str, Any], sample: Sample, item: Mapping[str, Any] | None, embed: Embedder | None = None
+) -> Outcome:
     """The grader's reward: the metric between its rendered `input` and `reference`."""
     rendered = render_pair(grader, sample, item)
     if isinstance(rendered, ErrorFlags):
         return Outcome(0.0, rendered)
     output, reference = rendered
-    return Outcome(METRICS[grader["evaluation_metric"]](output, reference))
+    metric = grader["evaluation_metric"]
+    if metric in EMBEDDING_METRICS:
+        try:
+            if embed is None:
+                raise EmbeddingUnavailable("no embedding model was given to this grader")
+            return Outcome(cosine(output, reference, embed))
+        except EmbeddingUnavailable as exc:
+            return Outcome.failed(model_grader_server_error=True, model_grader_server_error_details=str(exc))
+    return Outcome(METRICS[metric](output, reference))

@@ -10,7 +10,7 @@ from typing import Any
 from openft.graders.formula import FormulaError, parse_formula
 from openft.graders.string_check import OPERATIONS
 from openft.graders.templates import TemplateError, check_namespaces
-from openft.graders.text_similarity import METRICS, UNSUPPORTED_METRICS
+from openft.graders.text_similarity import EMBEDDING_METRICS, METRICS, UNSUPPORTED_METRICS
 
 TYPES = ("string_check", "text_similarity", "python", "score_model", "label_model", "multi")
 MAX_SOURCE_CHARS = 256_000
@@ -92,10 +92,10 @@ def _metric(raw: Mapping[str, Any], at: str) -> str:
     if isinstance(value, str) and value in UNSUPPORTED_METRICS:
         raise GraderConfigError(
             f"openft does not support evaluation_metric {value!r}: {UNSUPPORTED_METRICS[value]}. "
-            f"Supported: {', '.join(METRICS)}.",
+            f"Supported: {', '.join([*METRICS, *EMBEDDING_METRICS])}.",
             f"{at}evaluation_metric",
         )
-    return _choice(raw, "evaluation_metric", METRICS, at)
+    return _choice(raw, "evaluation_metric", [*METRICS, *EMBEDDING_METRICS], at)
 
 
 def _python_source(raw: Mapping[str, Any], at: str) -> str:

@@ -24,6 +24,7 @@ from openft.errors import NotFound, OpenFTError
 from openft.evals.items import Row
 from openft.graders.criteria import grade_items
 from openft.graders.templates import TemplateError
+from openft.inference import embeddings
 from openft.inference.types import Engine
 from openft.schemas.chat import ChatCompletion, ChatCompletionRequest
 from openft.schemas.evals import CompletionsDataSource
@@ -153,7 +154,9 @@ class EvalRunner:
         sampled = [item for item in batch if isinstance(item, Sampled)]
         judge = EngineJudge(self.ctx, self._engine, plan.project, asyncio.get_running_loop())
         pairs = [(item.sample_ns, item.row.item) for item in sampled]
-        graded = await asyncio.to_thread(grade_items, plan.criteria, pairs, judge=judge)
+        graded = await asyncio.to_thread(
+            grade_items, plan.criteria, pairs, judge=judge, embed=embeddings.shared_embedder
+        )
         by_index = {item.index: result for item, result in zip(sampled, graded, strict=True)}
         outcomes = []
         for item in batch:

@@ -24,6 +24,7 @@ from openft.schemas.evals import (
     UpdateEvalRequest,
 )
 from openft.services.context import Project, ServiceContext, now
+from openft.services.graders import require_embeddings
 from openft.services.jobs import validate_metadata
 from openft.services.pages import seq_page
 from openft.store.tables import EvalOutputItemRow, EvalRow, EvalRunRow
@@ -104,6 +105,7 @@ def _testing_criteria(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
         except GraderConfigError as exc:
             param = f"testing_criteria[{i}]" + (f".{exc.field}" if exc.field else "")
             raise InvalidRequest(f"Invalid testing_criteria[{i}]: {exc.message}", param=param) from None
+        require_embeddings(criteria[-1], field=f"testing_criteria[{i}]")
     names = [c["name"] for c in criteria]
     duplicate = next((name for name in names if names.count(name) > 1), None)
     if duplicate is not None:

@@ -14,7 +14,9 @@ from typing import Any
 from openft.errors import InvalidRequest, OpenFTError
 from openft.graders.model_graders import JudgeAnswer, JudgeError
 from openft.graders.run import run_grader
+from openft.graders.text_similarity import EMBEDDING_METRICS
 from openft.graders.validate import GraderConfigError, validate_grader
+from openft.inference import embeddings
 from openft.schemas.chat import ChatCompletionRequest
 from openft.schemas.graders import RunGraderRequest, RunGraderResponse, ValidateGraderResponse
 from openft.services import inference
@@ -28,10 +30,27 @@ def checked_grader(
     raw: Mapping[str, Any], *, field: str = "grader", for_reinforcement: bool = False
 ) -> dict[str, Any]:
     try:
-        return validate_grader(raw, for_reinforcement=for_reinforcement)
+        grader = validate_grader(raw, for_reinforcement=for_reinforcement)
     except GraderConfigError as exc:
         param = f"{field}.{exc.field}" if exc.field else field
         raise InvalidRequest(f"Invalid grader: {exc.message}", param=param, code="invalid_grader") from None
+    require_embeddings(grader, field=field)
+    return grader
+
+
+def require_embeddings(grader: Mapping[str, Any], *, field: str = "grader") -> None:
+    """A `cosine` text_similarity grader needs the embedding model installed: a 400 that says how."""
+    if grader["type"] == "multi":
+        for key, sub in grader["graders"].items():
+            require_embeddings(sub, field=f"{field}.graders.{key}")
+    elif grader.get("evaluation_metric") in EMBEDDING_METRICS and not embeddings.available():
+        raise InvalidRequest(
+            "Invalid grader: evaluation_metric 'cosine' compares sentence embeddings, and the embedding "
+            f"model is not installed on this server. Install it with `{embeddings.INSTALL_HINT}`, or use "
+            "another metric.",
+            param=f"{field}.evaluation_metric",
+            code="invalid_grader",
+        )
 
 
 def judge_models(grader: Mapping[str, Any], *, field: str = "grader") -> list[tuple[str, str]]:
@@ -87,7 +106,8 @@ def run(
     if body.item is not None and not isinstance(body.item, dict):
         raise InvalidRequest("item must be a JSON object (the dataset line the grader reads).", param="item")
     judge = EngineJudge(ctx, lambda: engine, project, loop)
-    return RunGraderResponse.model_validate(run_grader(grader, body.model_sample, body.item, judge=judge))
+    graded = run_grader(grader, body.model_sample, body.item, judge=judge, embed=embeddings.shared_embedder)
+    return RunGraderResponse.model_validate(graded)
 
 
 class EngineJudge:

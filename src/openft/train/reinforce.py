@@ -38,6 +38,7 @@ from openft.data.render import render_prompt, stop_token_ids
 from openft.graders.model_graders import Judge
 from openft.graders.outcome import Outcome
 from openft.graders.run import grade_samples
+from openft.inference.embeddings import shared_embedder
 from openft.train.config import SFTConfig
 from openft.train.distributed import close_distributed, init_distributed
 from openft.train.examples import DataError, TokenizedExample, tools_of
@@ -237,7 +238,10 @@ def _rollouts(
         run.model.train()
     sampled = time.perf_counter()
     outcomes = grade_samples(
-        settings["grader"], [(r.text, prompts[r.prompt].item) for r in rollouts], judge=judge
+        settings["grader"],
+        [(r.text, prompts[r.prompt].item) for r in rollouts],
+        judge=judge,
+        embed=shared_embedder,
     )
     for rollout, outcome in zip(rollouts, outcomes, strict=True):
         rollout.outcome = outcome
