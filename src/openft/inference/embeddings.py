@@ -9,8 +9,8 @@ process, on first use; importing this module loads no torch.
 from __future__ import annotations
 
 import importlib.util
-import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -36,14 +36,21 @@ class SentenceEmbedder:
         self._torch = torch
         self.tokenizer: Any = AutoTokenizer.from_pretrained(model_dir)
         self.model: Any = AutoModel.from_pretrained(model_dir).eval()
-        self._lock = threading.Lock()  # one forward at a time: callers come from several threads
+        # Every forward on one thread of its own, with one torch thread: callers come from a server's
+        # many request threads, and each new thread calling torch would start (and leave spinning) an
+        # OpenMP team of its own beside the engine's.
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="openft-embeddings")
+        self._thread.submit(torch.set_num_threads, 1).result()
 
     def __call__(self, texts: Sequence[str]) -> list[list[float]]:
+        return self._thread.submit(self._embed, list(texts)).result()
+
+    def _embed(self, texts: list[str]) -> list[list[float]]:
         torch = self._torch
         batch = self.tokenizer(
-            list(texts), padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt"
+            texts, padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt"
         )
-        with self._lock, torch.inference_mode():
+        with torch.inference_mode():
             states = self.model(**batch).last_hidden_state
         mask = batch["attention_mask"].unsqueeze(-1).to(states.dtype)
         mean = (states * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
