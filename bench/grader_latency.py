@@ -23,7 +23,7 @@ from typing import Any
 
 from openai import OpenAI
 
-from bench.migrate_many import start_server
+from bench.live_server import start_server
 
 SAMPLE = '{"team": "billing", "reply": "The billing team will refund the double charge."}'
 ITEM = {"team": "billing", "reply": "Billing will refund you the extra charge."}
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="openft-grader-latency-") as scratch:
-        process, base_url = start_server(Path(scratch))
+        process, base_url = start_server(Path(scratch), worker=False)
         try:
             client = OpenAI(base_url=base_url, api_key="local", timeout=600)
             for name, grader in graders(args.judge).items():

@@ -18,45 +18,14 @@ import json
 import os
 import platform
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
 from openai import OpenAI
 
-OPENFT = Path(sys.executable).with_name("openft")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_server(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENFT_")}
-    command = [str(OPENFT), "serve", "--no-worker", "--port", str(port), "--data-dir", str(data_dir)]
-    process = subprocess.Popen(
-        [*command, "--log-level", "warning"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(
-                f"openft serve exited: {process.stderr.read().decode() if process.stderr else ''}"
-            )
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return process, f"http://127.0.0.1:{port}/v1"
-        except httpx.TransportError:
-            time.sleep(0.05)
-    process.kill()
-    raise SystemExit("openft serve did not answer within 60 s")
+from bench.live_server import OPENFT, start_server
 
 
 def chat_file(index: int, n_examples: int) -> bytes:
@@ -122,9 +91,9 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="openft-migrate-bench-"))
     servers = []
     try:
-        source_process, source_url = start_server(root / "source")
+        source_process, source_url = start_server(root / "source", worker=False)
         servers.append(source_process)
-        target_process, target_url = start_server(root / "target")
+        target_process, target_url = start_server(root / "target", worker=False)
         servers.append(target_process)
         source, target = OpenAI(base_url=source_url, api_key="x"), OpenAI(base_url=target_url, api_key="x")
         n_contents = fill_source(source, args.files, args.jobs, args.examples)

@@ -14,20 +14,18 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-import httpx
 import psutil
 from openai import OpenAI
+
+from bench.live_server import start_server
 
 MiB = 1024 * 1024
 PART_BYTES = 64 * MiB
@@ -95,37 +93,6 @@ class RssSampler:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_server(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    openft = Path(sys.executable).with_name("openft")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENFT_")}
-    process = subprocess.Popen(
-        [str(openft), "serve", "--port", str(port), "--data-dir", str(data_dir), "--log-level", "warning"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(
-                f"openft serve exited: {process.stderr.read().decode() if process.stderr else ''}"
-            )
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return process, f"http://127.0.0.1:{port}/v1"
-        except httpx.TransportError:
-            time.sleep(0.05)
-    process.kill()
-    raise SystemExit("openft serve did not answer within 60 s")
 
 
 def time_calls_to(resource: object, method: str) -> list[float]:
