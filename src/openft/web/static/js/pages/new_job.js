@@ -92,8 +92,8 @@ export async function render(main, { params, signal }) {
       const found = await Promise.all(ids.map((id) => get(`/files/${enc(id)}/check`, { signal })));
       if (mine !== checked) return;
       reports = found;
-      replace(check, reports.map((report, i) => [h("h3", {}, i === 0 ? "Training file" : "Validation file"), checkReport(report)]),
-        method.value === "reinforcement" && note("For reinforcement, lines are prompts without an answer: the job checks each one against the grader's fields when it starts."));
+      replace(check, method.value === "reinforcement" && note("For reinforcement, lines are prompts without an answer: the job checks each one against the grader's fields when it starts, so the errors about missing answers below do not block it."),
+        reports.map((report, i) => [h("h3", {}, i === 0 ? "Training file" : "Validation file"), checkReport(report)]));
       submit.disabled = blocked();
     } catch (error) {
       if (mine === checked) replace(check, errorBox(error));
