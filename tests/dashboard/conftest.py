@@ -67,22 +67,29 @@ def page_errors(browser: WebDriver) -> Iterator[None]:
     assert not problems, problems
 
 
-@pytest.fixture(scope="module")
-def dashboard_server(module_server_factory: ServerFactory, tiny_model_dir: Path) -> LiveServer:
-    """A server with its worker running and openft-tiny in its models dir, for one test module."""
-    # No end-of-job evaluation (base against fine-tuned answers): these tests look at pages, not scores.
-    return start_job_server(module_server_factory, tiny_model_dir, job_eval_max_examples=0)
+@pytest.fixture(scope="session")
+def dashboard_server(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Iterator[LiveServer]:
+    """A server with its worker running and openft-tiny in its models dir, shared by the test modules
+    (one server start; each test makes its own files and jobs)."""
+    factory = ServerFactory(tmp_path_factory.mktemp("dashboard"))
+    # A small end-of-job evaluation (base against fine-tuned answers on 4 validation examples): the job
+    # page shows it; the scores themselves are tested in tests/jobs.
+    yield start_job_server(factory, tiny_model_dir, job_eval_max_examples=4)
+    factory.close()
 
 
 @pytest.fixture(scope="session")
-def screenshot(browser: WebDriver) -> Callable[[str], None]:
-    """`screenshot("jobs")` saves docs/dashboard/jobs.png when OPENFT_DASHBOARD_SCREENSHOTS=1."""
+def screenshot(browser: WebDriver) -> Callable[..., None]:
+    """`screenshot("jobs")` saves docs/dashboard/jobs.png when OPENFT_DASHBOARD_SCREENSHOTS=1, from the
+    top of the page unless `scroll=False` (the test has scrolled to what it shows)."""
     enabled = os.environ.get("OPENFT_DASHBOARD_SCREENSHOTS") == "1"
 
-    def save(name: str) -> None:
+    def save(name: str, scroll: bool = True) -> None:
         if enabled:
             SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
-            browser.execute_script("document.activeElement?.blur(); window.scrollTo(0, 0)")
+            browser.execute_script("document.activeElement?.blur()")
+            if scroll:
+                browser.execute_script("window.scrollTo(0, 0)")
             browser.save_screenshot(str(SCREENSHOT_DIR / f"{name}.png"))
 
     return save

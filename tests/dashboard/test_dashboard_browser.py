@@ -1,51 +1,25 @@
-"""The dashboard in a real headless Chromium against a live server: upload and check a file, start a job
-and watch its chart grow, cancel a job from the list, stream a chat answer, compare two models, and the
-key page when the server requires keys."""
+"""The dashboard in a real headless Chromium against a live server: upload, check and delete files, start
+a job and watch its chart grow, pause, resume and cancel it, a finished job's evaluation, delete a model,
+stream a chat answer, compare two models, and the key page when the server requires keys."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from openai import OpenAI
-from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import Select
 
 from openft.train.synthetic import make_split
 from tests.conftest import LiveServer, ServerFactory
+from tests.dashboard.helpers import Screenshot, element, open_page, plotted_points, wait
 from tests.jobs.conftest import synthetic_files, upload_examples, wait_for_job
 
 pytestmark = pytest.mark.usefixtures("page_errors")
-
-WAIT_S = 120  # a bound on a stuck page, never a timing assertion
-Screenshot = Callable[[str], None]
-
-
-def wait(browser: WebDriver) -> WebDriverWait:  # type: ignore[type-arg]
-    # Pages redraw parts as data arrives: an element found a moment ago may be replaced; look again.
-    return WebDriverWait(
-        browser, WAIT_S, poll_frequency=0.1, ignored_exceptions=[StaleElementReferenceException]
-    )
-
-
-def open_page(browser: WebDriver, server: LiveServer, page: str) -> None:
-    """Load the page afresh (going to the URL already shown would only keep the page as it is)."""
-    browser.get("about:blank")
-    browser.get(f"{server.root_url}/#/{page}")
-    wait(browser).until(lambda b: b.find_element(By.CSS_SELECTOR, "main h1").text not in ("", "…"))
-
-
-def element(browser: WebDriver, css: str) -> WebElement:
-    return wait(browser).until(lambda b: b.find_element(By.CSS_SELECTOR, css))
-
-
-def plotted_points(browser: WebDriver) -> int:
-    return int(browser.find_element(By.CSS_SELECTOR, "svg.chart").get_attribute("data-points") or 0)
 
 
 def long_job(client: OpenAI) -> str:
@@ -101,6 +75,14 @@ def test_upload_a_file_and_see_its_check_report(
     assert "broken.jsonl" in browser.find_element(By.ID, "files-list").text
     screenshot("files")
 
+    # Delete asks for a second click, then the file is gone from the server and the list.
+    (broken_id,) = [f.id for f in dashboard_server.client().files.list() if f.filename == "broken.jsonl"]
+    row = f"//tr[.//span[text()='{broken_id}']]"
+    browser.find_element(By.XPATH, f"{row}//button[text()='Delete']").click()
+    browser.find_element(By.XPATH, f"{row}//button[text()='Really delete?']").click()
+    wait(browser).until(lambda b: "broken.jsonl" not in b.find_element(By.ID, "files-list").text)
+    assert broken_id not in [f.id for f in dashboard_server.client().files.list()]
+
 
 def test_start_a_job_from_the_new_job_page_and_watch_the_chart_grow(
     browser: WebDriver, dashboard_server: LiveServer, screenshot: Screenshot
@@ -127,6 +109,15 @@ def test_start_a_job_from_the_new_job_page_and_watch_the_chart_grow(
     wait(browser).until(lambda b: plotted_points(b) > first)  # new events drew new points
     assert "Step " in browser.find_element(By.ID, "event-log").text
     screenshot("job-running")
+
+    browser.find_element(By.CSS_SELECTOR, "button[data-action='pause']").click()
+    badge = ".page-head .badge"
+    wait(browser).until(lambda b: b.find_element(By.CSS_SELECTOR, badge).text == "paused")
+    assert client.fine_tuning.jobs.retrieve(job_id).status == "paused"
+    wait(browser).until(lambda b: "job paused" in b.find_element(By.ID, "event-log").text)
+    browser.find_element(By.CSS_SELECTOR, "button[data-action='resume']").click()
+    wait(browser).until(lambda b: b.find_element(By.CSS_SELECTOR, badge).text in ("queued", "running"))
+    assert client.fine_tuning.jobs.retrieve(job_id).status in ("queued", "running")
 
     browser.find_element(By.CSS_SELECTOR, "button[data-action='cancel']").click()
     wait(browser).until(lambda b: "cancelled" in b.find_element(By.CSS_SELECTOR, ".page-head .badge").text)
@@ -171,7 +162,28 @@ def test_a_finished_job_shows_its_charts_checkpoints_and_result_file(
     assert "Download results CSV" in browser.find_element(By.TAG_NAME, "main").text
     hyperparameters = browser.find_element(By.ID, "hyperparameters").text
     assert "n_epochs 2" in hyperparameters and "batch_size 1" in hyperparameters
+
+    # The end-of-job evaluation: its event at the top, the scores and both models' answers below.
+    # It runs after the job succeeded: the page waits for its event, then shows it.
+    banner = element(browser, "#evaluation-event .evaluation-event")
+    section = element(browser, "#evaluation")
+    evaluation: Any = client.get(f"/fine_tuning/jobs/{finished_job}/evaluation", cast_to=object)
+    assert f"Evaluation on {evaluation['n_examples']} validation examples" in banner.text
+    assert evaluation["headline"] in section.text
+    rows = section.find_elements(By.CSS_SELECTOR, "#evaluation-examples tbody tr")
+    assert len(rows) == evaluation["n_examples"] == 4
+    first = evaluation["rows"][0]
+    assert first["case"]["reference"] in rows[0].text
+    assert first["candidate"]["text"].strip() in rows[0].text
+    regressed = section.find_element(By.CSS_SELECTOR, "button[data-verdict='regressed']")
+    regressed.click()
+    wait(browser).until(lambda _: regressed.get_attribute("aria-pressed") == "true")
+    shown = section.find_elements(By.CSS_SELECTOR, "#evaluation-examples tbody tr")
+    assert len(shown) == evaluation["n_regressed"]
     screenshot("job")
+    browser.execute_script("document.getElementById('evaluation').scrollIntoView()")
+    screenshot("job-evaluation", scroll=False)
+
     open_page(browser, dashboard_server, "models")
     wait(browser).until(lambda b: job.fine_tuned_model in b.find_element(By.TAG_NAME, "main").text)
     screenshot("models")
@@ -222,6 +234,25 @@ def test_compare_two_models_on_the_same_conversation(
     heads = [c.find_element(By.CSS_SELECTOR, ".answer .who").text for c in columns]
     assert heads == ["openft-tiny", tuned]
     screenshot("playground")
+
+
+def test_delete_a_checkpoint_model(
+    browser: WebDriver, dashboard_server: LiveServer, finished_job: str
+) -> None:
+    client = dashboard_server.client()
+    job = client.fine_tuning.jobs.retrieve(finished_job)
+    # The first epoch's checkpoint model (the last one is the fine-tuned model the other tests use).
+    checkpoint = min(client.fine_tuning.jobs.checkpoints.list(finished_job), key=lambda c: c.step_number)
+    model_id = checkpoint.fine_tuned_model_checkpoint
+    assert model_id != job.fine_tuned_model
+    open_page(browser, dashboard_server, "models")
+    row = f"//tr[.//span[text()='{model_id}']]"
+    element(browser, "main table")
+    browser.find_element(By.XPATH, f"{row}//button[text()='Delete']").click()
+    browser.find_element(By.XPATH, f"{row}//button[text()='Really delete?']").click()
+    wait(browser).until(lambda b: model_id not in b.find_element(By.TAG_NAME, "main").text)
+    assert model_id not in [m.id for m in client.models.list()]
+    assert job.fine_tuned_model in [m.id for m in client.models.list()]
 
 
 def test_the_key_page_appears_when_keys_are_required(

@@ -22,6 +22,7 @@ export class ApiError extends Error {
     super(body?.error?.message || `The server answered ${status}.`);
     this.status = status;
     this.param = body?.error?.param || null;
+    this.code = body?.error?.code || null;
   }
 }
 
@@ -104,18 +105,17 @@ function parseBlock(block) {
   return { ...event, data: event.data.join("\n") };
 }
 
-/** Multipart upload to /v1/files with progress (fetch has no upload progress; XMLHttpRequest does). */
-export function uploadFile(file, purpose, onProgress) {
+// Files above this size go through the Uploads API in parts of this size (a part may be up to 64 MB):
+// a dropped connection then costs one part, not the whole file, and no request holds the whole file.
+export const PART_BYTES = 8 * 1024 * 1024;
+
+/** POST a form with XMLHttpRequest (fetch has no upload progress): `onProgress(bytesSent)`. */
+function sendForm(path, form, onProgress) {
   return new Promise((resolve, reject) => {
-    const form = new FormData();
-    form.append("purpose", purpose);
-    form.append("file", file, file.name);
     const xhr = new XMLHttpRequest();
-    xhr.open("POST", "/v1/files");
+    xhr.open("POST", `/v1${path}`);
     for (const [name, value] of Object.entries(headers())) xhr.setRequestHeader(name, value);
-    xhr.upload.addEventListener("progress", (e) => {
-      if (e.lengthComputable) onProgress(e.loaded / e.total);
-    });
+    xhr.upload.addEventListener("progress", (e) => onProgress(e.loaded));
     xhr.addEventListener("load", () => {
       let body = null;
       try {
@@ -134,11 +134,48 @@ export function uploadFile(file, purpose, onProgress) {
 }
 
 /**
- * Save a file's content (GET /v1/files/{id}/content, with the key) under `filename`. A job's result
- * file is stored base64-encoded, as OpenAI stores it: `base64` saves the decoded CSV instead.
+ * Upload a file and answer its File object; `onProgress(share sent, parts note)` as it goes. Up to
+ * PART_BYTES: one multipart POST /v1/files. Larger: POST /v1/uploads, its parts one after another
+ * (POST /v1/uploads/{id}/parts), then /complete; a failure cancels the upload.
  */
-export async function downloadFile(fileId, filename, { base64 = false } = {}) {
-  const response = await fetch(`/v1/files/${enc(fileId)}/content`, { headers: headers() });
+export async function uploadFile(file, purpose, onProgress) {
+  if (file.size <= PART_BYTES) {
+    const form = new FormData();
+    form.append("purpose", purpose);
+    form.append("file", file, file.name);
+    return sendForm("/files", form, (sent) => onProgress(file.size ? Math.min(1, sent / file.size) : 1, null));
+  }
+  const upload = await post("/uploads", {
+    filename: file.name, purpose, bytes: file.size, mime_type: file.type || "application/jsonl",
+  });
+  const nParts = Math.ceil(file.size / PART_BYTES);
+  try {
+    const partIds = [];
+    for (let i = 0; i < nParts; i++) {
+      const start = i * PART_BYTES;
+      const form = new FormData();
+      form.append("data", file.slice(start, start + PART_BYTES), `part-${i + 1}`);
+      const note = `part ${i + 1} of ${nParts}`;
+      onProgress(start / file.size, note);
+      const part = await sendForm(`/uploads/${enc(upload.id)}/parts`, form,
+        (sent) => onProgress(Math.min(1, (start + sent) / file.size), note));
+      partIds.push(part.id);
+    }
+    const done = await post(`/uploads/${enc(upload.id)}/complete`, { part_ids: partIds });
+    return done.file;
+  } catch (error) {
+    post(`/uploads/${enc(upload.id)}/cancel`).catch(() => {});
+    throw error;
+  }
+}
+
+/**
+ * Save a file's content (GET /v1/files/{id}/content, with the key) under `filename`. A job's result
+ * file is stored base64-encoded, as OpenAI stores it: `base64` saves the decoded CSV instead. `path`
+ * (under /v1) saves another download that needs the key, such as a job's evaluation report.
+ */
+export async function downloadFile(fileId, filename, { base64 = false, path = null } = {}) {
+  const response = await fetch(`/v1${path || `/files/${enc(fileId)}/content`}`, { headers: headers() });
   if (!response.ok) await fail(response);
   let blob = await response.blob();
   if (base64) {

@@ -20,10 +20,12 @@ export function hyperparametersOf(job) {
 /** Cancel, pause and resume, as the job's status allows; `done(job)` gets the answer. */
 export function jobActions(job, done, fail) {
   const act = (verb) => async (event) => {
-    event.currentTarget.disabled = true;
+    const button = event.currentTarget;
+    button.disabled = true;
     try {
       done(await post(`/fine_tuning/jobs/${enc(job.id)}/${verb}`));
     } catch (error) {
+      button.disabled = false;
       fail(error);
     }
   };

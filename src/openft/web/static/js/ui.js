@@ -109,6 +109,19 @@ export function confirmButton(label, action, { confirmLabel = `Really ${label.to
   return button;
 }
 
+/** Run `fn` with `button` disabled (and marked busy) until it settles, so a second click waits. */
+export async function busy(button, fn) {
+  if (button.disabled) return undefined;
+  button.disabled = true;
+  button.setAttribute("aria-busy", "true");
+  try {
+    return await fn();
+  } finally {
+    button.removeAttribute("aria-busy");
+    if (button.isConnected) button.disabled = false;
+  }
+}
+
 /** Run `fn` every `seconds` while the page is shown, until `signal` aborts. */
 export function every(seconds, signal, fn) {
   const timer = setInterval(() => {

@@ -1,30 +1,18 @@
-// #/jobs/{id}: one job live: metrics charts from its event stream, the event log, hyperparameters,
-// checkpoints (each with a link to try it), the result file and an ETA while it runs.
+// #/jobs/{id}: one job live: metrics charts from its event stream (the method's own metrics), the
+// end-of-job evaluation, the event log, hyperparameters, checkpoints (each with a link to try it), the
+// result file and an ETA while it runs.
 
 import { downloadFile, enc, get, listAll, readEvents } from "../api.js";
 import { LineChart } from "../chart.js";
+import { evaluationView } from "../evaluation.js";
+import { chartsFor, checkpointColumnsFor } from "../job_metrics.js";
 import { ACTIVE, hyperparametersOf, jobActions, methodOf } from "../jobs_common.js";
 import { badge, count, duration, errorBox, every, facts, h, metric, note, replace, table, time } from "../ui.js";
 
 const JOB_REFRESH_S = 5; // the job object (status, ETA, tokens) while it is active
 const RECONNECT_S = 2; // after the event stream drops while the job is still active
 const MAX_LOG_LINES = 500;
-
-const LOSSES = [
-  { key: "train_loss", label: "train loss" },
-  { key: "valid_loss", label: "valid loss" },
-  { key: "full_valid_loss", label: "full valid loss" },
-];
-const ACCURACIES = [
-  { key: "train_mean_token_accuracy", label: "train token accuracy" },
-  { key: "valid_mean_token_accuracy", label: "valid token accuracy" },
-  { key: "full_valid_mean_token_accuracy", label: "full valid token accuracy" },
-];
-const REWARDS = [
-  { key: "train_reward_accuracy", label: "train reward accuracy" },
-  { key: "valid_reward_accuracy", label: "valid reward accuracy" },
-  { key: "full_valid_reward_accuracy", label: "full valid reward accuracy" },
-];
+const EVALUATION_POLL_S = 3; // after the job succeeded, until its evaluation event is written
 
 export async function render(main, { id, signal }) {
   const path = `/fine_tuning/jobs/${enc(id)}`;
@@ -32,12 +20,15 @@ export async function render(main, { id, signal }) {
   const problem = h("div");
   const head = h("div", { class: "page-head" });
   const summary = h("section", { "aria-labelledby": "summary-title" });
-  const charts = [new LineChart("Loss", LOSSES), new LineChart("Token accuracy", ACCURACIES)];
-  if (methodOf(job) === "dpo") charts.push(new LineChart("Reward accuracy", REWARDS));
+  const charts = chartsFor(methodOf(job)).map(([title, series]) => new LineChart(title, series));
+  const checkpointColumns = checkpointColumnsFor(methodOf(job));
+  const evaluationEvent = h("div", { id: "evaluation-event" });
+  const evaluation = h("div", { id: "evaluation-box" });
   const checkpoints = h("div", { id: "checkpoints" });
   const log = h("ol", { id: "event-log", class: "event-log", reversed: true, "aria-live": "off" });
-  replace(main, head, problem,
+  replace(main, head, problem, evaluationEvent,
     h("section", { class: "charts", "aria-label": "Metrics" }, charts.map((c) => c.element)),
+    evaluation,
     summary,
     h("section", {}, h("h2", {}, "Checkpoints"), checkpoints),
     h("section", {}, h("h2", {}, "Events"), log));
@@ -75,16 +66,44 @@ export async function render(main, { id, signal }) {
   };
   const refreshCheckpoints = async () => {
     const items = await listAll(`${path}/checkpoints`, { signal, max: 100 });
-    replace(checkpoints, table(["Step", "Train loss", "Valid loss", "Full valid loss", "Token accuracy", "Model", ""],
+    replace(checkpoints, table(["Step", ...checkpointColumns.map(([heading]) => heading), "Model", ""],
       items.map((c) => [
-        String(c.step_number), metric(c.metrics.train_loss), metric(c.metrics.valid_loss),
-        metric(c.metrics.full_valid_loss), metric(c.metrics.train_mean_token_accuracy),
+        String(c.step_number), ...checkpointColumns.map(([, name]) => metric(c.metrics[name])),
         h("span", { class: "mono" }, c.fine_tuned_model_checkpoint),
         h("a", { href: `#/playground?model=${enc(c.fine_tuned_model_checkpoint)}` }, "Try it"),
       ]), { empty: "No checkpoints yet.", label: "Checkpoints" }));
   };
+  const seen = new Set(); // evaluation events already handled
+  let evaluationShown = false;
+  let evaluationSettled = false; // shown, failed (a warn event) or turned off on this server
+  let evaluationLoading = null;
+  const loadEvaluation = () => {
+    evaluationLoading ||= fetchEvaluation().finally(() => { evaluationLoading = null; });
+    return evaluationLoading;
+  };
+  const fetchEvaluation = async () => {
+    if (evaluationShown) return;
+    if (!job.validation_file) {
+      return replace(evaluation, h("h2", {}, "Evaluation"),
+        note("No evaluation: a job is compared with its base model on its validation file when it succeeds, and this one has none."));
+    }
+    if (job.status !== "succeeded") {
+      return replace(evaluation, h("h2", {}, "Evaluation"), note(ACTIVE.has(job.status)
+        ? "When the job succeeds, its base model and the fine-tuned model answer the validation file and are compared here."
+        : `No evaluation: the job ${job.status.replaceAll("_", " ")} (only a job that succeeds is evaluated).`));
+    }
+    try {
+      const result = await get(`${path}/evaluation`, { signal });
+      evaluationShown = evaluationSettled = true;
+      replace(evaluation, evaluationView(result, job.id));
+    } catch (error) {
+      if (error.status !== 404) throw error;
+      if (error.code === "evaluation_disabled") evaluationSettled = true;
+      replace(evaluation, h("h2", {}, "Evaluation"), note(error.message));
+    }
+  };
   drawJob();
-  await refreshCheckpoints();
+  await Promise.all([refreshCheckpoints(), loadEvaluation().catch(showError)]);
 
   const onEvent = (event) => {
     if (event.type === "metrics" && event.data) {
@@ -93,6 +112,17 @@ export async function render(main, { id, signal }) {
     log.prepend(h("li", { class: `level-${event.level}` }, h("time", {}, time(event.created_at)), " ", event.message));
     while (log.children.length > MAX_LOG_LINES) log.lastElementChild.remove();
     if (event.message.startsWith("Checkpoint created")) refreshCheckpoints().catch(() => {});
+    if (event.data?.kind === "evaluation") {
+      seen.add(event.id);
+      if (event.level === "warn") evaluationSettled = true;
+      replace(evaluationEvent, h("p", { class: `evaluation-event level-${event.level}`, role: "status" },
+        h("strong", {}, event.level === "warn" ? "Evaluation failed. " : "Evaluation. "), event.message,
+        event.level === "warn" ? null : [" ", h("a", { href: "#evaluation-title", onclick: (e) => {
+          e.preventDefault();
+          document.getElementById("evaluation-title")?.scrollIntoView();
+        } }, "See the answers")]));
+      refreshJob().then(loadEvaluation).catch(() => {});
+    }
   };
   every(JOB_REFRESH_S, signal, () => {
     if (ACTIVE.has(job.status)) refreshJob().catch(() => {});
@@ -100,7 +130,25 @@ export async function render(main, { id, signal }) {
   followEvents(path, signal, onEvent, async () => {
     await refreshJob();
     await refreshCheckpoints();
+    await loadEvaluation();
+    if (job.status === "succeeded" && job.validation_file) waitForEvaluation();
   }).catch(showError);
+
+  // The event stream ends with the job, and the evaluation comes after: look for its event until then.
+  function waitForEvaluation() {
+    const stop = new AbortController();
+    signal.addEventListener("abort", () => stop.abort());
+    const look = async () => {
+      if (evaluationSettled) return stop.abort();
+      const events = (await get(`${path}/events?limit=20`, { signal })).data;
+      for (const event of events.reverse()) {
+        if (event.data?.kind !== "evaluation" || seen.has(event.id)) continue;
+        seen.add(event.id);
+        onEvent(event);
+      }
+    };
+    every(EVALUATION_POLL_S, stop.signal, () => look().catch(() => {}));
+  }
 }
 
 /**
