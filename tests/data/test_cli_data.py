@@ -90,3 +90,52 @@ def test_check_takes_the_context_from_the_model_config_when_the_tokenizer_has_no
     result = runner.invoke(data_app, arguments)
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["training"]["tokens"]["context_length"] == 1024
+
+
+def _prompt_file(path: Path, n: int, *, without_answer_field: int | None = None) -> Path:
+    lines = []
+    for i in range(n):
+        line: dict[str, object] = {"messages": [{"role": "user", "content": f"Item {i}?"}], "answer": f"a{i}"}
+        if i + 1 == without_answer_field:
+            del line["answer"]
+        lines.append(json.dumps(line))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _grader(path: Path) -> Path:
+    grader = {"type": "string_check", "name": "eq", "input": "{{sample.output_text}}"}
+    path.write_text(json.dumps({**grader, "reference": "{{item.answer}}", "operation": "eq"}))
+    return path
+
+
+def test_check_of_a_prompt_file_with_its_grader(tmp_path: Path) -> None:
+    prompts, grader = _prompt_file(tmp_path / "p.jsonl", 10), _grader(tmp_path / "g.json")
+    args = ["check", str(prompts), "--method", "reinforcement", "--grader", str(grader)]
+    result = runner.invoke(data_app, args)
+    assert result.exit_code == 0, result.output
+    assert "prompt, 10 examples (10 valid)" in result.output
+    assert "prompt tokens per line:" in result.output
+    assert "steps: " in result.output and "answers sampled per prompt: 4" in result.output
+    assert "tokens per epoch" not in result.output  # no supervised estimate
+    assert "OK: a reinforcement job on openft-tiny would accept these files." in result.output
+
+
+def test_check_json_names_a_line_without_the_graders_field(tmp_path: Path) -> None:
+    prompts = _prompt_file(tmp_path / "p.jsonl", 10, without_answer_field=4)
+    args = ["check", str(prompts), "--grader", str(_grader(tmp_path / "g.json")), "--json"]
+    result = runner.invoke(data_app, args)
+    assert result.exit_code == 1
+    data = json.loads(result.output)
+    assert data["method"] == "reinforcement" and data["estimate"] is None
+    assert data["reinforcement"]["samples_per_prompt"] == 4
+    [error] = data["training"]["errors"]
+    assert error["code"] == "missing_grader_field"
+    assert (error["first"][0]["line"], error["first"][0]["field"]) == (4, "answer")
+
+
+def test_a_grader_with_another_method_is_a_usage_error(tmp_path: Path) -> None:
+    prompts, grader = _prompt_file(tmp_path / "p.jsonl", 10), _grader(tmp_path / "g.json")
+    result = runner.invoke(data_app, ["check", str(prompts), "--method", "dpo", "--grader", str(grader)])
+    assert result.exit_code == 2
+    assert "--grader is for --method reinforcement" in result.output

@@ -116,3 +116,41 @@ def test_a_model_whose_tokenizer_does_not_load_is_a_400_naming_the_model(
     assert caught.value.param == "model"
     assert "The file could not be checked: cannot load the tokenizer of tokenizerless: " in str(caught.value)
     assert str(shared_server.settings.files_dir) not in caught.value.message  # no server paths
+
+
+def test_method_reinforcement_checks_the_file_as_prompts(shared_client: OpenAI) -> None:
+    lines = [{"messages": [{"role": "user", "content": f"q{i}"}], "answer": f"a{i}"} for i in range(10)]
+    lines[2]["messages"].append({"role": "assistant", "content": "a2"})  # allowed: dropped
+    lines[6] = {"messages": [{"role": "user"}], "answer": "a6"}
+    body = "\n".join(json.dumps(line) for line in lines).encode()
+    uploaded = shared_client.files.create(file=("prompts.jsonl", body), purpose="fine-tune")
+
+    report = shared_client.get(f"/files/{uploaded.id}/check?method=reinforcement", cast_to=object)
+    assert isinstance(report, dict)
+    assert report["method"] == "reinforcement" and report["training"]["format"] == "prompt"
+    assert report["training"]["n_examples"] == 10 and report["training"]["n_valid_examples"] == 9
+    [error] = report["training"]["errors"]
+    assert (error["code"], error["first"][0]["line"], error["first"][0]["field"]) == (
+        "message_missing_key",
+        7,
+        "messages[0].content",
+    )
+    assert report["estimate"] is None and report["ok"] is False
+    assert "final_assistant_message" in {finding["code"] for finding in report["lint"]}
+
+    with_model = shared_client.get(
+        f"/files/{uploaded.id}/check?method=reinforcement&model=openft-tiny", cast_to=object
+    )
+    assert isinstance(with_model, dict) and with_model["method"] == "reinforcement"
+    assert with_model["training"]["tokens"]["n_trained_tokens"] == 0
+    assert with_model["training"]["tokens"]["n_tokens"] > 0
+    assert with_model["reinforcement"]["samples_per_prompt"] == 4 and with_model["estimate"] is None
+
+    as_supervised = shared_client.get(f"/files/{uploaded.id}/check?method=supervised", cast_to=object)
+    assert isinstance(as_supervised, dict)
+    codes = {e["code"] for e in as_supervised["training"]["errors"]}
+    assert "example_missing_assistant_message" in codes
+
+    with pytest.raises(openai.BadRequestError) as caught:
+        shared_client.get(f"/files/{uploaded.id}/check?method=rlhf", cast_to=object)
+    assert caught.value.param == "method"

@@ -114,11 +114,12 @@ def file_content(file_id: str, ctx: Context, project: CurrentProject) -> Streami
 
 @router.get("/files/{file_id}/check", responses=error_responses(503))
 def check_file(
-    file_id: str, ctx: Context, project: CurrentProject, model: str | None = None
+    file_id: str, ctx: Context, project: CurrentProject, model: str | None = None, method: str | None = None
 ) -> dict[str, Any]:
     """Extension: the data checker's report for a fine-tune file (errors, statistics, lint); with
-    `?model=`, token counts through that base model's tokenizer and chat template too."""
-    return file_checks.check_uploaded_file(ctx, project, file_id, model)
+    `?model=`, token counts through that base model's tokenizer and chat template too; with
+    `?method=reinforcement`, the file is checked as a reinforcement job's prompts."""
+    return file_checks.check_uploaded_file(ctx, project, file_id, model, method)
 
 
 @router.delete("/files/{file_id}", response_model=DeletedObject)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -14,7 +14,12 @@ from rich.text import Text
 
 from openft.cli.options import DataDir
 from openft.data import CheckReport, FileReport, MaskPreview, check_file, split_file
+from openft.data.check import ReinforcementPlan
+from openft.data.formats import METHODS, Method
 from openft.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from openft.graders.item_fields import ItemFields
 
 data_app = typer.Typer(
     help="Check training data (errors, tokens, cost, lint) and split files.", no_args_is_help=True
@@ -33,12 +38,20 @@ def load_tokenizer(model: str, models_dir: Path) -> Any:
 def load_tokenizer_and_context(model: str, models_dir: Path) -> tuple[Any, int]:
     """The tokenizer of a base model (a catalog name or a model directory) and the model's context
     length as the catalog knows it: from the model's config, which many tokenizers do not repeat."""
+    tokenizer, context_length, _ = _load_model_facts(model, models_dir)
+    return tokenizer, context_length
+
+
+def _load_model_facts(model: str, models_dir: Path) -> tuple[Any, int, int]:
+    """The tokenizer, the context length and the default batch size of a base model."""
     from transformers import AutoTokenizer
 
     from openft.models.catalog import Catalog
+    from openft.models.defaults import PRETRAINED_DEFAULTS
 
     resolved = Catalog(models_dir).resolve_spec(model)
-    return AutoTokenizer.from_pretrained(str(resolved.path)), resolved.context_length
+    batch_size = (resolved.defaults or PRETRAINED_DEFAULTS).batch_size
+    return AutoTokenizer.from_pretrained(str(resolved.path)), resolved.context_length, batch_size
 
 
 def measure_tokens_per_s(
@@ -104,16 +117,37 @@ def check(
         help="Measure training speed here for a time estimate (default: on for built-in models).",
     ),
     lint: bool = typer.Option(True, "--lint/--no-lint", help="Run the data-quality lint."),
+    method: str | None = typer.Option(
+        None,
+        "--method",
+        help="supervised, dpo or reinforcement (default: from the file; lines without answers are prompts).",
+    ),
+    grader: Path | None = typer.Option(
+        None,
+        "--grader",
+        exists=True,
+        dir_okay=False,
+        help="Reinforcement: the job's grader (JSON); every {{item.*}} field it reads must be in every line.",
+    ),
+    reasoning_effort: str = typer.Option(
+        "default", "--reasoning-effort", help="Reinforcement: the answer budget (low, medium, high, default)."
+    ),
+    compute_multiplier: float = typer.Option(
+        1.0, "--compute-multiplier", min=1e-5, max=10, help="Reinforcement: answers sampled per prompt / 4."
+    ),
     data_dir: DataDir = None,
 ) -> None:
     """Check a training file like a job would, and show tokens, cost and data-quality warnings."""
     settings = load_settings(data_dir)
+    checked_method, grader_fields = _method_and_grader(method, grader, reasoning_effort)
     try:
-        tokenizer, context_length = load_tokenizer_and_context(model, settings.models_dir)
+        tokenizer, context_length, batch_size = _load_model_facts(model, settings.models_dir)
     except Exception as exc:  # whatever stops it loading: one line that names the model and the reason
         reason = " ".join(str(exc).split()) or type(exc).__name__
         err_console.print(f"cannot load the tokenizer of {model}: {reason}", markup=False)
         raise typer.Exit(code=2) from None
+    from openft.train.spec import ANSWER_TOKENS, group_size
+
     report = check_file(
         train,
         tokenizer=tokenizer,
@@ -121,9 +155,14 @@ def check(
         validation_path=validation,
         n_epochs=n_epochs,
         lint=lint,
+        method=checked_method,
+        grader_fields=grader_fields,
+        reinforcement=ReinforcementPlan(
+            batch_size, group_size(compute_multiplier), ANSWER_TOKENS[reasoning_effort]
+        ),
     )
     calibration = None
-    if _wants_timing(estimate_time, model) and report.training.tokens is not None:
+    if report.method != "reinforcement" and _wants_timing(estimate_time, model) and report.training.tokens:
         from openft.models import BUILTIN_MODELS
 
         batch_size = BUILTIN_MODELS[model].defaults.batch_size if model in BUILTIN_MODELS else 1
@@ -151,6 +190,35 @@ def split(
     result = split_file(file, test_fraction=test_fraction, seed=seed)
     console.print(f"{result.n_train} examples -> {result.train_path}")
     console.print(f"{result.n_test} examples -> {result.test_path}")
+
+
+def _method_and_grader(
+    method: str | None, grader: Path | None, reasoning_effort: str
+) -> tuple[Method | None, ItemFields | None]:
+    """The method asked for and the grader's field check; a bad option exits 2 with one line."""
+    from openft.graders.item_fields import ItemFields
+    from openft.train.spec import REASONING_EFFORTS
+
+    if method is not None and method not in METHODS:
+        _usage_error(f"--method must be one of {', '.join(METHODS)}, not {method!r}")
+    if reasoning_effort not in REASONING_EFFORTS:
+        _usage_error(f"--reasoning-effort must be one of {', '.join(REASONING_EFFORTS)}")
+    if grader is None:
+        return method, None  # type: ignore[return-value]
+    if method not in (None, "reinforcement"):
+        _usage_error("--grader is for --method reinforcement: only reinforcement jobs have a grader")
+    try:
+        value = json.loads(grader.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        _usage_error(f"cannot read the grader {grader}: {exc}")
+    if not isinstance(value, dict):
+        _usage_error(f"the grader {grader} must hold one JSON object (the job's method.reinforcement.grader)")
+    return "reinforcement", ItemFields(value)
+
+
+def _usage_error(message: str) -> NoReturn:
+    err_console.print(message, markup=False)
+    raise typer.Exit(code=2)
 
 
 def _wants_timing(estimate_time: bool | None, model: str) -> bool:
@@ -181,6 +249,8 @@ def _print_report(report: CheckReport, model: str, calibration: str | None, n_ep
     _print_file(report.training)
     if report.validation is not None:
         _print_file(report.validation)
+    if report.reinforcement is not None:
+        _print_reinforcement(report, n_epochs)
     estimate = report.estimate
     if estimate is not None:
         console.print("\n[bold]Estimate[/bold]")
@@ -206,7 +276,8 @@ def _print_report(report: CheckReport, model: str, calibration: str | None, n_ep
             console.print(f"    → {escape(finding.advice)}")
     error = report.blocking_error()
     if error is None:
-        console.print(f"\n[green]OK[/green]: a job on {model} would accept these files.")
+        job = "a reinforcement job" if report.method == "reinforcement" else "a job"
+        console.print(f"\n[green]OK[/green]: {job} on {model} would accept these files.")
     else:
         console.print(f"\n[red]A job would fail[/red] ({error.code}, {error.param}): {escape(error.message)}")
 
@@ -229,7 +300,9 @@ def _print_file(file: FileReport) -> None:
             f"without a user message: {file.n_missing_user}"
         )
     tokens = file.tokens
-    if tokens is not None:
+    if file.prompts is not None:
+        _print_prompts(file)
+    elif tokens is not None:
         console.print(f"  tokens per example: {tokens.total_tokens.to_text()}")
         console.print(f"  trained tokens per example: {tokens.trained_tokens.to_text()}")
         console.print(f"  total: {tokens.n_tokens:,} tokens, {tokens.n_trained_tokens:,} trained")
@@ -241,6 +314,44 @@ def _print_file(file: FileReport) -> None:
             )
     if file.preview is not None:
         _print_preview(file.preview)
+
+
+def _print_prompts(file: FileReport) -> None:
+    from openft.data.validate_prompt import DROPPED_ANSWER
+
+    assert file.prompts is not None
+    final = file.prompts.final_answers
+    if final.count:
+        console.print(f"  final assistant messages: {final.count} ({DROPPED_ANSWER})")
+    tokens = file.tokens
+    if tokens is None:
+        return
+    console.print(f"  prompt tokens per line: {tokens.total_tokens.to_text()}")
+    console.print(f"  total: {tokens.n_tokens:,} prompt tokens (answers are sampled, not written)")
+    if tokens.n_over_context:
+        lines = ", ".join(str(line) for line in tokens.over_context_lines)
+        console.print(
+            f"  [yellow]{tokens.n_over_context} prompt(s) exceed the {tokens.context_length}-token "
+            f"context and will be cut from the start[/yellow] (lines {lines})"
+        )
+
+
+def _print_reinforcement(report: CheckReport, n_epochs: int | None) -> None:
+    estimate = report.reinforcement
+    assert estimate is not None
+    rule = "given" if n_epochs else "auto: aim for 3, seeing 100 to 25,000 prompts in all, 1 to 25 epochs"
+    console.print("\n[bold]Estimate (reinforcement)[/bold]")
+    console.print(f"  epochs: {estimate.n_epochs} ({rule})")
+    console.print(
+        f"  steps: {estimate.n_steps:,} ({estimate.steps_per_epoch:,} per epoch of "
+        f"{estimate.batch_size} prompts)"
+    )
+    console.print(
+        f"  answers sampled per prompt: {estimate.samples_per_prompt} (4 × compute_multiplier); "
+        f"{estimate.n_sampled_answers:,} answers sampled and graded in all, each at most "
+        f"{estimate.answer_tokens} tokens"
+    )
+    console.print("  training time: not estimated (sampling and grading, not tokens, decide it)")
 
 
 def _print_preview(preview: MaskPreview) -> None:

@@ -45,3 +45,41 @@ def estimate_training(
     trained_tokens = epochs * tokens_per_epoch
     seconds = trained_tokens / tokens_per_s if tokens_per_s else None
     return TrainingEstimate(epochs, tokens_per_epoch, trained_tokens, tokens_per_s, seconds)
+
+
+@dataclass(frozen=True)
+class ReinforcementEstimate:
+    """What a reinforcement job does with a prompt file: each step samples `samples_per_prompt` answers
+    to each of `batch_size` prompts and grades them. Sampling and grading dominate its time, which a
+    token count does not predict, so there is no time estimate."""
+
+    n_epochs: int
+    batch_size: int
+    steps_per_epoch: int  # ceil(prompts / batch_size)
+    n_steps: int  # steps_per_epoch × n_epochs
+    samples_per_prompt: int  # the group each answer's advantage is relative to
+    n_sampled_answers: int  # prompts × samples_per_prompt × n_epochs: answers generated and graded
+    answer_tokens: int  # the longest answer sampled (the reasoning_effort's budget)
+
+
+def estimate_reinforcement(
+    n_prompts: int,
+    *,
+    batch_size: int,
+    samples_per_prompt: int,
+    answer_tokens: int,
+    n_epochs: int | None = None,
+) -> ReinforcementEstimate:
+    """Epochs (the auto rule unless given), steps and sampled answers of a reinforcement job."""
+    epochs = n_epochs if n_epochs is not None else auto_epochs(n_prompts)
+    batch = max(1, min(batch_size, n_prompts))
+    steps_per_epoch = -(-n_prompts // batch)
+    return ReinforcementEstimate(
+        n_epochs=epochs,
+        batch_size=batch,
+        steps_per_epoch=steps_per_epoch,
+        n_steps=steps_per_epoch * epochs,
+        samples_per_prompt=samples_per_prompt,
+        n_sampled_answers=n_prompts * samples_per_prompt * epochs,
+        answer_tokens=answer_tokens,
+    )

@@ -7,17 +7,27 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from openft.data.formats import UNEXPECTED_FORMAT, FileFormat, detect_format, json_type_name
+from openft.data.formats import UNEXPECTED_FORMAT, FileFormat, Method, detect_format, json_type_name
 from openft.data.issues import Issue
 from openft.data.lines import BadLine, iter_lines, parse_json_line
 from openft.data.lint_features import LintTable
 from openft.data.render import RenderedChat
-from openft.data.report import N_ISSUES_KEPT, FileReport, MaskPreview, MaskSpan, TokenStats, error_classes
+from openft.data.report import (
+    N_ISSUES_KEPT,
+    FileReport,
+    LineSet,
+    MaskPreview,
+    MaskSpan,
+    PromptStats,
+    TokenStats,
+    error_classes,
+)
 from openft.data.scan import mixed_formats_message
 from openft.data.stats import Histogram
 from openft.data.tokens import ExampleTokens, TokenCounter
 from openft.data.validate_chat import validate_chat
 from openft.data.validate_other import validate_preference, validate_prompt_completion
+from openft.data.validate_prompt import GraderFields, has_final_answer, validate_prompt
 
 BATCH_EXAMPLES = 512  # examples tokenized per call: enough to amortise the call, small enough to stay flat
 N_LINES_SHOWN = 5
@@ -26,14 +36,29 @@ _VALIDATORS: dict[FileFormat, Callable[[dict[str, Any], int], list[Issue]]] = {
     "chat": lambda example, line: validate_chat(example, line),
     "prompt_completion": validate_prompt_completion,
     "preference": validate_preference,
+    "prompt": validate_prompt,
 }
 
 
 class FileChecker:
     """Accumulates one file's report while its lines stream past."""
 
-    def __init__(self, path: Path, purpose: str, counter: TokenCounter | None, max_line_bytes: int) -> None:
+    def __init__(
+        self,
+        path: Path,
+        purpose: str,
+        counter: TokenCounter | None,
+        max_line_bytes: int,
+        *,
+        method: Method | None = None,
+        grader_fields: GraderFields | None = None,
+        answer_tokens: int | None = None,
+    ) -> None:
         self.path, self.purpose, self.counter, self.max_line_bytes = path, purpose, counter, max_line_bytes
+        # A reinforcement file is read as prompts: every object line is one, whatever its keys.
+        self.prompts = method == "reinforcement"
+        self.grader_fields, self.answer_tokens = grader_fields, answer_tokens
+        self.final_answers, self.empty_references, self.little_room = LineSet(), LineSet(), LineSet()
         self.format: FileFormat | None = None
         self.first_line_of_format = 0
         self.n_examples = self.n_valid = self.n_missing_system = self.n_missing_user = 0
@@ -66,6 +91,8 @@ class FileChecker:
         if file_format is None:
             return
         issues = _VALIDATORS[file_format](value, line_no)
+        if not issues and self.grader_fields is not None:
+            issues = self.grader_fields.issues(value, line_no)
         for issue in issues:
             self._add(dataclasses.replace(issue, example=self.n_examples))
         if not issues:
@@ -80,6 +107,9 @@ class FileChecker:
         error, and a line of no format is checked as the file's format (to name what it lacks).
         """
         problem: Issue | None = None
+        if self.prompts and isinstance(value, dict):
+            self.format = "prompt"
+            return self.format
         example_format = detect_format(value) if isinstance(value, dict) else None
         if self.format is None and example_format is not None:
             self.format, self.first_line_of_format = example_format, line_no
@@ -123,6 +153,8 @@ class FileChecker:
                 self._record_tokens(line_no, tokens, example)
             self.n_valid += 1
             self._record_messages(example)
+            if self.format == "prompt":
+                self._record_prompt(line_no, example, counts[index] if counts is not None else None)
             self.table.add(line_no, text, self.format, example)
 
     def _record_tokens(self, line_no: int, tokens: ExampleTokens, example: dict[str, Any]) -> None:
@@ -135,10 +167,20 @@ class FileChecker:
             self.n_over_context += 1
             if len(self.over_context_lines) < N_LINES_SHOWN:
                 self.over_context_lines.append(line_no)
-        if self.preview is None:
+        if self.preview is None and self.format != "prompt":  # a prompt trains no token of its own
             rendered = self.counter.render(self.format, example)
             if isinstance(rendered, RenderedChat):
                 self.preview = mask_preview(self.counter.tokenizer, line_no, rendered)
+
+    def _record_prompt(self, line_no: int, example: dict[str, Any], tokens: Any) -> None:
+        if has_final_answer(example):
+            self.final_answers.add(line_no)
+        if self.grader_fields is not None and self.grader_fields.empty_reference(example):
+            self.empty_references.add(line_no)
+        if self.counter is None or self.answer_tokens is None or not isinstance(tokens, ExampleTokens):
+            return
+        if tokens.n_tokens > self.counter.context_length - self.answer_tokens:
+            self.little_room.add(line_no)
 
     def _record_messages(self, example: dict[str, Any]) -> None:
         if self.format == "prompt_completion":
@@ -180,6 +222,15 @@ class FileChecker:
             n_missing_user=self.n_missing_user if self.format != "prompt_completion" else 0,
             tokens=tokens,
             preview=self.preview,
+            prompts=self._prompt_stats() if self.format == "prompt" else None,
+        )
+
+    def _prompt_stats(self) -> PromptStats:
+        return PromptStats(
+            final_answers=self.final_answers,
+            empty_references=self.empty_references,
+            little_room=self.little_room,
+            answer_tokens=self.answer_tokens,
         )
 
 

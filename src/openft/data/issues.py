@@ -23,6 +23,8 @@ ERROR_CODES = (
     "invalid_tools",
     "invalid_prompt_completion",
     "invalid_preference",
+    "invalid_prompt",
+    "missing_grader_field",
     "unknown_format",
     "mixed_format",
     "invalid_json",

@@ -6,6 +6,7 @@ from openft.data.formats import FileFormat
 from openft.data.issues import LintFinding
 from openft.data.lint_features import LintTable
 from openft.data.lint_preference import preference_findings
+from openft.data.lint_prompt import duplicate_prompts
 from openft.data.lint_repeats import conflicting_answers, duplicates, imbalanced_answers, leakage
 from openft.data.lint_style import answer_formats, answer_length_outliers, system_prompts
 
@@ -14,6 +15,8 @@ def lint_table(table: LintTable, file: str, file_format: FileFormat | None) -> l
     """Every finding about one file (`file` is "training" or "validation")."""
     if not len(table):
         return []
+    if file_format == "prompt":  # answers are sampled and graded: only the prompts can be judged here
+        return duplicate_prompts(table, file) + system_prompts(table, file)
     findings = duplicates(table, file)
     if file_format == "preference":  # several pairs per prompt are normal; their contradictions are not
         findings += preference_findings(table, file)

@@ -18,6 +18,7 @@ from openft.data.formats import FileFormat
 from openft.data.lint_columns import SpilledColumn
 from openft.data.stats import Histogram
 from openft.data.validate_other import preference_outputs
+from openft.data.validate_prompt import prompt_messages
 
 # ASCII punctuation and spacing become spaces, ASCII letters lower case; other bytes stay as they are.
 _NORMALIZE_BYTES = bytes(byte if chr(byte).isalnum() or byte >= 128 else 32 for byte in range(256)).lower()
@@ -211,6 +212,10 @@ def _split_example(
     if file_format == "preference":
         messages = example["input"]["messages"]
         answer = _text(preference_outputs(example)[0][0].get("content"))
+    elif file_format == "prompt":  # the answer is sampled; a written one (dropped by the job) is kept apart
+        messages = list(prompt_messages(example["messages"]))
+        final = example["messages"][len(messages) :]
+        answer = _message_text(final[0]) if final else ""
     else:
         messages = example["messages"]
         last = len(messages) - 1

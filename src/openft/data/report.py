@@ -6,12 +6,13 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from openft.data.epochs import TrainingEstimate
-from openft.data.formats import UNEXPECTED_FORMAT, FileFormat
+from openft.data.epochs import ReinforcementEstimate, TrainingEstimate
+from openft.data.formats import UNEXPECTED_FORMAT, FileFormat, Method
 from openft.data.issues import ERROR_CODES, Issue, LintFinding
 from openft.data.stats import Distribution
 
 MIN_TRAINING_EXAMPLES = 10
+MIN_TRAINING_PROMPTS = 1  # a reinforcement job's file check asks only for one prompt
 N_ISSUES_KEPT = 5  # the first occurrences of each error class that a report shows
 
 
@@ -49,6 +50,29 @@ class MaskPreview:
     spans: tuple[MaskSpan, ...]
 
 
+@dataclass
+class LineSet:
+    """Lines that share a trait: how many, and the first few."""
+
+    count: int = 0
+    lines: list[int] = dataclasses.field(default_factory=list)
+
+    def add(self, line: int) -> None:
+        self.count += 1
+        if len(self.lines) < N_ISSUES_KEPT:
+            self.lines.append(line)
+
+
+@dataclass(frozen=True)
+class PromptStats:
+    """What a reinforcement prompt file's lines carry beyond their prompt."""
+
+    final_answers: LineSet  # lines ending with an assistant message (dropped: the grader judges answers)
+    empty_references: LineSet  # lines where a field the grader compares answers with is empty
+    little_room: LineSet  # prompts that leave less than the answer budget of the context
+    answer_tokens: int | None  # the answer budget (the reasoning_effort's), when known
+
+
 @dataclass(frozen=True)
 class FileReport:
     path: str
@@ -62,6 +86,7 @@ class FileReport:
     n_missing_user: int
     tokens: TokenStats | None  # None without a tokenizer or without a valid example
     preview: MaskPreview | None
+    prompts: PromptStats | None = None  # reinforcement prompt files only
 
     @property
     def n_errors(self) -> int:
@@ -84,6 +109,9 @@ class CheckReport:
     validation: FileReport | None
     estimate: TrainingEstimate | None  # None without a tokenizer or without a valid training example
     lint: tuple[LintFinding, ...]
+    method: Method = "supervised"  # the method the files were checked for (named, or from the file)
+    # A reinforcement job's steps and sampled answers (`estimate` is None then: it trains no tokens).
+    reinforcement: ReinforcementEstimate | None = None
 
     @property
     def ok(self) -> bool:
@@ -94,10 +122,10 @@ class CheckReport:
         training = self.training
         if training.errors:
             return _file_error(training)
-        if training.n_examples < MIN_TRAINING_EXAMPLES:
+        least = MIN_TRAINING_PROMPTS if self.method == "reinforcement" else MIN_TRAINING_EXAMPLES
+        if training.n_examples < least:
             message = (
-                f"Training file has {training.n_examples} example(s), but must have at least "
-                f"{MIN_TRAINING_EXAMPLES} examples"
+                f"Training file has {training.n_examples} example(s), but must have at least {least} examples"
             )
             return BlockingError("invalid_n_examples", message, "training_file", None)
         if self.validation is not None and self.validation.errors:

@@ -2,9 +2,12 @@
 
 Chat examples are rendered by `render_chat` (through `BatchRenderer`, which gives the same result
 faster). A preference example is two conversations, its prompt followed by each answer; both are
-counted. A prompt/completion example is the prompt's tokens, the completion's and the end-of-text
-token, with loss on the completion and end-of-text. Sequences longer than the context are truncated
-from the end, as OpenAI does, so they count at most `context_length` tokens.
+counted. A reinforcement prompt is its messages (a final assistant message dropped) and the
+assistant's generation header, as the recipe samples after it; none of it carries loss, and a prompt
+longer than the context is cut from the start (the recipe keeps its end). A prompt/completion
+example is the prompt's tokens, the completion's and the end-of-text token, with loss on the
+completion and end-of-text. Sequences longer than the context are truncated from the end, as
+OpenAI does, so they count at most `context_length` tokens.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from typing import Any
 
 from openft.data.fast_render import BatchRenderer, Conversation, Counts
 from openft.data.formats import FileFormat
-from openft.data.render import RenderedChat, Tokenizer
+from openft.data.render import RenderedChat, Tokenizer, render_prompt
 from openft.data.validate_other import preference_outputs
+from openft.data.validate_prompt import prompt_messages
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,8 @@ class TokenCounter:
         limit = self.context_length
         if file_format == "prompt_completion":
             return [self._totals([counts]) for counts in self._count_prompt_completions(examples)]
+        if file_format == "prompt":
+            return [self._prompt_tokens(example) for example in examples]
         if file_format == "preference":
             pairs = [preference_conversations(example) for example in examples]
             flat = self.renderer.count([conversation for pair in pairs for conversation in pair], limit)
@@ -81,6 +87,15 @@ class TokenCounter:
             else chat_conversation(example)
         )
         return self.renderer.render([conversation])[0]
+
+    def _prompt_tokens(self, example: Mapping[str, Any]) -> ExampleTokens | ValueError:
+        messages, tools = chat_conversation(example)
+        try:
+            n_tokens = len(render_prompt(self.tokenizer, prompt_messages(messages), tools))
+        except (ValueError, TypeError, KeyError) as exc:  # what the recipe's load_prompts refuses
+            return ValueError(str(exc))
+        n_capped = min(n_tokens, self.context_length)
+        return ExampleTokens(n_tokens, n_capped, 0, n_tokens > n_capped)
 
     def _totals(self, sequences: Sequence[Counts | ValueError]) -> ExampleTokens | ValueError:
         n_tokens = n_capped = n_trained = 0

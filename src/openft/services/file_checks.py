@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from openft.data import check_file
+from openft.data.formats import METHODS
 from openft.errors import InvalidRequest, Unavailable
 from openft.services.base_models import resolve_base_model
 from openft.services.context import Project, ServiceContext
@@ -35,9 +36,12 @@ _report_locks_guard = threading.Lock()
 
 
 def check_uploaded_file(
-    ctx: ServiceContext, project: Project, file_id: str, model: str | None = None
+    ctx: ServiceContext, project: Project, file_id: str, model: str | None = None, method: str | None = None
 ) -> dict[str, Any]:
-    """Every error (line, message, field), statistics and lint findings; with `model`, token counts too."""
+    """Every error (line, message, field), statistics and lint findings; with `model`, token counts too.
+    `method` (supervised, dpo, reinforcement) says what the file trains; None infers it from the file."""
+    if method is not None and method not in METHODS:
+        raise InvalidRequest(f"method must be one of {', '.join(METHODS)}; got {method!r}.", param="method")
     row = get_file_row(ctx, project, file_id)
     if row.purpose != "fine-tune":
         raise InvalidRequest(
@@ -46,24 +50,28 @@ def check_uploaded_file(
         )
     path = ctx.files.path(row.blob_name)
     if model is None:
-        report = check_file(path).to_dict()
+        report = check_file(path, method=method).to_dict()  # type: ignore[arg-type]
     else:
         base = resolve_base_model(ctx, project.id, model)
-        report = _tokenized_report(ctx, row.blob_name, base.name)
+        report = _tokenized_report(ctx, row.blob_name, base.name, method)
         report["model"] = model
     report["training"]["path"] = row.filename  # never the server's own blob path
     return {"object": "file.check", "file_id": row.id, **report}
 
 
-def kept_report_path(ctx: ServiceContext, blob_name: str, base_model: str) -> Path:
-    """Where the report of a stored file through a base model's tokenizer is kept. The model's name is
-    hashed: names may hold characters a file name cannot, and no two names may share a file."""
-    model_key = hashlib.sha256(base_model.encode()).hexdigest()[:32]
+def kept_report_path(ctx: ServiceContext, blob_name: str, base_model: str, method: str | None = None) -> Path:
+    """Where the report of a stored file through a base model's tokenizer (for a method) is kept. The
+    model's name is hashed: names may hold characters a file name cannot, and no two names may share a
+    file."""
+    key = base_model if method is None else f"{base_model}\n{method}"
+    model_key = hashlib.sha256(key.encode()).hexdigest()[:32]
     return ctx.settings.file_checks_dir / f"{blob_name}.{model_key}.json"
 
 
-def _tokenized_report(ctx: ServiceContext, blob_name: str, base_model: str) -> dict[str, Any]:
-    kept = kept_report_path(ctx, blob_name, base_model)
+def _tokenized_report(
+    ctx: ServiceContext, blob_name: str, base_model: str, method: str | None
+) -> dict[str, Any]:
+    kept = kept_report_path(ctx, blob_name, base_model, method)
     with _report_locks_guard:
         lock = _report_locks.setdefault(kept, threading.Lock())
     with lock:
@@ -74,7 +82,7 @@ def _tokenized_report(ctx: ServiceContext, blob_name: str, base_model: str) -> d
                 f"{MAX_RUNNING_CHECKS} files are being checked with a tokenizer right now; try again shortly."
             )
         try:
-            report = _run_check(ctx, ctx.files.path(blob_name), base_model)
+            report = _run_check(ctx, ctx.files.path(blob_name), base_model, method)
         finally:
             _running.release()
         kept.parent.mkdir(parents=True, exist_ok=True)
@@ -85,9 +93,10 @@ def _tokenized_report(ctx: ServiceContext, blob_name: str, base_model: str) -> d
         return report
 
 
-def _run_check(ctx: ServiceContext, path: Path, base_model: str) -> dict[str, Any]:
+def _run_check(ctx: ServiceContext, path: Path, base_model: str, method: str | None) -> dict[str, Any]:
     """`openft data check --json` on the stored file with the model's tokenizer, in a subprocess."""
     command = [sys.executable, "-m", "openft.cli.main", "data", "check", f"--model={base_model}"]
+    command += [f"--method={method}"] if method else []
     command += ["--json", "--no-estimate-time", "--", str(path)]
     env = {**os.environ, "OPENFT_DATA_DIR": str(ctx.settings.data_dir), "PYTHONIOENCODING": "utf-8"}
     timeout_s = ctx.settings.file_check_timeout_s

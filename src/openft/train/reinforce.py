@@ -35,6 +35,7 @@ import torch
 
 from openft.data.lines import BadLine, iter_json_lines
 from openft.data.render import render_prompt, stop_token_ids
+from openft.data.validate_prompt import prompt_messages
 from openft.graders.model_graders import Judge
 from openft.graders.outcome import Outcome
 from openft.graders.run import grade_samples
@@ -96,9 +97,7 @@ def load_prompts(path: Path, tokenizer: Any, max_seq_length: int) -> list[Prompt
             raise DataError(
                 f'{path.name} line {line_no}: reinforcement fine-tuning needs {{"messages": [...]}} prompts'
             )
-        messages = value["messages"]
-        if messages[-1].get("role") == "assistant":  # a reference answer is the grader's business
-            messages = messages[:-1]
+        messages = prompt_messages(value["messages"])  # a reference answer is the grader's business
         try:
             ids = render_prompt(tokenizer, messages, tools_of(value))
         except (ValueError, TypeError, KeyError) as exc:

@@ -382,7 +382,7 @@ def resolve_reinforcement(
     if grader is None:
         raise ConfigError("a reinforcement job needs its grader", "grader")
     values = _reinforcement_values(hp, count_examples(Path(supervised.training_file)), supervised.batch_size)
-    group = max(2, min(MAX_GROUP_SIZE, round(GROUP_SIZE * values["compute_multiplier"])))
+    group = group_size(values["compute_multiplier"])
     return replace(
         supervised,
         training_method="reinforcement",
@@ -398,6 +398,11 @@ def resolve_reinforcement(
             "judges": judges or {},
         },
     )
+
+
+def group_size(compute_multiplier: float) -> int:
+    """Answers sampled per prompt: GROUP_SIZE × compute_multiplier, at least 2 (a group to compare)."""
+    return max(2, min(MAX_GROUP_SIZE, round(GROUP_SIZE * compute_multiplier)))
 
 
 def _reinforcement_values(
