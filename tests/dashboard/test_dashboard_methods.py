@@ -58,8 +58,11 @@ def test_a_reinforcement_job_from_the_new_job_page(
     grader_field = browser.find_element(By.ID, "grader-field")
     assert grader_field.is_displayed() and browser.find_element(By.ID, "hp-compute_multiplier").is_displayed()
     assert not browser.find_element(By.ID, "hp-beta").is_displayed()
-    # The data check reads chat files and finds no answers here; for reinforcement that does not block.
-    wait(browser).until(lambda b: b.find_element(By.CSS_SELECTOR, "#new-job-check .check-report"))
+    # Checked as reinforcement prompts (lines without answers), the file passes.
+    wait(browser).until(
+        lambda b: b.find_elements(By.CSS_SELECTOR, '#new-job-check .check-report[data-ok="true"]')
+    )
+    assert "reinforcement prompts" in element(browser, "#new-job-check").text
     assert browser.find_element(By.ID, "create-job").is_enabled()
 
     validate = browser.find_element(By.ID, "validate-grader")

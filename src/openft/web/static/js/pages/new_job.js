@@ -74,9 +74,9 @@ export async function render(main, { params, signal }) {
     h("div", { class: "two-columns" }, form, h("div", {}, h("h2", {}, "Data check"), check)));
 
   let reports = [];
-  // The data check reads chat and preference files; a reinforcement prompt has no answer to learn, so
-  // its file is checked against the grader when the job starts instead.
-  const blocked = () => method.value !== "reinforcement" && reports.some((r) => !r.ok);
+  // The files are checked as the chosen method reads them (a reinforcement file as prompts); the grader's
+  // {{item.*}} fields are checked by the job when it starts.
+  const blocked = () => reports.some((r) => !r.ok);
   const showMethodFields = () => {
     for (const field of hpFields) field.hidden = !field.dataset.methods.split(" ").includes(method.value);
     graderField.hidden = method.value !== "reinforcement";
@@ -89,10 +89,11 @@ export async function render(main, { params, signal }) {
     const mine = ++checked;
     replace(check, h("p", { role: "status" }, "Checking…"));
     try {
-      const found = await Promise.all(ids.map((id) => get(`/files/${enc(id)}/check`, { signal })));
+      const query = `?method=${enc(method.value)}`;
+      const found = await Promise.all(ids.map((id) => get(`/files/${enc(id)}/check${query}`, { signal })));
       if (mine !== checked) return;
       reports = found;
-      replace(check, method.value === "reinforcement" && note("For reinforcement, lines are prompts without an answer: the job checks each one against the grader's fields when it starts, so the errors about missing answers below do not block it."),
+      replace(check, method.value === "reinforcement" && note("Checked as reinforcement prompts: the job also checks each line against the grader's {{item.*}} fields when it starts."),
         reports.map((report, i) => [h("h3", {}, i === 0 ? "Training file" : "Validation file"), checkReport(report)]));
       submit.disabled = blocked();
     } catch (error) {
