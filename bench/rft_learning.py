@@ -229,6 +229,8 @@ def run(
         ],
         "base_success": _success(task, held_out, base_answers),
         "fine_tuned_success": _success(task, held_out, tuned_answers),
+        "base_reward_mean": _reward(task, held_out, base_answers),
+        "fine_tuned_reward_mean": _reward(task, held_out, tuned_answers),
         "train_seconds": round(train_s, 1),
         "seconds_by_part": spent,
         "generate_seconds": round(generate_s, 1),
@@ -267,6 +269,14 @@ def _success(task: Task, lines: list[Line], answers: list[Any]) -> float:
     return round(hits / max(1, len(lines)), 3)
 
 
+def _reward(task: Task, lines: list[Line], answers: list[Any]) -> float:
+    """The grader's mean reward on the greedy held-out answers, as the run's valid_reward_mean scores."""
+    from openft.graders.run import grade_samples
+
+    outcomes = grade_samples(task.grader, [(a.text, line) for line, a in zip(lines, answers, strict=True)])
+    return round(sum(o.reward for o in outcomes) / max(1, len(outcomes)), 3)
+
+
 def _print_summary(result: dict[str, Any]) -> None:
     hp = result["hyperparameters"]
     print(
@@ -283,7 +293,8 @@ def _print_summary(result: dict[str, Any]) -> None:
     )
     print(
         f"held-out success: base {result['base_success']:.2f} -> "
-        f"fine-tuned {result['fine_tuned_success']:.2f}",
+        f"fine-tuned {result['fine_tuned_success']:.2f}; held-out reward mean (greedy): base "
+        f"{result['base_reward_mean']:.3f} -> fine-tuned {result['fine_tuned_reward_mean']:.3f}",
         file=sys.stderr,
     )
 
