@@ -2,7 +2,7 @@
 llama.cpp's greedy answers the served model's?
 
     OPENFT_LLAMA_CPP_BIN=/path/to/llama-simple python bench/export_llama_cpp.py --adapter DIR \
-        [--types f32 f16 q8_0] [--max-tokens 32] [--work DIR]
+        [--types f32 f16 q8_0] [--max-tokens 32] [--prompt P ...] [--work DIR]
 
 `--adapter` is a LoRA checkpoint of smollm2-135m-instruct (`openft train ... --output RUN` writes
 RUN/final), else bench/export_formats.py's random adapter. Each type is exported with `openft export`'s
@@ -30,6 +30,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/openft-bench-llama-cpp"))
     parser.add_argument("--types", nargs="+", default=["f32", "f16", "q8_0"])
     parser.add_argument("--max-tokens", type=int, default=32)
+    parser.add_argument("--prompt", action="append", help="a prompt (repeatable; default: the check's)")
     args = parser.parse_args()
 
     from openft.export.check import DEFAULT_PROMPTS, served_answers, token_agreement
@@ -46,7 +47,7 @@ def main() -> None:
     model = ModelRef(f"ft:{BASE_NAME}:bench::llama-cpp", str(base), str(adapter), str(base), 8192)
     source = source_of(model, BASE_NAME)
     tokenizer = _tokenizer(str(base))
-    prompts = tuple(DEFAULT_PROMPTS)
+    prompts = tuple(args.prompt or DEFAULT_PROMPTS)
     served = served_answers(model, prompts, args.max_tokens)
     rows = []
     for gguf_type in args.types:
