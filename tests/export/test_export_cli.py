@@ -186,7 +186,10 @@ def test_gguf_metadata_is_llama_cpps(tuned: Tuned, tmp_path: Path) -> None:
     assert types["blk.0.attn_norm.weight"] == GGMLQuantizationType.F32
     assert "output.weight" not in types  # tied to token_embd, as llama.cpp expects
     modelfile = (out / "Modelfile").read_text()
-    assert modelfile.startswith(f"FROM ./{gguf_file.name}\n")
+    # The byte vocabulary has no merges: the export says up front that llama.cpp will not load it.
+    assert "llama.cpp and Ollama will not load this GGUF file" in " ".join(result.output.split())
+    assert modelfile.startswith("# llama.cpp and Ollama will not load this GGUF file")
+    assert f"\nFROM ./{gguf_file.name}\n" in modelfile
     assert 'TEMPLATE """' in modelfile and "{{ .Content }}<|im_end|>" in modelfile
     assert 'PARAMETER stop "<|im_end|>"' in modelfile
 

@@ -71,6 +71,8 @@ def export_command(
     console.print(f"Exported [bold]{escape(model)}[/bold] as {format} in {result.seconds:.1f} s to {out}:")
     for path in result.files:
         console.print(f"  {path.name}  ({path.stat().st_size / 1e6:.1f} MB)")
+    for note in result.notes:
+        console.print(f"[yellow]Note:[/yellow] {escape(note)}")
     if not check:
         console.print("[yellow]Not checked[/yellow] (--no-check).")
         return

@@ -51,6 +51,13 @@ _LAYER_NAME = re.compile(r"model\.layers\.(\d+)\.(.+)\.weight")
 NORMAL, UNUSED, CONTROL, USER_DEFINED = 1, 5, 3, 4
 # The pre-tokenizer llama.cpp is told when the base did not come from a GGUF file that names one.
 DEFAULT_PRE_TOKENIZER = "gpt-2"
+# What llama.cpp says when a `gpt2` vocabulary has no merges (llama-vocab.cpp, checked at 0c1e57098).
+NO_MERGES_NOTE = (
+    "llama.cpp and Ollama will not load this GGUF file: its byte vocabulary has no BPE merges, and "
+    'llama.cpp requires them for a byte-level BPE tokenizer ("cannot find tokenizer merges in model '
+    'file"). transformers loads it (from_pretrained(dir, gguf_file=...)); for llama.cpp, export a model '
+    "whose tokenizer has merges, such as one fine-tuned from smollm2-135m-instruct."
+)
 
 
 def export_gguf(source: ExportSource, out_dir: Path, gguf_type: str) -> list[Path]:
@@ -75,8 +82,23 @@ def export_gguf(source: ExportSource, out_dir: Path, gguf_type: str) -> list[Pat
         writer.write_tensors_to_file()
     finally:
         writer.close()
-    write_modelfile(out_dir, path.name, tokenizer, model.config.max_position_embeddings)
+    note = llama_cpp_note(tokenizer)
+    write_modelfile(out_dir, path.name, tokenizer, model.config.max_position_embeddings, note=note)
     return sorted(p for p in out_dir.iterdir() if p.is_file())
+
+
+def llama_cpp_note(tokenizer: Any) -> str | None:
+    """Why llama.cpp will not load the model's GGUF file, if it will not: a vocabulary without merges
+    (the built-in models' byte tokenizer). GGUF cannot hold an empty merge list, and a placeholder
+    merge breaks transformers' loader, which wants every merge and its result in the vocabulary."""
+    backend = json.loads(tokenizer.backend_tokenizer.to_str())
+    return None if backend["model"].get("merges") else NO_MERGES_NOTE
+
+
+def gguf_notes(source: ExportSource) -> tuple[str, ...]:
+    """What a user of the GGUF export should know before taking it to llama.cpp or Ollama."""
+    note = llama_cpp_note(load_tokenizer(source))
+    return (note,) if note else ()
 
 
 def gguf_file_name(model_name: str, gguf_type: str) -> str:

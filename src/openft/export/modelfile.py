@@ -25,8 +25,11 @@ CHATML_GO_TEMPLATE = (
 )
 
 
-def write_modelfile(out_dir: Path, gguf_name: str, tokenizer: Any, context_length: int) -> Path:
-    lines = [f"FROM ./{gguf_name}", ""]
+def write_modelfile(
+    out_dir: Path, gguf_name: str, tokenizer: Any, context_length: int, *, note: str | None = None
+) -> Path:
+    lines = [f"# {note}", ""] if note else []
+    lines += [f"FROM ./{gguf_name}", ""]
     template = tokenizer.chat_template or ""
     if IM_START in template and IM_END in template:
         lines.append(f'TEMPLATE """{CHATML_GO_TEMPLATE}"""')

@@ -15,6 +15,7 @@ class ExportResult:
     out_dir: Path
     files: list[Path]
     seconds: float
+    notes: tuple[str, ...] = ()  # what the user should know about the files (shown by the CLI)
 
 
 def export_model(
@@ -32,7 +33,16 @@ def export_model(
         if created:
             shutil.rmtree(out_dir, ignore_errors=True)
         raise
-    return ExportResult(out_dir=out_dir, files=files, seconds=time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    return ExportResult(out_dir=out_dir, files=files, seconds=seconds, notes=_notes(source, request))
+
+
+def _notes(source: ExportSource, request: ExportRequest) -> tuple[str, ...]:
+    if request.format != "gguf":
+        return ()
+    from openft.export.gguf import gguf_notes
+
+    return gguf_notes(source)
 
 
 def _write(source: ExportSource, request: ExportRequest, out_dir: Path, base_description: str) -> list[Path]:
