@@ -110,6 +110,8 @@ def test_start_a_job_from_the_new_job_page_and_watch_the_chart_grow(
     assert "Step " in browser.find_element(By.ID, "event-log").text
     screenshot("job-running")
 
+    # The page shows the job running (and its Pause button) as soon as its first step arrives.
+    wait(browser).until(lambda b: b.find_element(By.CSS_SELECTOR, ".page-head .badge").text == "running")
     browser.find_element(By.CSS_SELECTOR, "button[data-action='pause']").click()
     badge = ".page-head .badge"
     wait(browser).until(lambda b: b.find_element(By.CSS_SELECTOR, badge).text == "paused")

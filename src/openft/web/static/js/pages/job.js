@@ -34,11 +34,16 @@ export async function render(main, { id, signal }) {
     h("section", {}, h("h2", {}, "Events"), log));
 
   const showError = (error) => replace(problem, errorBox(error));
+  let headStatus = null; // the head (badge and buttons) is redrawn only when the status changes, so a
+  // refresh never swaps a button out from under a click
   const drawJob = () => {
-    replace(head,
-      h("h1", {}, "Job ", h("span", { class: "mono" }, job.id)),
-      badge(job.status),
-      jobActions(job, (updated) => { job = updated; drawJob(); }, showError));
+    if (job.status !== headStatus) {
+      headStatus = job.status;
+      replace(head,
+        h("h1", {}, "Job ", h("span", { class: "mono" }, job.id)),
+        badge(job.status),
+        jobActions(job, (updated) => { job = updated; drawJob(); }, showError));
+    }
     replace(summary, h("h2", { id: "summary-title" }, "Details"), facts([
       ["Base model", job.model],
       ["Fine-tuned model", job.fine_tuned_model
@@ -63,6 +68,16 @@ export async function render(main, { id, signal }) {
   const refreshJob = async () => {
     job = await get(path, { signal });
     drawJob();
+  };
+  // Many events in a row (the history replayed when the page opens) make one or two reads, not many.
+  let refreshing = null;
+  let again = false;
+  const refreshSoon = () => {
+    if (refreshing) { again = true; return; }
+    refreshing = refreshJob().catch(() => {}).finally(() => {
+      refreshing = null;
+      if (again) { again = false; refreshSoon(); }
+    });
   };
   const refreshCheckpoints = async () => {
     const items = await listAll(`${path}/checkpoints`, { signal, max: 100 });
@@ -112,6 +127,9 @@ export async function render(main, { id, signal }) {
     log.prepend(h("li", { class: `level-${event.level}` }, h("time", {}, time(event.created_at)), " ", event.message));
     while (log.children.length > MAX_LOG_LINES) log.lastElementChild.remove();
     if (event.message.startsWith("Checkpoint created")) refreshCheckpoints().catch(() => {});
+    // A status change comes as a message event (started, paused, ...); a step while the page still shows
+    // the job queued means it started: the job object (status, buttons) is re-read at once, not later.
+    if (ACTIVE.has(job.status) && (event.type !== "metrics" || job.status !== "running")) refreshSoon();
     if (event.data?.kind === "evaluation") {
       seen.add(event.id);
       if (event.level === "warn") evaluationSettled = true;
