@@ -6,6 +6,12 @@ import { confirmButton, errorBox, h, replace, table, time } from "../ui.js";
 
 const KINDS = ["base", "fine-tuned", "checkpoint"];
 
+// What to do when a list is empty: where its models come from.
+const EMPTY = {
+  "fine-tuned": "No fine-tuned models yet: a job that succeeds makes one (New job).",
+  checkpoint: "No checkpoints yet: each epoch of a job makes one; the last three are kept.",
+};
+
 export async function render(main, { signal }) {
   const problem = h("div");
   const lists = h("div");
@@ -27,7 +33,7 @@ export async function render(main, { signal }) {
             }
             await load();
           })),
-      ]), { empty: `No ${kind} models.`, label: `${kind} models` }),
+      ]), { empty: EMPTY[kind] || `No ${kind} models.`, label: `${kind} models` }),
     ]));
   };
   await load();
