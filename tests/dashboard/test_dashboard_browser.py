@@ -22,11 +22,14 @@ from tests.jobs.conftest import synthetic_files, upload_examples, wait_for_job
 pytestmark = pytest.mark.usefixtures("page_errors")
 
 
-def long_job(client: OpenAI) -> str:
+def long_job(client: OpenAI, metadata: dict[str, str] | None = None) -> str:
     """A job that trains for minutes unless stopped (500 steps of openft-tiny)."""
     training_file, _ = synthetic_files(client, n_train=20, n_valid=4)
     return client.fine_tuning.jobs.create(
-        model="openft-tiny", training_file=training_file, hyperparameters={"n_epochs": 25, "batch_size": 1}
+        model="openft-tiny",
+        training_file=training_file,
+        hyperparameters={"n_epochs": 25, "batch_size": 1},
+        metadata=metadata,
     ).id
 
 
@@ -130,7 +133,7 @@ def test_cancel_a_job_from_the_jobs_list(
     browser: WebDriver, dashboard_server: LiveServer, screenshot: Screenshot
 ) -> None:
     client = dashboard_server.client()
-    job_id = long_job(client)
+    job_id = long_job(client, metadata={"purpose": "cancel-test"})
     wait_for_job(client, job_id, statuses=("running",))
     open_page(browser, dashboard_server, "jobs")
     cancel = element(browser, f"button[aria-label='Cancel {job_id}']")
@@ -143,6 +146,16 @@ def test_cancel_a_job_from_the_jobs_list(
 
     Select(browser.find_element(By.ID, "status-filter")).select_by_value("running")
     assert job_id not in browser.find_element(By.ID, "jobs-list").text
+
+    # The metadata filter: the pair the job was created with finds it, another pair does not.
+    Select(browser.find_element(By.ID, "status-filter")).select_by_value("")
+    metadata = browser.find_element(By.ID, "metadata-filter")
+    metadata.send_keys("purpose=cancel-test")
+    # (The list redraws every few seconds while other tests' jobs run: look it up afresh each time.)
+    wait(browser).until(lambda b: len(b.find_elements(By.CSS_SELECTOR, "#jobs-list tbody tr")) == 1)
+    assert job_id in browser.find_element(By.ID, "jobs-list").text
+    metadata.send_keys("-other")
+    wait(browser).until(lambda b: "No job matches the filters." in b.find_element(By.ID, "jobs-list").text)
 
 
 def test_a_finished_job_shows_its_charts_checkpoints_and_result_file(
