@@ -4,6 +4,7 @@ the caller's project, with OpenAI's error envelope for bad requests."""
 from __future__ import annotations
 
 import io
+import json
 import tarfile
 from pathlib import Path
 
@@ -11,17 +12,22 @@ import httpx
 import pytest
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from openft.export.check import DEFAULT_MAX_TOKENS
 from tests.export.conftest import Tuned, server_answers, transformers_answers
 
 pytestmark = pytest.mark.slow
 
 
-def _download(http: httpx.Client, model: str, into: Path, **params: str) -> list[str]:
-    """Stream the archive to disk, then unpack it; returns its member names."""
+def _download(
+    http: httpx.Client, model: str, into: Path, headers: dict[str, str] | None = None, **params: str
+) -> list[str]:
+    """Stream the archive to disk, then unpack it; returns its member names (and fills `headers`)."""
     into.mkdir(parents=True, exist_ok=True)
     archive = into / "export.tar"
     with http.stream("GET", f"models/{model}/export", params=params) as response:
         assert response.status_code == 200, response.read()
+        if headers is not None:
+            headers.update(response.headers)
         assert response.headers["content-type"] == "application/x-tar"
         assert response.headers["content-disposition"].startswith("attachment; filename=")
         with archive.open("wb") as file:
@@ -56,6 +62,25 @@ def test_peft_and_gguf_archives(tuned: Tuned, tmp_path: Path) -> None:
     }
     assert {n.rsplit(".", 2)[-2:][0] for n in gguf_names if n.endswith(".gguf")} == {"q8_0"}
     assert any(n.endswith("/Modelfile") for n in gguf_names)
+
+
+def test_a_checked_archive_carries_the_check(tuned: Tuned, tmp_path: Path) -> None:
+    headers: dict[str, str] = {}
+    with tuned.server.http(tuned.key) as http:
+        names = _download(http, tuned.lora_model, tmp_path, headers, format="peft", check="true")
+    (check_file,) = [n for n in names if n.endswith("/check.json")]
+    check = json.loads((tmp_path / check_file).read_text())
+    assert headers["x-openft-export-check"] == "passed" and check["passed"] is True
+    assert check["prompts"] and check["token_agreement"] == 1.0
+    client = tuned.server.client(tuned.key)
+    for row in check["prompts"]:  # the "served" side is what chat answers, and the export said the same
+        chat = client.chat.completions.create(
+            model=tuned.lora_model,
+            messages=[{"role": "user", "content": row["prompt"]}],
+            temperature=0,
+            max_tokens=DEFAULT_MAX_TOKENS,
+        )
+        assert row["served"] == chat.choices[0].message.content == row["exported"]
 
 
 def test_errors_use_openais_envelope(tuned: Tuned) -> None:

@@ -27,13 +27,13 @@ def export_model(
     format: str | None = None,
     gguf_type: str | None = None,
     dtype: str | None = None,
+    check: bool = False,
 ) -> StreamingResponse:
-    archive = export_service.export_archive(ctx, project, model, format, gguf_type, dtype)
-    return StreamingResponse(
-        archive.chunks(),
-        media_type="application/x-tar",
-        headers={
-            "content-disposition": f'attachment; filename="{archive.file_name}"',
-            "content-length": str(archive.size),
-        },
-    )
+    archive = export_service.export_archive(ctx, project, model, format, gguf_type, dtype, check)
+    headers = {
+        "content-disposition": f'attachment; filename="{archive.file_name}"',
+        "content-length": str(archive.size),
+    }
+    if archive.check is not None:
+        headers["x-openft-export-check"] = archive.check  # details in the archive's check.json
+    return StreamingResponse(archive.chunks(), media_type="application/x-tar", headers=headers)

@@ -8,6 +8,7 @@ writes it where it is told.
 
 from __future__ import annotations
 
+import json
 import shutil
 import tarfile
 import tempfile
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from openft.errors import InvalidRequest, NotFound, Unavailable
+from openft.export.check import CheckResult, check_export
 from openft.export.run import export_model
 from openft.export.source import ExportRequest, ExportSource, check_format_fits, checked_request, source_of
 from openft.models.catalog import UnknownModelError
@@ -42,6 +44,7 @@ class Archive:
     size: int  # bytes of the whole stream
     work_dir: Path
     members: list[tuple[bytes, Path]]  # (tar header, file)
+    check: str | None = None  # "passed" or "failed" when the export was checked (check.json inside)
 
     def chunks(self) -> Iterator[bytes]:
         try:
@@ -101,8 +104,11 @@ def export_archive(
     format: str | None,
     gguf_type: str | None = None,
     dtype: str | None = None,
+    check: bool = False,
 ) -> Archive:
-    """Export into a scratch directory and describe the tar stream of it (errors before any byte)."""
+    """Export into a scratch directory and describe the tar stream of it (errors before any byte).
+    With `check`, the export's greedy answers are compared with the served model's first, as
+    `openft export` does, and the comparison travels in the archive as check.json."""
     if not format:
         raise InvalidRequest("Missing required parameter: 'format' (peft, merged or gguf).", param="format")
     request = checked_request(format, gguf_type, dtype)
@@ -111,12 +117,12 @@ def export_archive(
     if not _exporting.acquire(blocking=False):
         raise Unavailable("Another model export is running on this server; try again when it has finished.")
     try:
-        return _archive(ctx, source, request)
+        return _archive(ctx, source, request, check)
     finally:
         _exporting.release()
 
 
-def _archive(ctx: ServiceContext, source: ExportSource, request: ExportRequest) -> Archive:
+def _archive(ctx: ServiceContext, source: ExportSource, request: ExportRequest, check: bool) -> Archive:
     scratch = ctx.settings.data_dir / EXPORTS_DIR
     scratch.mkdir(parents=True, exist_ok=True)
     _sweep(scratch)
@@ -126,12 +132,42 @@ def _archive(ctx: ServiceContext, source: ExportSource, request: ExportRequest) 
         result = export_model(
             source, request, work_dir / folder, base_description=base_description(ctx, source.base_name)
         )
+        files = list(result.files)
+        checked = check_export(source, request.format, work_dir / folder) if check else None
+        if checked is not None:
+            files.append(_write_check(checked, work_dir / folder / "check.json"))
     except BaseException:
         shutil.rmtree(work_dir, ignore_errors=True)
         raise
-    members = [(_header(f"{folder}/{path.name}", path), path) for path in result.files]
+    members = [(_header(f"{folder}/{path.name}", path), path) for path in files]
     size = sum(len(h) + p.stat().st_size + _padding(p.stat().st_size) for h, p in members) + 2 * _BLOCK
-    return Archive(file_name=f"{folder}.tar", size=size, work_dir=work_dir, members=members)
+    verdict = None if checked is None else ("passed" if checked.passed else "failed")
+    return Archive(f"{folder}.tar", size, work_dir, members, verdict)
+
+
+def _write_check(checked: CheckResult, path: Path) -> Path:
+    path.write_text(
+        json.dumps(
+            {
+                "format": checked.format,
+                "loaded_with": checked.loaded_with,
+                "passed": checked.passed,
+                "answers_identical": f"{checked.n_agree}/{len(checked.rows)}",
+                "token_agreement": round(checked.token_agreement, 4),
+                "prompts": [
+                    {
+                        "prompt": row.prompt,
+                        "served": row.served,
+                        "exported": row.exported,
+                        "token_agreement": round(row.token_agreement, 4),
+                    }
+                    for row in checked.rows
+                ],
+            },
+            indent=2,
+        )
+    )
+    return path
 
 
 def _sweep(scratch: Path) -> None:
