@@ -207,6 +207,13 @@ def test_the_evals_page_shows_runs_and_scores(
     assert "completed" in runs.text
     row = runs.find_element(By.XPATH, ".//tbody/tr[1]").text
     assert "saved answers" in row and "exact answer: 50% (1/2)" in row
+
+    # Each item with each run's verdicts, side by side (this run grades the answers its file holds).
+    browser.find_element(By.CSS_SELECTOR, f"button[data-eval='{evaluation.id}']").click()
+    answers = element(browser, "table[aria-label='Answers of capitals']")
+    rows = [r.text for r in answers.find_elements(By.CSS_SELECTOR, "tbody tr")]
+    assert len(rows) == 2 and "saved answers" in answers.text
+    assert "✓ exact answer (1.00)" in rows[0] and "✗ exact answer (0.00)" in rows[1]
     screenshot("evals")
 
 
