@@ -19,6 +19,7 @@ from openft.data.formats import METHODS, Method
 from openft.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    from openft.data.report import TokenStats
     from openft.graders.item_fields import ItemFields
 
 data_app = typer.Typer(
@@ -306,12 +307,7 @@ def _print_file(file: FileReport) -> None:
         console.print(f"  tokens per example: {tokens.total_tokens.to_text()}")
         console.print(f"  trained tokens per example: {tokens.trained_tokens.to_text()}")
         console.print(f"  total: {tokens.n_tokens:,} tokens, {tokens.n_trained_tokens:,} trained")
-        if tokens.n_over_context:
-            lines = ", ".join(str(line) for line in tokens.over_context_lines)
-            console.print(
-                f"  [yellow]{tokens.n_over_context} example(s) exceed the {tokens.context_length}-token "
-                f"context and will be truncated from the end[/yellow] (lines {lines})"
-            )
+        _print_over_context(tokens, "example(s)", "truncated from the end")
     if file.preview is not None:
         _print_preview(file.preview)
 
@@ -328,11 +324,16 @@ def _print_prompts(file: FileReport) -> None:
         return
     console.print(f"  prompt tokens per line: {tokens.total_tokens.to_text()}")
     console.print(f"  total: {tokens.n_tokens:,} prompt tokens (answers are sampled, not written)")
+    _print_over_context(tokens, "prompt(s)", "cut from the start")
+
+
+def _print_over_context(tokens: TokenStats, what: str, cut: str) -> None:
+    """The lines longer than the context, and which end of them training drops."""
     if tokens.n_over_context:
         lines = ", ".join(str(line) for line in tokens.over_context_lines)
         console.print(
-            f"  [yellow]{tokens.n_over_context} prompt(s) exceed the {tokens.context_length}-token "
-            f"context and will be cut from the start[/yellow] (lines {lines})"
+            f"  [yellow]{tokens.n_over_context} {what} exceed the {tokens.context_length}-token "
+            f"context and will be {cut}[/yellow] (lines {lines})"
         )
 
 
