@@ -205,6 +205,41 @@ def test_a_bad_item_errors_alone(served: Served) -> None:
     assert errored.sample.error.code == "invalid_item" and "context" in errored.sample.error.message
 
 
+def test_sampling_params_response_format_shapes_every_answer(served: Served) -> None:
+    """The base model is untrained: only the grammar makes its answers JSON of the run's schema, so a
+    criterion reading {{sample.output_json.city}} grades every item instead of erroring."""
+    client = served.client
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": "string", "enum": ["Paris", "Rome"]}},
+        "required": ["city"],
+        "additionalProperties": False,
+    }
+    city = {
+        "type": "string_check",
+        "name": "city",
+        "input": "{{sample.output_json.city}}",
+        "reference": "Paris",
+        "operation": "eq",
+    }
+    evaluation = new_eval(client, criteria=[city])
+    sampling = {
+        **GREEDY,
+        "temperature": 1.0,
+        "response_format": {"type": "json_schema", "json_schema": {"name": "city", "schema": schema}},
+    }
+    source = {"type": "file_content", "content": [{"item": item} for item in items(6)]}
+    run = client.evals.runs.create(
+        evaluation.id,
+        data_source=completions("openft-tiny", source, sampling_params=sampling),
+    )
+    done = wait_for_run(client, evaluation.id, run.id)
+
+    assert done.status == "completed" and done.result_counts.errored == 0, done.result_counts
+    for item in client.evals.runs.output_items.list(run.id, eval_id=evaluation.id):
+        assert json.loads(item.sample.output[0].content or "")["city"] in ("Paris", "Rome")
+
+
 def test_a_jsonl_run_grades_the_samples_it_holds(served: Served) -> None:
     client = served.client
     evaluation = new_eval(client)

@@ -127,6 +127,54 @@ def test_a_score_model_grader_asks_a_fine_tuned_judge_of_the_project(server: Liv
     assert data["train_reward_mean"] == pytest.approx(0.9)
 
 
+def test_sampled_answers_follow_the_jobs_response_format(server: LiveServer) -> None:
+    """An untrained model writes bytes at random; with a json_schema response_format every sampled answer
+    is still JSON of that schema, so a grader reading {{sample.output_json.team}} never fails, and about
+    a third of the answers name the right one of three teams."""
+    client = server.client()
+    response_format = {
+        "type": "json_schema",
+        "json_schema": {
+            "name": "route",
+            "strict": True,
+            "schema": {
+                "type": "object",
+                "properties": {"team": {"type": "string", "enum": ["billing", "tech", "sales"]}},
+                "required": ["team"],
+                "additionalProperties": False,
+            },
+        },
+    }
+    grader = {
+        "type": "string_check",
+        "name": "team",
+        "input": "{{sample.output_json.team}}",
+        "reference": "{{item.team}}",
+        "operation": "eq",
+    }
+    job = client.fine_tuning.jobs.create(
+        model="openft-tiny",
+        training_file=upload_examples(client, prompts(8, team="tech"), "routes.jsonl"),
+        seed=2,
+        method={
+            "type": "reinforcement",
+            "reinforcement": {
+                "grader": grader,
+                "response_format": response_format,
+                "hyperparameters": {"n_epochs": 1, "batch_size": 8, "compute_multiplier": 2},
+            },
+        },
+    )
+    done = wait_for_job(client, job.id)
+    assert done.status == "succeeded", done.error
+    assert done.method is not None and done.method.reinforcement is not None
+    assert done.method.reinforcement.response_format == response_format
+    (metrics,) = [e.data for e in client.fine_tuning.jobs.list_events(job.id).data if e.type == "metrics"]
+    data: Any = metrics
+    assert data["train_grader_error_rate"] == 0  # every answer parsed as the schema's JSON
+    assert 0.05 < data["train_reward_mean"] < 0.8
+
+
 def test_a_line_without_a_field_the_grader_reads_fails_the_job(server: LiveServer) -> None:
     client = server.client()
     lines = prompts(10)
@@ -164,6 +212,13 @@ def test_a_line_without_a_field_the_grader_reads_fails_the_job(server: LiveServe
                                   "input": [{"role": "user", "content": "{{sample.output_text}}"}]}}}}},
             "method.reinforcement.grader.graders.j.model",
             "judge model 'gpt-4o-2024-08-06' cannot be used",
+        ),
+        (
+            {"type": "reinforcement", "reinforcement": {"grader": GRADER, "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "r", "strict": True, "schema": {"type": "objekt"}}}}},
+            "method.reinforcement.response_format.json_schema.schema",
+            "objekt",
         ),
         (
             {"type": "reinforcement",

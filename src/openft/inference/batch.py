@@ -46,7 +46,8 @@ class RunningBatch:
         self._route([s.adapter for s in sequences])
         logits = self._forward(ids, mask, positions, cache)
         rows = [(s.job.request.params, s.choice) for s in sequences]
-        sampler = BatchSampler(rows, self.weights.vocab_size, self.device)
+        grammars = [s.job.request.grammar for s in sequences]
+        sampler = BatchSampler(rows, self.weights.vocab_size, self.device, grammars)
         if self._cache is None or self._sampler is None or self._logits is None:
             self._cache, self._mask, self._sampler, self._logits = cache, mask, sampler, logits
             self._positions = positions[:, -1:]

@@ -6,6 +6,7 @@ that names what to fix, never a failure inside the engine.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,10 +25,13 @@ def check_chat_options(body: ChatCompletionRequest) -> None:
         )
     if body.audio is not None:
         raise InvalidRequest("openft serves text models: audio output is not available.", param="audio")
-    if body.response_format is not None and body.response_format.type != "text":
+    # OpenAI's JSON mode rule: a model not told to write JSON may write whitespace until max_tokens.
+    json_mode = body.response_format is not None and body.response_format.type == "json_object"
+    if json_mode and not any("json" in json.dumps(m.content).lower() for m in body.messages):
         raise InvalidRequest(
-            f"response_format '{body.response_format.type}' is not supported by openft; only 'text' is.",
-            param="response_format",
+            "'messages' must contain the word 'json' in some form, to use 'response_format' of type "
+            "'json_object'.",
+            param="messages",
         )
     if body.top_logprobs and not body.logprobs:
         raise InvalidRequest("'top_logprobs' needs 'logprobs' set to true.", param="top_logprobs")

@@ -8,10 +8,13 @@ the model's own distribution (before penalties, temperature and top_p), as OpenA
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
+from openft.inference.constrained import RowGrammars
+from openft.inference.grammar import OutputGrammar
 from openft.inference.types import SamplingParams
 
 _SEED_MIX = 1_000_003  # spreads one request's choices over different streams
@@ -28,9 +31,17 @@ class Choice:
 
 
 class BatchSampler:
-    def __init__(self, rows: list[tuple[SamplingParams, int]], vocab_size: int, device: torch.device) -> None:
-        """`rows`: the options of each sequence and its choice index within its request."""
+    def __init__(
+        self,
+        rows: list[tuple[SamplingParams, int]],
+        vocab_size: int,
+        device: torch.device,
+        grammars: Sequence[OutputGrammar | None] | None = None,
+    ) -> None:
+        """`rows`: the options of each sequence and its choice index within its request; `grammars`: what
+        each sequence may write (its request's response_format), None where it writes freely."""
         self.params = [params for params, _ in rows]
+        self.grammars = RowGrammars(grammars if grammars is not None else [None] * len(rows))
         self.device = device
         self.generators = [_generator(params.seed, choice) for params, choice in rows]
         self.temperature = torch.tensor([max(p.temperature, 1e-5) for p in self.params], device=device)
@@ -53,6 +64,7 @@ class BatchSampler:
             self.top_p[index],
             self.greedy[index],
         )
+        self.grammars.select(keep)
         self.presence, self.frequency = self.presence[index], self.frequency[index]
         if self.counts is not None:
             self.counts = self.counts[index]
@@ -67,6 +79,7 @@ class BatchSampler:
         self.temperature = torch.cat([self.temperature, other.temperature])
         self.top_p = torch.cat([self.top_p, other.top_p])
         self.greedy = torch.cat([self.greedy, other.greedy])
+        self.grammars.join(other.grammars)
         self.presence = torch.cat([self.presence, other.presence])
         self.frequency = torch.cat([self.frequency, other.frequency])
         self.any_penalty = self.any_penalty or other.any_penalty
@@ -85,7 +98,11 @@ class BatchSampler:
             logits = logits.masked_fill(broken[:, None], 0.0)
         logprobs = torch.log_softmax(logits, dim=-1) if self.max_top is not None else None
         scores = self._adjusted(logits)
+        if self.grammars.active:
+            scores = self.grammars.mask(scores)
         chosen = self._pick(scores)
+        if self.grammars.active:
+            self.grammars.advance(chosen.tolist())
         if self.counts is not None:
             self.counts.scatter_add_(
                 1, chosen[:, None], torch.ones_like(chosen[:, None], dtype=self.counts.dtype)

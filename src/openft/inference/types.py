@@ -9,6 +9,8 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from openft.inference.grammar import OutputGrammar
+
 FinishReason = Literal["stop", "length"]
 
 
@@ -57,6 +59,8 @@ class GenerationRequest:
     params: SamplingParams
     # Token ids that end a choice without appearing in its text (the template's end-of-turn token).
     stop_token_ids: tuple[int, ...]
+    # What the answer must follow (response_format json_schema / json_object); None: free text.
+    grammar: OutputGrammar | None = None
 
 
 @dataclass(frozen=True)

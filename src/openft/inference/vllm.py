@@ -168,6 +168,8 @@ def completion_body(name: str, request: GenerationRequest) -> dict[str, Any]:
         "logprobs": params.logprobs or 0,
         "skip_special_tokens": True,
         "stream": True,
+        # vLLM constrains the answer itself (its structured outputs), from the same response_format.
+        **({"response_format": dict(request.grammar.response_format)} if request.grammar else {}),
     }
 
 

@@ -52,6 +52,8 @@ class StreamOptions(_Request):
 
 class ResponseFormat(_Request):
     type: str
+    # {"name": ..., "schema": {...}, "strict": bool, "description": ...} for type "json_schema"
+    json_schema: dict[str, Any] | None = None
 
 
 class SamplingFields(_Request):

@@ -23,6 +23,7 @@ from openft.graders.templates import (
     references,
     render,
 )
+from openft.inference.grammar import response_format_grammar
 from openft.schemas.evals import (
     CompletionsDataSource,
     CreateEvalRunRequest,
@@ -164,14 +165,19 @@ def _check_completions(
         raise NotFound(exc.message, param="data_source.model", code=exc.code) from None
     params = source.sampling_params
     if params is not None:
-        for name in ("response_format", "tools", "reasoning_effort"):
+        for name in ("tools", "reasoning_effort"):
             if getattr(params, name) is not None:
                 raise InvalidRequest(
                     f"openft does not support sampling_params.{name} in eval runs.",
                     param=f"data_source.sampling_params.{name}",
                 )
     given = params.model_dump(exclude_none=True, include=set(DEFAULT_SAMPLING)) if params else {}
-    return {**DEFAULT_SAMPLING, **given}
+    sampling: dict[str, Any] = {**DEFAULT_SAMPLING, **given}
+    if params is not None and response_format_grammar(
+        params.response_format, param="data_source.sampling_params.response_format"
+    ):
+        sampling["response_format"] = params.response_format  # the answers follow it, as in chat
+    return sampling
 
 
 def _check_row(row: Row, source: DataSource, criteria: list[dict[str, Any]], item_schema: Any) -> None:

@@ -22,6 +22,7 @@ from openft.data.render import render_prompt, stop_token_ids
 from openft.errors import InvalidRequest, NotFound, OpenFTError
 from openft.inference import model_dirs, output, requests, tool_choice
 from openft.inference.config import MIB, EngineConfig
+from openft.inference.grammar import OutputGrammar, output_grammar
 from openft.inference.local import LocalEngine
 from openft.inference.streams import merged, started
 from openft.inference.types import (
@@ -154,8 +155,29 @@ def prepare_chat(
         parse_tool_calls=bool(tools) and choice.parses,
         prefix=tokenizer.decode(prefill, skip_special_tokens=False) if prefill else "",
     )
-    request = GenerationRequest(model, prompt, params, tuple(stop_token_ids(tokenizer)))
+    stops = tuple(stop_token_ids(tokenizer))
+    grammar = _answer_grammar(body, tokenizer, model, stops)
+    request = GenerationRequest(model, prompt, params, stops, grammar)
     return Prepared([request], plan, chat=True)
+
+
+def _answer_grammar(
+    body: ChatCompletionRequest, tokenizer: Any, model: ModelRef, stops: tuple[int, ...]
+) -> OutputGrammar | None:
+    """The grammar a response_format asks of the answer (None for text)."""
+    if body.response_format is None or body.response_format.type == "text":
+        return None
+    if body.tools:
+        raise InvalidRequest(
+            "openft cannot combine 'tools' with a JSON 'response_format' yet: send one or the other.",
+            param="response_format",
+        )
+    return output_grammar(
+        body.response_format.model_dump(exclude_none=True),
+        tokenizer,
+        tokenizer_key=model.tokenizer_path,
+        stop_token_ids=stops,
+    )
 
 
 def prepare_completion(

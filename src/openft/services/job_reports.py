@@ -48,6 +48,8 @@ class RunSpec:
     grader: dict[str, Any] | None = None  # reinforcement jobs: the grader, as checked at creation
     # The grader's judge models as the engine loads them ({name: ModelRef fields}), resolved at start.
     judges: dict[str, dict[str, Any]] | None = None
+    # Reinforcement jobs: the response_format their sampled answers follow.
+    response_format: dict[str, Any] | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -101,6 +103,7 @@ def start_run(ctx: ServiceContext, job_id: str) -> RunSpec | None:
             method=job_method(job),
             grader=grader,
             judges=judges or None,
+            response_format=json.loads(job.response_format_json) if job.response_format_json else None,
         )
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from openft import ids
 from openft.errors import InvalidRequest, NotFound
+from openft.inference.grammar import response_format_grammar
 from openft.schemas.jobs import (
     CreateJobRequest,
     DpoHyperparameters,
@@ -49,6 +50,7 @@ def create_job(ctx: ServiceContext, project: Project, request: CreateJobRequest)
     method_type, hyperparameters, where = _requested_hyperparameters(request)
     _validate_hyperparameters(method_type, hyperparameters, where)
     grader = _reinforcement_grader(ctx, project, request) if method_type == "reinforcement" else None
+    response_format = _reinforcement_response_format(request)
     validate_metadata(request.metadata)
     _validate_suffix(request.suffix)
     _refuse_integrations(request)
@@ -65,6 +67,7 @@ def create_job(ctx: ServiceContext, project: Project, request: CreateJobRequest)
         hyperparameters_json=hyperparameters.model_dump_json(),
         method_type=method_type,
         grader_json=json.dumps(grader) if grader is not None else None,
+        response_format_json=response_format,
         suffix=request.suffix,
         seed=request.seed if request.seed is not None else secrets.randbelow(2**31),
         metadata_json=json.dumps(request.metadata) if request.metadata is not None else None,
@@ -143,12 +146,17 @@ def _reinforcement_grader(ctx: ServiceContext, project: Project, request: Create
     where = "method.reinforcement.grader"
     grader = checked_grader(request.method.reinforcement.grader, field=where, for_reinforcement=True)
     resolve_judges(ctx, project, grader, field=where)
-    if request.method.reinforcement.response_format is not None:
-        raise InvalidRequest(
-            "method.reinforcement.response_format is not supported yet by openft's reinforcement jobs.",
-            param="method.reinforcement.response_format",
-        )
     return grader
+
+
+def _reinforcement_response_format(request: CreateJobRequest) -> str | None:
+    """The response_format the job's sampled answers follow, checked as chat requests check it."""
+    if request.method is None or request.method.reinforcement is None:
+        return None
+    response_format = request.method.reinforcement.response_format
+    if response_format_grammar(response_format, param="method.reinforcement.response_format") is None:
+        return None  # none, or "text"
+    return json.dumps(response_format)
 
 
 def _validate_suffix(suffix: str | None) -> None:
@@ -227,9 +235,13 @@ def to_job_object(row: JobRow, project: Project) -> FineTuningJob:
             **{key: hyperparameters.get(key, "auto") for key in REINFORCEMENT_KEYS},
             reasoning_effort=hyperparameters.get("reasoning_effort", "default"),
         )
-        grader = json.loads(row.grader_json or "{}")
         method = JobMethod(
-            type="reinforcement", reinforcement=JobReinforcementMethod(grader=grader, hyperparameters=rft_hp)
+            type="reinforcement",
+            reinforcement=JobReinforcementMethod(
+                grader=json.loads(row.grader_json or "{}"),
+                hyperparameters=rft_hp,
+                response_format=json.loads(row.response_format_json) if row.response_format_json else None,
+            ),
         )
     else:
         method = JobMethod(type="supervised", supervised=JobSupervisedMethod(hyperparameters=wire_hp))

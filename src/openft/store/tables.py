@@ -89,6 +89,8 @@ class JobRow(Base):
     hyperparameters_json: Mapped[str] = mapped_column(Text)
     method_type: Mapped[str] = mapped_column(String(32))
     grader_json: Mapped[str | None] = mapped_column(Text, nullable=True)  # reinforcement jobs only
+    # Reinforcement jobs: the response_format their sampled answers follow (None: free text).
+    response_format_json: Mapped[str | None] = mapped_column(Text, nullable=True)
     suffix: Mapped[str | None] = mapped_column(String(64), nullable=True)
     seed: Mapped[int] = mapped_column(BigInteger)
     metadata_json: Mapped[str | None] = mapped_column(Text, nullable=True)

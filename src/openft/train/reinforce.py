@@ -39,7 +39,9 @@ from openft.data.validate_prompt import prompt_messages
 from openft.graders.model_graders import Judge
 from openft.graders.outcome import Outcome
 from openft.graders.run import grade_samples
+from openft.inference.constrained import RowGrammars
 from openft.inference.embeddings import shared_embedder
+from openft.inference.grammar import OutputGrammar, output_grammar
 from openft.train.config import SFTConfig
 from openft.train.distributed import close_distributed, init_distributed
 from openft.train.examples import DataError, TokenizedExample, tools_of
@@ -220,6 +222,10 @@ def _rollouts(
             mask = torch.tensor(
                 [[0] * (width - p.n_tokens) + [1] * p.n_tokens for _, p in chunk], device=run.dist.device
             )
+            grammar = _answer_grammar(run, stops)
+            constrained = (
+                {"logits_processor": [_GrammarLogits(grammar, len(chunk), width)]} if grammar else {}
+            )
             with run.autocast():
                 out = run.model.generate(
                     input_ids=ids,
@@ -228,6 +234,7 @@ def _rollouts(
                     eos_token_id=stops,
                     pad_token_id=pad,
                     **sampling,
+                    **constrained,
                 )
             for (index, prompt), row in zip(chunk, out[:, width:].tolist(), strict=True):
                 answer = _until_stop(row, stops)
@@ -248,6 +255,31 @@ def _rollouts(
         seconds["sampling"] = sampled - started
         seconds["grading"] = time.perf_counter() - sampled
     return rollouts
+
+
+def _answer_grammar(run: PromptRun, stops: list[int]) -> OutputGrammar | None:
+    """The job's response_format as a grammar over the model's vocabulary (None: free answers)."""
+    return output_grammar(
+        _settings(run).get("response_format"),
+        run.tokenizer,
+        tokenizer_key=run.config.base_model_path,
+        stop_token_ids=stops,
+        param="method.reinforcement.response_format",
+    )
+
+
+class _GrammarLogits:
+    """A `generate` logits processor: each row's answer follows the grammar, as the served model's do
+    (the same masks as the engine's sampler, openft.inference.constrained)."""
+
+    def __init__(self, grammar: OutputGrammar, n_rows: int, prompt_width: int) -> None:
+        self.rows = RowGrammars([grammar] * n_rows)
+        self.prompt_width = prompt_width
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        if input_ids.shape[1] > self.prompt_width:  # the token chosen at the previous step
+            self.rows.advance(input_ids[:, -1].tolist())
+        return self.rows.mask(scores)
 
 
 def _until_stop(tokens: list[int], stops: list[int]) -> list[int]:

@@ -336,6 +336,7 @@ def resolve_job(
     precision: str = "auto",
     grader: dict[str, Any] | None = None,
     judges: dict[str, dict[str, Any]] | None = None,
+    response_format: dict[str, Any] | None = None,
 ) -> SFTConfig:
     """A job's recipe config: its method's hyperparameters resolved against the base model and the
     training file (and, for reinforcement, its grader and the judge models it asks, as the engine loads
@@ -366,7 +367,9 @@ def resolve_job(
     if isinstance(hp, PreferenceHyperparameters):
         return resolve_preference(config, hp)
     if isinstance(hp, ReinforcementHyperparameters):
-        return resolve_reinforcement(config, hp, grader=grader, judges=judges)
+        return resolve_reinforcement(
+            config, hp, grader=grader, judges=judges, response_format=response_format
+        )
     return config
 
 
@@ -376,9 +379,11 @@ def resolve_reinforcement(
     *,
     grader: dict[str, Any] | None,
     judges: dict[str, dict[str, Any]] | None = None,
+    response_format: dict[str, Any] | None = None,
 ) -> SFTConfig:
     """The reinforcement recipe's config: the supervised resolution (epochs, batch, LoRA, lengths) at
-    the RL learning rate, with the grader and the sampling settings decided."""
+    the RL learning rate, with the grader and the sampling settings decided. `response_format`: what
+    every sampled answer follows (as in chat requests), None for free text."""
     if grader is None:
         raise ConfigError("a reinforcement job needs its grader", "grader")
     values = _reinforcement_values(hp, count_examples(Path(supervised.training_file)), supervised.batch_size)
@@ -396,6 +401,7 @@ def resolve_reinforcement(
             "eval_interval": values["eval_interval"],
             "eval_samples": values["eval_samples"],
             "judges": judges or {},
+            "response_format": response_format,
         },
     )
 

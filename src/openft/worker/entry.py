@@ -43,6 +43,7 @@ def main(argv: list[str]) -> int:
         precision=run.get("precision", "auto"),
         grader=run.get("grader"),
         judges=run.get("judges"),
+        response_format=run.get("response_format"),
     )
     # Under torchrun every rank resolves the same config; each writes it whole and renames it into place.
     config_path = config.layout.config_file
