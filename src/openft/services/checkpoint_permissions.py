@@ -18,7 +18,7 @@ from openft.errors import InvalidRequest, NotFound, PermissionDenied, no_such_ob
 from openft.schemas.checkpoint_permissions import CheckpointPermission, DeletedPermission
 from openft.schemas.common import CursorPage
 from openft.services.context import Project, ServiceContext, now
-from openft.services.pages import seq_page
+from openft.services.pages import after_cursor, seq_page
 from openft.store.tables import CheckpointPermissionRow, FineTunedModelRow, ProjectRow
 
 MAX_LIST_LIMIT = 100
@@ -120,15 +120,13 @@ def list_permissions(
         if project_id:
             found = _project_id(session, project_id)
             query = query.where(CheckpointPermissionRow.project_id == (found or project_id))
-        cursor = None
-        if after:
-            cursor = session.scalar(
-                select(CheckpointPermissionRow.seq).where(
-                    CheckpointPermissionRow.id == after, CheckpointPermissionRow.model_name == model
-                )
-            )
-            if cursor is None:
-                raise no_such_object("checkpoint.permission", after, "after")
+        cursor = after_cursor(
+            session,
+            CheckpointPermissionRow,
+            after,
+            "checkpoint.permission",
+            CheckpointPermissionRow.model_name == model,
+        )
         direction: Literal["asc", "desc"] = "asc" if order == "ascending" else "desc"
         rows, has_more = seq_page(
             session, query, CheckpointPermissionRow, after_seq=cursor, order=direction, limit=limit

@@ -21,7 +21,7 @@ from openft.schemas.evals import (
 from openft.services.context import Project, ServiceContext
 from openft.services.eval_runs import ACTIVE_STATUSES, to_run
 from openft.services.evals import check_limit, delete_run_rows, get_eval_row
-from openft.services.pages import seq_page
+from openft.services.pages import after_cursor, seq_page
 from openft.store.tables import EvalOutputItemRow, EvalRunRow
 
 Order = Literal["asc", "desc"]
@@ -58,7 +58,7 @@ def list_runs(
         query = query.where(EvalRunRow.status == status)
     with ctx.db.session() as session:
         get_eval_row(session, project, eval_id)
-        cursor = _run_seq(session, eval_id, after) if after else None
+        cursor = after_cursor(session, EvalRunRow, after, "EvalRun", EvalRunRow.eval_id == eval_id)
         rows, has_more = seq_page(session, query, EvalRunRow, after_seq=cursor, order=order, limit=limit)
         data = [to_run(r) for r in rows]
     return EvalRunList(
@@ -67,13 +67,6 @@ def list_runs(
         last_id=data[-1].id if data else None,
         has_more=has_more,
     )
-
-
-def _run_seq(session: Session, eval_id: str, run_id: str) -> int:
-    seq = session.scalar(select(EvalRunRow.seq).where(EvalRunRow.id == run_id, EvalRunRow.eval_id == eval_id))
-    if seq is None:
-        raise no_such_object("EvalRun", run_id, "after")
-    return seq
 
 
 def cancel_run(ctx: ServiceContext, project: Project, eval_id: str, run_id: str) -> EvalRun:
@@ -137,15 +130,9 @@ def list_output_items(
         query = query.where(EvalOutputItemRow.status == status)
     with ctx.db.session() as session:
         get_run_row(session, project, eval_id, run_id)
-        cursor = None
-        if after:
-            cursor = session.scalar(
-                select(EvalOutputItemRow.seq).where(
-                    EvalOutputItemRow.id == after, EvalOutputItemRow.run_id == run_id
-                )
-            )
-            if cursor is None:
-                raise no_such_object("EvalRunOutputItem", after, "after")
+        cursor = after_cursor(
+            session, EvalOutputItemRow, after, "EvalRunOutputItem", EvalOutputItemRow.run_id == run_id
+        )
         rows, has_more = seq_page(
             session, query, EvalOutputItemRow, after_seq=cursor, order=order, limit=limit
         )

@@ -40,6 +40,7 @@ from openft.schemas.evals import (
 from openft.services import evals as eval_service
 from openft.services.context import Project, ServiceContext, now
 from openft.services.files import get_file_row
+from openft.services.inference import resolve_model
 from openft.services.jobs import validate_metadata
 from openft.store.tables import EvalRunRow
 
@@ -148,8 +149,6 @@ def create_run(ctx: ServiceContext, project: Project, eval_id: str, request: Cre
 def _check_completions(
     ctx: ServiceContext, project: Project, source: CompletionsDataSource
 ) -> dict[str, Any]:
-    from openft.services.inference import resolve_model
-
     if source.input_messages is None:
         raise InvalidRequest(
             "A 'completions' data source needs input_messages (a template of chat messages).",

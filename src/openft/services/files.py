@@ -14,6 +14,7 @@ from openft.errors import InvalidRequest, no_such_object
 from openft.schemas.common import CursorPage, DeletedObject
 from openft.schemas.files import CREATE_PURPOSES, UNDOWNLOADABLE_PURPOSES, FileObject
 from openft.services.context import Project, ServiceContext, now
+from openft.services.pages import after_cursor, seq_page
 from openft.store.blobs import BlobStore, BlobTooLarge, BlobWriter, StoredBlob
 from openft.store.tables import FileRow, UploadPartRow, UploadRow
 
@@ -167,21 +168,14 @@ def list_files(
     if purpose:
         query = query.where(FileRow.purpose == purpose)
     with ctx.db.session() as session:
-        if after:
-            cursor = session.scalar(
-                select(FileRow.seq).where(FileRow.id == after, FileRow.project_id == project.id)
-            )
-            if cursor is None:
-                raise no_such_object("File", after, "after")
-            query = query.where(FileRow.seq > cursor if order == "asc" else FileRow.seq < cursor)
-        query = query.order_by(FileRow.seq.asc() if order == "asc" else FileRow.seq.desc())
-        rows = list(session.scalars(query.limit(limit + 1)))
-    page = [to_file_object(row) for row in rows[:limit]]
+        cursor = after_cursor(session, FileRow, after, "File", FileRow.project_id == project.id)
+        rows, has_more = seq_page(session, query, FileRow, after_seq=cursor, order=order, limit=limit)
+    page = [to_file_object(row) for row in rows]
     return CursorPage[FileObject](
         data=page,
         first_id=page[0].id if page else None,
         last_id=page[-1].id if page else None,
-        has_more=len(rows) > limit,
+        has_more=has_more,
     )
 
 

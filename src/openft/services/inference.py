@@ -34,6 +34,7 @@ from openft.inference.types import (
     ModelOutputError,
     ModelRef,
 )
+from openft.inference.vllm import VLLMEngine
 from openft.models.catalog import FALLBACK_CONTEXT_LENGTH, UnknownModelError
 from openft.schemas.chat import ChatCompletion, ChatCompletionRequest, Completion, CompletionRequest
 from openft.schemas.jobs import ACTIVE_STATUSES
@@ -90,8 +91,6 @@ def new_engine(settings: Settings) -> Engine:
     if settings.inference_backend == "local":
         return local
     if settings.inference_backend == "vllm" and settings.inference_vllm_url:
-        from openft.inference.vllm import VLLMEngine
-
         # Models the vLLM server cannot serve (other bases, full fine-tunes) fall back to the local engine.
         engine: Engine = VLLMEngine(
             settings.inference_vllm_url, api_key=settings.inference_vllm_api_key, fallback=local

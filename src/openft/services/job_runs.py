@@ -98,15 +98,7 @@ def validate_job_files(ctx: ServiceContext, job_id: str) -> None:
                 failure or JobFailure("invalid_training_file", "The training file is gone.", None),
             )
             return
-        try:
-            resolved = _resolve_hyperparameters(ctx, job, report.training.n_valid_examples)
-        except InvalidRequest as exc:  # the model was deleted, or its permission revoked, since create
-            _fail(session, job, model_unavailable(exc))
-            return
-        try:
-            move(session, job, "validate", worker_id=None, hyperparameters_json=json.dumps(resolved))
-        except IllegalMove:  # cancelled since the line above read it
-            job.worker_id = None
+        if not _queue(ctx, session, job, report.training.n_valid_examples):
             return
         for finding in report.lint[:MAX_LINT_EVENTS]:
             lines = ", ".join(str(n) for n in finding.lines)
@@ -152,15 +144,7 @@ def _validate_reinforcement_files(
         if failure is not None:
             _fail(session, job, failure)
             return
-        try:
-            resolved = _resolve_hyperparameters(ctx, job, n_train)
-        except InvalidRequest as exc:
-            _fail(session, job, model_unavailable(exc))
-            return
-        try:
-            move(session, job, "validate", worker_id=None, hyperparameters_json=json.dumps(resolved))
-        except IllegalMove:
-            job.worker_id = None
+        if not _queue(ctx, session, job, n_train):
             return
         add_event(session, job.id, "Files validated, moving job to queued state", data={})
 
@@ -222,12 +206,26 @@ def job_method(job: JobRow) -> spec.JobMethod:
     return "supervised"
 
 
-def _resolve_hyperparameters(ctx: ServiceContext, job: JobRow, n_train: int) -> dict[str, Any]:
-    defaults = resolve_base_model(ctx, job.project_id, job.model).defaults
-    requested = json.loads(job.hyperparameters_json)
-    return spec.resolved_hyperparameters(
-        requested, defaults=defaults, n_train_examples=n_train, method=job_method(job)
+def _queue(ctx: ServiceContext, session: Any, job: JobRow, n_train: int) -> bool:
+    """validating_files -> queued, with the hyperparameters the job spec decides for `n_train` training
+    examples; False when the job failed instead or was cancelled meanwhile (the worker lets go of it)."""
+    try:
+        defaults = resolve_base_model(ctx, job.project_id, job.model).defaults
+    except InvalidRequest as exc:  # the model was deleted, or its permission revoked, since create
+        _fail(session, job, model_unavailable(exc))
+        return False
+    resolved = spec.resolved_hyperparameters(
+        json.loads(job.hyperparameters_json),
+        defaults=defaults,
+        n_train_examples=n_train,
+        method=job_method(job),
     )
+    try:
+        move(session, job, "validate", worker_id=None, hyperparameters_json=json.dumps(resolved))
+    except IllegalMove:  # cancelled since the job was read
+        job.worker_id = None
+        return False
+    return True
 
 
 def _fail(session: Any, job: JobRow, failure: JobFailure) -> None:

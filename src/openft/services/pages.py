@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session
 
 from openft.errors import InvalidRequest, no_such_object
@@ -18,12 +18,21 @@ def newest_first(
     """One page of `query` after the row with id `after`, and whether more rows follow."""
     if not 1 <= limit <= MAX_PAGE_LIMIT:
         raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE_LIMIT}.", param="limit")
-    cursor = None
-    if after:
-        cursor = session.scalar(select(table.seq).where(table.id == after))
-        if cursor is None:
-            raise no_such_object(kind, after, "after")
+    cursor = after_cursor(session, table, after, kind)
     return seq_page(session, query, table, after_seq=cursor, order="desc", limit=limit)
+
+
+def after_cursor(
+    session: Session, table: Any, after: str | None, kind: str, *scope: ColumnElement[bool]
+) -> int | None:
+    """The `seq` of the row with id `after` that `scope` also holds: where a page past it starts. None
+    without `after`; a 404 on `after`, naming `kind`, when no such row is in scope."""
+    if not after:
+        return None
+    cursor: int | None = session.scalar(select(table.seq).where(table.id == after, *scope))
+    if cursor is None:
+        raise no_such_object(kind, after, "after")
+    return cursor
 
 
 def seq_page(
