@@ -6,6 +6,11 @@ Short requests for the same weights join the long request's running batch betwee
 are forbidden, so every request generates exactly the tokens it asks for.
 
     .venv/bin/python bench/inference_fairness.py [--model openft-tiny] [--short-tokens 16] [--n-short 12]
+
+openft-tiny's context (2,048 tokens) cuts the long request short; a model with a longer context, such as
+the packaged smollm2-135m-instruct (8,192), generates the whole 4,096 tokens:
+
+    .venv/bin/python bench/inference_fairness.py --model smollm2-135m-instruct --models-dir ~/.openft/models
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from openft.data.render import render_prompt, stop_token_ids
 from openft.inference.config import EngineConfig
 from openft.inference.local import LocalEngine
 from openft.inference.types import GenerationRequest, ModelRef, SamplingParams
-from openft.models.builtin import ensure_builtin_model
+from openft.train.spec import find_base_model
 
 PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
 
@@ -75,7 +80,10 @@ class Fairness:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="openft-tiny", choices=["openft-tiny", "openft-small"])
+    parser.add_argument("--model", default="openft-tiny", help="any base model of the catalog")
+    parser.add_argument(
+        "--models-dir", type=Path, default=None, help="the catalog's models dir (default: a fresh one)"
+    )
     parser.add_argument("--short-tokens", type=int, default=16)
     parser.add_argument("--long-tokens", type=int, default=4096, help="capped by the model's context")
     parser.add_argument("--n-short", type=int, default=12)
@@ -85,7 +93,7 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="openft-bench-fairness-"))
-    base_dir = ensure_builtin_model(args.model, work / "models")
+    base_dir = find_base_model(args.models_dir or work / "models", args.model).path()
     context_length = json.loads((base_dir / "config.json").read_text())["max_position_embeddings"]
     engine = LocalEngine(EngineConfig(device=args.device, cpu_threads=args.threads))
     bench = Fairness(engine, base_dir, context_length)

@@ -39,3 +39,21 @@ def test_generate_and_grid_figures_are_printed(tmp_path: Path) -> None:
         assert list(row) == ["1", "3"]
         assert row["1"]["gain_over_1"] == 1.0
         assert row["3"]["tokens_per_s"] > 0
+
+
+def test_fairness_figures_are_printed_for_a_catalog_model(tmp_path: Path) -> None:
+    command = [
+        sys.executable,
+        str(ROOT / "bench" / "inference_fairness.py"),
+        *("--model", "openft-tiny", "--models-dir", str(tmp_path / "models")),
+        *("--short-tokens", "4", "--long-tokens", "64", "--n-short", "2", "--threads", "1", "--json"),
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TMPDIR": str(tmp_path)}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = json.loads(done.stdout)
+    assert (figures["model"], figures["short_tokens"], figures["long_tokens"]) == ("openft-tiny", 4, 64)
+    assert figures["p50_alone_s"] > 0 and figures["p50_with_long_s"] > 0
+    # The short requests ran while the long one was generating, not after it.
+    assert figures["long_still_running"] and figures["long_tokens_meanwhile"] > 0
+    assert (tmp_path / "models" / "openft-tiny" / "config.json").is_file()

@@ -7,13 +7,17 @@ import json
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from typer.testing import CliRunner
 
+from openft.cli import job_follow
 from openft.cli.jobs import jobs_app
+from openft.schemas.jobs import EVALUATION_EVENT_KIND
 from openft.train.synthetic import make_split, write_jsonl
 from tests.cli.conftest import run_jobs
 from tests.cli.proxy import Proxy
@@ -148,6 +152,48 @@ def test_a_page_of_events_is_its_data_while_iterating_the_page_fetches_them_all(
     _, job_id = followed
     page = cli_server.client().fine_tuning.jobs.list_events(job_id, limit=5)
     assert len(page.data) == 5 and len(list(page)) > 5
+
+
+def test_follow_waits_for_the_evaluation_unless_told_not_to(
+    cli_server: LiveServer, followed: tuple[Result, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, job_id = followed
+    monkeypatch.setattr(job_follow, "EVALUATION_WAIT_S", 1.5)  # how long `follow` waits for it
+    with _evaluation_not_reported_yet(cli_server, job_id):
+        skipped = run_jobs(cli_server.base_url, "follow", job_id, "--no-wait-evaluation")
+        assert skipped.exit_code == 0, skipped.output
+        assert re.search(rf"Succeeded: {job_id} -> {MODEL_NAME.pattern}", skipped.output), skipped.output
+        assert "Evaluation on" not in skipped.output and "Stopped waiting" not in skipped.output
+
+        waited = run_jobs(cli_server.base_url, "follow", job_id)
+        assert waited.exit_code == 0, waited.output
+        assert f"Stopped waiting for the evaluation of {job_id}" in waited.output
+    # Once the evaluation has reported, the default `follow` shows it and stops at once.
+    shown = run_jobs(cli_server.base_url, "follow", job_id)
+    assert "Evaluation on 4 validation examples:" in shown.output and "Stopped waiting" not in shown.output
+
+
+@contextmanager
+def _evaluation_not_reported_yet(server: LiveServer, job_id: str) -> Iterator[None]:
+    """The job's events as they stand after its success and before its evaluation's event is written;
+    the event is put back as it was afterwards."""
+    from sqlalchemy import select
+
+    from openft.store.tables import JobEventRow
+
+    columns = [c.key for c in JobEventRow.__table__.columns]
+    with server.ctx.db.session() as session:
+        rows = session.scalars(select(JobEventRow).where(JobEventRow.job_id == job_id)).all()
+        (event,) = [
+            r for r in rows if (json.loads(r.data_json or "{}") or {}).get("kind") == EVALUATION_EVENT_KIND
+        ]
+        saved = {name: getattr(event, name) for name in columns}
+        session.delete(event)
+    try:
+        yield
+    finally:
+        with server.ctx.db.session() as session:
+            session.add(JobEventRow(**saved))
 
 
 def test_invalid_hyperparameters_are_refused_before_any_upload(

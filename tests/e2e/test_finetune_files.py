@@ -97,6 +97,19 @@ def test_valid_training_files_are_processed(shared_client: OpenAI, body: bytes) 
             "unpaired surrogate",
             id="lone-surrogate",
         ),
+        # Lines Python itself cannot read: named in the user's terms, not Python's limits.
+        pytest.param(
+            chat_jsonl(2) + b'{"messages": [], "n": ' + b"7" * 5000 + b"}\n",
+            "line 3: a number has too many digits",
+            "write it as a string",
+            id="huge-integer",
+        ),
+        pytest.param(
+            chat_jsonl(2) + b"[" * 100_000 + b"]" * 100_000 + b"\n",
+            "line 3: JSON nested too deeply",
+            "only a few levels",
+            id="deep-nesting",
+        ),
     ],
 )
 def test_invalid_training_files_get_status_error_naming_the_line(
@@ -107,6 +120,8 @@ def test_invalid_training_files_get_status_error_naming_the_line(
     assert created.status_details is not None
     assert created.status_details.startswith(details_start), created.status_details
     assert details_contain in created.status_details
+    for internal in ("sys.", "set_int_max_str_digits", "recursion", "Traceback", "Error:"):
+        assert internal not in created.status_details, created.status_details
     assert_file_object(
         created,
         filename="bad.jsonl",
