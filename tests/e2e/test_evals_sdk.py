@@ -336,10 +336,6 @@ def test_bad_requests_get_openai_errors(served: Served) -> None:
     assert (status, error["param"]) == (400, "testing_criteria[0].input")
     assert "input must be a non-empty list of messages" in error["message"]
 
-    meteor = {**CRITERIA[1], "evaluation_metric": "meteor"}
-    status, error = error_of(lambda: new_eval(client, [meteor]))
-    assert (status, error["param"]) == (400, "testing_criteria[0].evaluation_metric")
-
     status, error = error_of(
         lambda: client.evals.create(data_source_config={"type": "logs"}, testing_criteria=CRITERIA)
     )

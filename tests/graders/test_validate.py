@@ -62,7 +62,6 @@ def test_a_multi_grader_with_its_formula() -> None:
         ({**STRING, "operation": "contains"}, "operation", "must be one of eq, ne, like, ilike"),
         ({**STRING, "input": "{{output_text}}"}, "input", "not in a known namespace"),
         ({**STRING, "name": ""}, "name", "must not be empty"),
-        ({**SIMILAR, "evaluation_metric": "meteor"}, "evaluation_metric", "WordNet synonyms"),
         ({**PYTHON, "source": "def grade(:"}, "source", "does not parse"),
         ({**PYTHON, "source": "def score(sample, item):\n    return 1\n"}, "source", "top-level function"),
         ({**SCORE, "range": [1, 0]}, "range", "low < high"),

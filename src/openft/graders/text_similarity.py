@@ -10,6 +10,7 @@ Word metrics (BLEU, GLEU, ROUGE) use one tokenisation: lower-cased runs of lette
 - gleu: Google-BLEU (Wu et al., 2016): min(precision, recall) over all 1- to 4-gram matches.
 - rouge_n (n = 1..5): F1 of clipped n-gram overlap.
 - rouge_l: F1 of the longest common word subsequence.
+- meteor: NLTK's METEOR (exact, stem and WordNet-synonym matches; openft.graders.meteor).
 - cosine: the cosine similarity of the two texts' sentence embeddings (all-MiniLM-L6-v2, through the
   `Embedder` the caller passes in: graders load no model themselves).
 """
@@ -23,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any, Protocol
 
+from openft.graders import meteor
 from openft.graders.outcome import ErrorFlags, Outcome
 from openft.graders.sample import Sample, render_pair
 
@@ -124,11 +126,10 @@ METRICS: dict[str, Callable[[str, str], float]] = {
     "gleu": gleu,
     **{f"rouge_{n}": partial(rouge_n, n=n) for n in range(1, 6)},
     "rouge_l": rouge_l,
+    "meteor": lambda output, reference: meteor.meteor(words(output), words(reference)),
 }
 # Metrics that need a sentence-embedding model, which the caller provides.
 EMBEDDING_METRICS = ("cosine",)
-# OpenAI's meteor needs WordNet's synonyms and a stemmer, which openft does not ship.
-UNSUPPORTED_METRICS = {"meteor": "it needs WordNet synonyms and a stemmer"}
 
 
 def cosine(output: str, reference: str, embed: Embedder) -> float:
@@ -152,4 +153,7 @@ def grade(
             return Outcome(cosine(output, reference, embed))
         except EmbeddingUnavailable as exc:
             return Outcome.failed(model_grader_server_error=True, model_grader_server_error_details=str(exc))
-    return Outcome(METRICS[metric](output, reference))
+    try:
+        return Outcome(METRICS[metric](output, reference))
+    except meteor.WordNetUnavailable:  # validated where WordNet was, graded where it is not
+        return Outcome.failed(other_error=True)

@@ -7,10 +7,11 @@ import ast
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from openft.graders import meteor
 from openft.graders.formula import FormulaError, parse_formula
 from openft.graders.string_check import OPERATIONS
 from openft.graders.templates import TemplateError, check_namespaces
-from openft.graders.text_similarity import EMBEDDING_METRICS, METRICS, UNSUPPORTED_METRICS
+from openft.graders.text_similarity import EMBEDDING_METRICS, METRICS
 
 TYPES = ("string_check", "text_similarity", "python", "score_model", "label_model", "multi")
 MAX_SOURCE_CHARS = 256_000
@@ -88,11 +89,10 @@ def _choice(raw: Mapping[str, Any], field: str, choices: Collection[str], at: st
 
 
 def _metric(raw: Mapping[str, Any], at: str) -> str:
-    value = raw.get("evaluation_metric")
-    if isinstance(value, str) and value in UNSUPPORTED_METRICS:
+    if raw.get("evaluation_metric") == "meteor" and not meteor.available():
         raise GraderConfigError(
-            f"openft does not support evaluation_metric {value!r}: {UNSUPPORTED_METRICS[value]}. "
-            f"Supported: {', '.join([*METRICS, *EMBEDDING_METRICS])}.",
+            f"evaluation_metric 'meteor' needs WordNet's synonyms, which this server lacks: "
+            f"{meteor.INSTALL_HINT}.",
             f"{at}evaluation_metric",
         )
     return _choice(raw, "evaluation_metric", [*METRICS, *EMBEDDING_METRICS], at)
