@@ -70,6 +70,7 @@ def graders(judge: str) -> dict[str, dict[str, Any]]:
         "text_similarity (rouge_l)": similarity("rouge_l"),
         "text_similarity (bleu)": similarity("bleu"),
         "text_similarity (cosine)": similarity("cosine"),
+        "text_similarity (meteor)": similarity("meteor"),
         "python": python,
         "score_model": score,
         "multi (string_check + rouge_l + python)": {
@@ -85,6 +86,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--judge", default="smollm2-135m-instruct")
+    parser.add_argument("--only", default="", help="measure only the graders whose name contains this")
     args = parser.parse_args(argv)
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="openft-grader-latency-") as scratch:
@@ -92,6 +94,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         try:
             client = OpenAI(base_url=base_url, api_key="local", timeout=600)
             for name, grader in graders(args.judge).items():
+                if args.only not in name:
+                    continue
                 results[name] = measure(client, grader, args.runs)
                 row = results[name]
                 print(
