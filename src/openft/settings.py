@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     inference_default_max_tokens: int = 1024
     inference_vllm_url: str | None = None
     inference_vllm_api_key: str | None = None
+    # Model graders (score_model, label_model) whose judge this server does not serve ask this
+    # OpenAI-compatible server instead (e.g. https://api.openai.com/v1); None: such graders are a 400.
+    # Its key: OPENFT_JUDGE_API_KEY in the environment (training processes read it from theirs).
+    judge_base_url: str | None = None
+    judge_api_key: str | None = None
 
     @field_validator("webhook_allowed_hosts", mode="before")
     @classmethod

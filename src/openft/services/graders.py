@@ -13,6 +13,7 @@ from typing import Any
 
 from openft.errors import InvalidRequest, OpenFTError
 from openft.graders.model_graders import JudgeAnswer, JudgeError
+from openft.graders.remote_judge import RemoteJudge
 from openft.graders.run import run_grader
 from openft.graders.text_similarity import EMBEDDING_METRICS
 from openft.graders.validate import GraderConfigError, validate_grader
@@ -79,10 +80,13 @@ def resolve_judges(
         try:
             judges[model] = asdict(inference.resolve_model(ctx, project, model))
         except OpenFTError as exc:
+            if ctx.settings.judge_base_url:  # the operator's judge server answers models not served here
+                judges[model] = {"remote_url": ctx.settings.judge_base_url}
+                continue
             raise InvalidRequest(
                 f"Invalid grader: its judge model {model!r} cannot be used: {exc.message} Name a model "
                 "this server serves to your project (a base model from /v1/models or one of your ft: "
-                "models).",
+                "models), or ask the operator to set OPENFT_JUDGE_BASE_URL to a server that has it.",
                 param=where,
                 code="invalid_grader",
             ) from None
@@ -127,6 +131,9 @@ class EngineJudge:
     def __call__(
         self, model: str, messages: Sequence[Mapping[str, str]], sampling_params: Mapping[str, Any]
     ) -> JudgeAnswer:
+        remote = self._remote(model)
+        if remote is not None:
+            return remote(model, messages, sampling_params)
         try:
             request = ChatCompletionRequest.model_validate(
                 {
@@ -152,3 +159,14 @@ class EngineJudge:
         text = completion.choices[0].message.content or ""  # type: ignore[union-attr]
         usage = completion.usage.total_tokens if completion.usage is not None else 0
         return JudgeAnswer(text, usage)
+
+    def _remote(self, model: str) -> RemoteJudge | None:
+        """The operator's judge server, for a model this server does not serve to the project."""
+        base_url = self.ctx.settings.judge_base_url
+        if not base_url:
+            return None
+        try:
+            inference.resolve_model(self.ctx, self.project, model)
+        except OpenFTError:
+            return RemoteJudge(base_url, self.ctx.settings.judge_api_key)
+        return None

@@ -17,6 +17,7 @@ import torch
 
 from openft.data.render import render_prompt, stop_token_ids
 from openft.graders.model_graders import JudgeAnswer, JudgeError
+from openft.graders.remote_judge import RemoteJudge
 from openft.inference.config import EngineConfig
 from openft.inference.local import LocalEngine
 from openft.inference.output import collect
@@ -30,7 +31,14 @@ class RecipeJudge:
     """A `Judge` (openft.graders.model_graders) over the run's judge models; `close()` releases them."""
 
     def __init__(self, judges: Mapping[str, Mapping[str, Any]], device: str = "auto") -> None:
-        self.models = {name: ModelRef(**fields) for name, fields in judges.items()}
+        # Judges this server does not serve are asked of the operator's judge server (its key comes
+        # from this process's environment).
+        self.remote = {
+            name: RemoteJudge(fields["remote_url"])
+            for name, fields in judges.items()
+            if "remote_url" in fields
+        }
+        self.models = {name: ModelRef(**fields) for name, fields in judges.items() if name not in self.remote}
         # The recipe's own thread count: the judge answers between training's steps, never beside them.
         self.engine = LocalEngine(
             EngineConfig(device=device, max_request_s=0, cpu_threads=torch.get_num_threads())
@@ -39,6 +47,8 @@ class RecipeJudge:
     def __call__(
         self, model: str, messages: Sequence[Mapping[str, str]], sampling_params: Mapping[str, Any]
     ) -> JudgeAnswer:
+        if model in self.remote:
+            return self.remote[model](model, messages, sampling_params)
         ref = self.models.get(model)
         if ref is None:
             raise JudgeError(f"the judge model {model!r} was not resolved for this job")
