@@ -76,16 +76,19 @@ def parse_data_source(raw: dict[str, Any]) -> DataSource:
     return parsed
 
 
-_UNION_TAGS = ("file_content", "file_id", "template", "item_reference")
+# The tagged unions of a data source: pydantic puts the tag it chose after the field's name.
+_UNION_TAGS = {"source": ("file_content", "file_id"), "input_messages": ("template", "item_reference")}
 
 
 def _param(loc: Sequence[int | str]) -> str:
-    """`data_source.source.content[0].item` from pydantic's location (without its union tags)."""
+    """`data_source.source.content[0].item` from pydantic's location (without its union tags; a field
+    named as a tag, such as `input_messages.template.template`, stays)."""
     param = "data_source"
-    for part in loc:
+    for index, part in enumerate(loc):
+        union = loc[index - 1] if index > 0 else None
         if isinstance(part, int):
             param += f"[{part}]"
-        elif part not in _UNION_TAGS:
+        elif not (isinstance(union, str) and part in _UNION_TAGS.get(union, ())):
             param += f".{part}"
     return param
 
@@ -117,6 +120,8 @@ def create_run(ctx: ServiceContext, project: Project, eval_id: str, request: Cre
         criteria = json.loads(eval_row.testing_criteria_json)
         item_schema = json.loads(eval_row.data_source_config_json)["schema"]["properties"]["item"]
     source = parse_data_source(request.data_source)
+    if isinstance(source, CompletionsDataSource):
+        _require_completions_fields(source)  # the rows' checks render input_messages
     rows = load_rows(ctx, project, source.source)
     for row in rows:
         _check_row(row, source, criteria, item_schema)
@@ -146,9 +151,7 @@ def create_run(ctx: ServiceContext, project: Project, eval_id: str, request: Cre
     return to_run(run)
 
 
-def _check_completions(
-    ctx: ServiceContext, project: Project, source: CompletionsDataSource
-) -> dict[str, Any]:
+def _require_completions_fields(source: CompletionsDataSource) -> None:
     if source.input_messages is None:
         raise InvalidRequest(
             "A 'completions' data source needs input_messages (a template of chat messages).",
@@ -158,6 +161,12 @@ def _check_completions(
         raise InvalidRequest(
             "A 'completions' data source needs the model to sample.", param="data_source.model"
         )
+
+
+def _check_completions(
+    ctx: ServiceContext, project: Project, source: CompletionsDataSource
+) -> dict[str, Any]:
+    assert source.model is not None  # _require_completions_fields
     try:
         resolve_model(ctx, project, source.model)
     except NotFound as exc:

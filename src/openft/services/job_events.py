@@ -51,9 +51,15 @@ def list_events(
 ) -> JobEventList:
     with ctx.db.session() as session:
         get_job_row(session, project, job_id)
-        query = select(JobEventRow).where(JobEventRow.job_id == job_id)
+        of_job = JobEventRow.job_id == job_id
         rows, has_more = newest_first(
-            session, query, JobEventRow, after=after, limit=limit, kind="FineTuningJobEvent"
+            session,
+            select(JobEventRow).where(of_job),
+            JobEventRow,
+            of_job,
+            after=after,
+            limit=limit,
+            kind="FineTuningJobEvent",
         )
     return JobEventList(data=[_to_event(r) for r in rows], has_more=has_more)
 
@@ -95,9 +101,15 @@ def list_checkpoints(
 ) -> CursorPage[JobCheckpoint]:
     with ctx.db.session() as session:
         get_job_row(session, project, job_id)
-        query = select(CheckpointRow).where(CheckpointRow.job_id == job_id)
+        of_job = CheckpointRow.job_id == job_id
         rows, has_more = newest_first(
-            session, query, CheckpointRow, after=after, limit=limit, kind="FineTuningJobCheckpoint"
+            session,
+            select(CheckpointRow).where(of_job),
+            CheckpointRow,
+            of_job,
+            after=after,
+            limit=limit,
+            kind="FineTuningJobCheckpoint",
         )
     data = [
         JobCheckpoint(

@@ -13,12 +13,19 @@ MAX_PAGE_LIMIT = 1000
 
 
 def newest_first(
-    session: Session, query: Select[Any], table: Any, *, after: str | None, limit: int, kind: str
+    session: Session,
+    query: Select[Any],
+    table: Any,
+    *scope: ColumnElement[bool],
+    after: str | None,
+    limit: int,
+    kind: str,
 ) -> tuple[list[Any], bool]:
-    """One page of `query` after the row with id `after`, and whether more rows follow."""
+    """One page of `query` after the row with id `after` (a row `scope` holds), and whether more rows
+    follow."""
     if not 1 <= limit <= MAX_PAGE_LIMIT:
         raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE_LIMIT}.", param="limit")
-    cursor = after_cursor(session, table, after, kind)
+    cursor = after_cursor(session, table, after, kind, *scope)
     return seq_page(session, query, table, after_seq=cursor, order="desc", limit=limit)
 
 
