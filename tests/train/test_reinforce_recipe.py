@@ -40,6 +40,24 @@ def test_advantages_are_relative_to_each_group() -> None:
     rollouts = [rollout(0, 1.0), rollout(0, 0.0), rollout(1, 0.5), rollout(1, 0.5)]
     _set_advantages(rollouts)
     assert [r.advantage for r in rollouts] == pytest.approx([1.0, -1.0, 0.0, 0.0])  # a group that agrees: 0
+    assert [r.informative for r in rollouts] == [True, True, False, False]  # and is left out of the update
+
+
+def test_steps_where_every_group_agrees_leave_the_adapter_as_it_was(
+    tiny_model: Path, prompts: Path, tmp_path: Path
+) -> None:
+    """A constant grader: every group agrees at every step, so no step moves the policy (the KL term
+    alone would pull it around for nothing)."""
+    constant = {"type": "python", "name": "half", "source": "def grade(sample, item):\n    return 0.5\n"}
+    config = config_for(tiny_model, prompts, tmp_path / "constant")
+    config = dataclasses.replace(config, reinforcement={**config.reinforcement, "grader": constant})
+    reporter = MemoryReporter()
+    done = train_reinforcement(config, reporter)
+    assert done.status == "succeeded" and done.final_path is not None
+    assert [values["train_groups_learned"] for _, _, values in reporter.steps] == [0.0] * 4
+    adapter = load_file(str(Path(done.final_path) / "adapter_model.safetensors"))
+    lora_b = [tensor for name, tensor in adapter.items() if "lora_B" in name]
+    assert lora_b and all(bool((tensor == 0).all()) for tensor in lora_b)  # PEFT starts B at zero
 
 
 @pytest.fixture(scope="module")

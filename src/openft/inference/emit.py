@@ -7,7 +7,7 @@ its request gets END once all of its choices have finished.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from openft.inference.queueing import END, Job
 from openft.inference.sampling import Choice
@@ -28,6 +28,8 @@ class Sequence:
     finish: FinishReason | None = None
     # Computed at prefill when the request asks for them; sent with the choice's first delta.
     prompt_logprobs: list[float] | None = None
+    # Every token chosen for this choice, its stop token included (in-process callers read them).
+    token_ids: list[int] = field(default_factory=list)
 
 
 def emit(sequences: list[Sequence], choice: Choice) -> None:
@@ -44,6 +46,7 @@ def emit(sequences: list[Sequence], choice: Choice) -> None:
             _fail(seq, ModelOutputError(seq.job.request.model.name))
             continue
         token_id, request = token_ids[row], seq.job.request
+        seq.token_ids.append(token_id)
         if token_id in request.stop_token_ids:
             _finish(seq, "stop", seq.stopper.feed(seq.decoder.flush()) + seq.stopper.flush(), [])
             continue

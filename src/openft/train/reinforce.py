@@ -39,9 +39,10 @@ from openft.data.validate_prompt import prompt_messages
 from openft.graders.model_graders import Judge
 from openft.graders.outcome import Outcome
 from openft.graders.run import grade_samples
-from openft.inference.constrained import RowGrammars
 from openft.inference.embeddings import shared_embedder
 from openft.inference.grammar import OutputGrammar, output_grammar
+from openft.inference.in_process import generate_token_ids
+from openft.inference.types import GenerationRequest, ModelRef, SamplingParams
 from openft.train.config import SFTConfig
 from openft.train.distributed import close_distributed, init_distributed
 from openft.train.examples import DataError, TokenizedExample, tools_of
@@ -63,8 +64,7 @@ from openft.train.spec import ConfigError
 
 # The metrics a reinforcement run reports (events, checkpoints, results.csv), with the split's prefix.
 REWARD_METRICS = ("reward_mean", "reward_std", "answer_tokens", "kl", "grader_error_rate")
-# Answers generated together (every prompt's group of a step, up to this many rows at once).
-SAMPLING_ROWS = 32
+_SEED_MIX = 1_000_003  # one step's prompts sample from different streams
 
 
 @dataclass(frozen=True)
@@ -124,6 +124,7 @@ class Rollout:
     text: str
     outcome: Outcome | None = None
     advantage: float = 0.0
+    informative: bool = False  # its group's rewards differ: the update learns from it
 
 
 def train_reinforcement(
@@ -200,48 +201,38 @@ def _rollouts(
     settings = _settings(run)
     group = group or int(settings["group_size"])
     stops = stop_token_ids(run.tokenizer)
-    pad = run.tokenizer.pad_token_id if run.tokenizer.pad_token_id is not None else stops[0]
-    torch.manual_seed(seed)  # the same step samples the same answers, resumed or not
-    sampling: dict[str, Any] = (
-        {"do_sample": False}
-        if greedy
-        else {"do_sample": True, "temperature": float(settings["temperature"]), "top_k": 0, "top_p": 1.0}
-    )
-    rows = [(index, prompt) for index, prompt in enumerate(prompts) for _ in range(group)]
-    rollouts: list[Rollout] = []
+    grammar = _answer_grammar(run, stops)
+    policy = ModelRef("the policy", "", None, "", run.config.max_seq_length)
+    requests = [
+        GenerationRequest(
+            policy,
+            prompt.input_ids,
+            SamplingParams(
+                max_tokens=int(settings["max_new_tokens"]),
+                temperature=0.0 if greedy else float(settings["temperature"]),
+                n=group,
+                # Each prompt's group from its own seeded streams: the same step samples the same
+                # answers, resumed or not.
+                seed=seed * _SEED_MIX + index,
+            ),
+            tuple(stops),
+            grammar,
+        )
+        for index, prompt in enumerate(prompts)
+    ]
     run.model.eval()
     try:
-        # Every prompt's group in one generation (left-padded): a small model on a CPU generates many
-        # rows for about the price of one.
-        for start in range(0, len(rows), SAMPLING_ROWS):
-            chunk = rows[start : start + SAMPLING_ROWS]
-            width = max(prompt.n_tokens for _, prompt in chunk)
-            ids = torch.tensor(
-                [[pad] * (width - p.n_tokens) + p.input_ids for _, p in chunk], device=run.dist.device
-            )
-            mask = torch.tensor(
-                [[0] * (width - p.n_tokens) + [1] * p.n_tokens for _, p in chunk], device=run.dist.device
-            )
-            grammar = _answer_grammar(run, stops)
-            constrained = (
-                {"logits_processor": [_GrammarLogits(grammar, len(chunk), width)]} if grammar else {}
-            )
-            with run.autocast():
-                out = run.model.generate(
-                    input_ids=ids,
-                    attention_mask=mask,
-                    max_new_tokens=int(settings["max_new_tokens"]),
-                    eos_token_id=stops,
-                    pad_token_id=pad,
-                    **sampling,
-                    **constrained,
-                )
-            for (index, prompt), row in zip(chunk, out[:, width:].tolist(), strict=True):
-                answer = _until_stop(row, stops)
-                text = run.tokenizer.decode([t for t in answer if t not in stops], skip_special_tokens=True)
-                rollouts.append(Rollout(index, prompt.input_ids, answer, text))
+        # Through the serving engine's batch, on the policy's own weights: every group decodes
+        # together and an answer that ends leaves the batch at once.
+        with run.autocast():
+            answers = generate_token_ids(run.model, run.tokenizer, requests, run.dist.device)
     finally:
         run.model.train()
+    rollouts = [
+        Rollout(index, prompt.input_ids, answer, _text(run, answer, stops))
+        for index, (prompt, choices) in enumerate(zip(prompts, answers, strict=True))
+        for answer in choices
+    ]
     sampled = time.perf_counter()
     outcomes = grade_samples(
         settings["grader"],
@@ -268,58 +259,48 @@ def _answer_grammar(run: PromptRun, stops: list[int]) -> OutputGrammar | None:
     )
 
 
-class _GrammarLogits:
-    """A `generate` logits processor: each row's answer follows the grammar, as the served model's do
-    (the same masks as the engine's sampler, openft.inference.constrained)."""
-
-    def __init__(self, grammar: OutputGrammar, n_rows: int, prompt_width: int) -> None:
-        self.rows = RowGrammars([grammar] * n_rows)
-        self.prompt_width = prompt_width
-
-    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        if input_ids.shape[1] > self.prompt_width:  # the token chosen at the previous step
-            self.rows.advance(input_ids[:, -1].tolist())
-        return self.rows.mask(scores)
-
-
-def _until_stop(tokens: list[int], stops: list[int]) -> list[int]:
-    """The answer's tokens through its first stop token (generation pads finished rows after it)."""
-    for i, token in enumerate(tokens):
-        if token in stops:
-            return tokens[: i + 1]
-    return tokens
+def _text(run: PromptRun, answer: list[int], stops: list[int]) -> str:
+    return run.tokenizer.decode([t for t in answer if t not in stops], skip_special_tokens=True)
 
 
 def _train_step(run: PromptRun, step: int, rollouts: list[Rollout]) -> dict[str, float]:
     _set_advantages(rollouts)
     settings = _settings(run)
     kl_coef = float(settings["kl_coef"])
-    scale = 1.0 / len(rollouts)
+    # A group whose answers all earned the same reward says nothing about which answer is better: it is
+    # left out of the update (as DAPO's dynamic sampling leaves it out), so a step where every group
+    # agrees (all right, or all wrong) does not move the policy by the KL term alone.
+    n_learned = sum(1 for r in rollouts if r.informative)
+    scale = 1.0 / max(1, n_learned)
     loss_total = kl_total = 0.0
     for batch in _micro_batches(rollouts, run):
         examples = [_example(r) for r in batch]
         lengths = torch.tensor([max(1, len(r.answer_ids)) for r in batch], device=run.dist.device)
         advantages = torch.tensor([r.advantage for r in batch], device=run.dist.device)
+        learned = torch.tensor([float(r.informative) for r in batch], device=run.dist.device)
         with torch.no_grad(), run.model.disable_adapter(), run.autocast():
             reference = conversation_log_probs(run, examples)
-        with run.autocast():
+        with run.autocast(), torch.set_grad_enabled(n_learned > 0):
             policy = conversation_log_probs(run, examples)
         mean_policy, mean_reference = policy / lengths, reference / lengths
         kl = mean_policy - mean_reference
-        loss = (-advantages * mean_policy + kl_coef * kl).sum()
-        (loss * scale).backward()
+        loss = (learned * (-advantages * mean_policy + kl_coef * kl)).sum()
+        if n_learned:
+            (loss * scale).backward()
         loss_total += float(loss.detach())
         kl_total += float(kl.detach().sum())
-    params = [p for p in run.model.parameters() if p.requires_grad]
-    grad_norm = float(torch.nn.utils.clip_grad_norm_(params, run.config.max_grad_norm))
-    stop_if_diverged(run, step, {"training loss": loss_total * scale, "gradient norm": grad_norm})
-    run.optimizer.step()
-    run.scheduler.step()
+    if n_learned:
+        params = [p for p in run.model.parameters() if p.requires_grad]
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, run.config.max_grad_norm))
+        stop_if_diverged(run, step, {"training loss": loss_total * scale, "gradient norm": grad_norm})
+    run.optimizer.step()  # without gradients (every group agreed) it moves nothing
+    run.scheduler.step()  # the schedule follows the steps, updated or not
     run.optimizer.zero_grad(set_to_none=True)
     return {
         TRAIN_LOSS: loss_total * scale,
         **_reward_metrics("train", rollouts),
-        "train_kl": kl_total * scale,
+        "train_kl": kl_total / len(rollouts),
+        "train_groups_learned": n_learned / len(rollouts),
     }
 
 
@@ -334,6 +315,7 @@ def _set_advantages(rollouts: list[Rollout]) -> None:
         std = math.sqrt(sum((x - mean) ** 2 for x in rewards) / len(rewards))
         for rollout, reward in zip(members, rewards, strict=True):
             rollout.advantage = (reward - mean) / std if std > 1e-6 else 0.0
+            rollout.informative = std > 1e-6
 
 
 def _reward(rollout: Rollout) -> float:
