@@ -3,6 +3,7 @@ extra fields the grader reads, and the reward rising on a learnable task; the ba
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import openai
 import pytest
 
 from tests.conftest import LiveServer, ServerFactory
-from tests.jobs.conftest import start_job_server, upload_examples, wait_for_job
+from tests.jobs.conftest import start_job_server, upload_examples, wait_for_event, wait_for_job
 
 # Learnable by openft-tiny in a few steps: the reward counts one letter in the answer.
 GRADER = {
@@ -77,6 +78,15 @@ def test_the_reward_rises_on_a_learnable_task(server: LiveServer) -> None:
         model=done.fine_tuned_model or "", messages=[{"role": "user", "content": "Hi"}], max_tokens=8
     )
     assert answer.choices[0].message.content is not None
+    # The end-of-job evaluation: both models' greedy answers to the held-out prompts, scored by the
+    # job's grader.
+    evaluation = wait_for_event(client, job.id, "Evaluation on 4 validation examples: reward: base ")
+    base, tuned = (float(x) for x in re.findall(r"base ([0-9.]+) → fine-tuned ([0-9.]+)", evaluation)[0])
+    assert tuned > base + 0.5, evaluation
+    report: Any = client.get(f"/fine_tuning/jobs/{job.id}/evaluation", cast_to=object)
+    rows = report["rows"]
+    assert len(rows) == 4 and rows[0]["case"]["item"]["letter"] == "a"
+    assert rows[0]["candidate"]["text"].count("a") > rows[0]["baseline"]["text"].count("a")
 
 
 def test_a_score_model_grader_asks_a_fine_tuned_judge_of_the_project(server: LiveServer) -> None:

@@ -20,6 +20,7 @@ from openft.data.issues import Issue
 from openft.data.lines import BadLine, iter_json_lines
 from openft.data.validate_chat import validate_chat
 from openft.data.validate_other import preference_outputs, validate_preference, validate_prompt_completion
+from openft.data.validate_prompt import prompt_messages, validate_prompt
 
 
 class TestSetError(ValueError):
@@ -41,6 +42,8 @@ class TestCase:
     tools: tuple[Mapping[str, Any], ...] | None = None
     # Prompt/completion examples: the raw text to continue.
     prompt_text: str | None = None
+    # Reinforcement prompts: the whole line, which the job's grader reads as {{item.*}} (no reference).
+    item: Mapping[str, Any] | None = None
 
     @property
     def is_chat(self) -> bool:
@@ -60,6 +63,8 @@ class TestCase:
             data["messages"] = [dict(message) for message in self.messages]
             if self.tools:
                 data["tools"] = [dict(tool) for tool in self.tools]
+        if self.item is not None:
+            data["item"] = dict(self.item)
         return data
 
     @classmethod
@@ -71,6 +76,7 @@ class TestCase:
             messages=tuple(data.get("messages") or ()),
             tools=tuple(tools) if tools else None,
             prompt_text=data.get("prompt_text"),
+            item=data.get("item"),
         )
 
 
@@ -85,6 +91,31 @@ def read_test_set(path: Path, *, max_examples: int | None = None) -> list[TestCa
         cases.append(_test_case(path, line_no, value))
     if not cases:
         raise TestSetError(f"{path.name} has no examples")
+    return cases
+
+
+def read_prompt_set(path: Path, *, max_examples: int | None = None) -> list[TestCase]:
+    """The first `max_examples` prompts of a reinforcement prompt file: each line's messages (a final
+    assistant message dropped, as the job drops it) and the line itself as the grader's item."""
+    cases: list[TestCase] = []
+    for line_no, value in iter_json_lines(path):
+        if max_examples is not None and len(cases) >= max_examples:
+            break
+        if isinstance(value, BadLine):
+            raise TestSetError(f"{path.name}: {value.message}")
+        _raise_first(path, validate_prompt(value, line_no))
+        tools = value.get("tools")
+        cases.append(
+            TestCase(
+                line=line_no,
+                reference="",
+                messages=tuple(prompt_messages(value["messages"])),
+                tools=tuple(tools) if tools else None,
+                item=value,
+            )
+        )
+    if not cases:
+        raise TestSetError(f"{path.name} has no prompts")
     return cases
 
 

@@ -13,11 +13,11 @@ from typing import Any
 
 from openft.errors import InvalidRequest, OpenFTError
 from openft.graders.model_graders import JudgeAnswer, JudgeError
-from openft.graders.remote_judge import RemoteJudge
 from openft.graders.run import run_grader
 from openft.graders.text_similarity import EMBEDDING_METRICS
 from openft.graders.validate import GraderConfigError, validate_grader
 from openft.inference import embeddings
+from openft.inference.remote_judge import RemoteJudge
 from openft.schemas.chat import ChatCompletionRequest
 from openft.schemas.graders import RunGraderRequest, RunGraderResponse, ValidateGraderResponse
 from openft.services import inference

@@ -16,12 +16,14 @@ from typing import Any
 
 from sqlalchemy import select
 
-from openft.errors import NotFound
+from openft.errors import NotFound, OpenFTError
 from openft.schemas.jobs import EVALUATION_EVENT_KIND
 from openft.services.base_models import resolve_base_model
 from openft.services.context import Project, ServiceContext
+from openft.services.graders import resolve_judges
 from openft.services.job_events import add_event, get_job_row
-from openft.store.tables import CheckpointRow, FileRow, FineTunedModelRow, JobRow
+from openft.store.tables import CheckpointRow, FileRow, FineTunedModelRow, JobRow, ProjectRow
+from openft.train import spec
 
 # In the job's evaluation directory: the full comparison (openft.comparison's JSON) and its HTML report.
 RESULT_FILE = "evaluation.json"
@@ -42,6 +44,11 @@ class JobEvaluationSpec:
     test_file_id: str
     max_examples: int
     out_dir: str
+    # Reinforcement jobs: the grader that scores both models' answers, its judges as the engine loads
+    # them, and the answers' token budget (the job's reasoning_effort); None for other methods.
+    grader: dict[str, Any] | None = None
+    judges: dict[str, dict[str, Any]] | None = None
+    answer_tokens: int | None = None
 
 
 def evaluation_dir(ctx: ServiceContext, job_id: str) -> Path:
@@ -68,6 +75,10 @@ def evaluation_spec(ctx: ServiceContext, job_id: str) -> JobEvaluationSpec | Non
             baseline_path = started_from.path
         else:
             baseline_label = resolve_base_model(ctx, job.project_id, job.model).name
+        grader = json.loads(job.grader_json) if job.grader_json else None
+        owner = session.get(ProjectRow, job.project_id)
+        judges = _judges(ctx, Project(job.project_id, owner.name if owner else ""), grader)
+        effort = json.loads(job.hyperparameters_json).get("reasoning_effort", "default")
         return JobEvaluationSpec(
             job_id=job.id,
             candidate_label=candidate.name,
@@ -79,7 +90,23 @@ def evaluation_spec(ctx: ServiceContext, job_id: str) -> JobEvaluationSpec | Non
             test_file_id=validation.id,
             max_examples=max_examples,
             out_dir=str(evaluation_dir(ctx, job.id)),
+            grader=grader,
+            judges=judges,
+            answer_tokens=spec.ANSWER_TOKENS.get(effort, spec.ANSWER_TOKENS["default"]) if grader else None,
         )
+
+
+def _judges(
+    ctx: ServiceContext, project: Project, grader: dict[str, Any] | None
+) -> dict[str, dict[str, Any]] | None:
+    """A reinforcement grader's judges as the engine loads them; a judge gone since the job ran leaves
+    its samples flagged (model_grader_server_error) rather than stopping the evaluation."""
+    if grader is None:
+        return None
+    try:
+        return resolve_judges(ctx, project, grader)
+    except OpenFTError:
+        return {}
 
 
 def record_evaluation(ctx: ServiceContext, job_id: str, summary: dict[str, Any]) -> None:

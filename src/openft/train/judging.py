@@ -17,10 +17,10 @@ import torch
 
 from openft.data.render import render_prompt, stop_token_ids
 from openft.graders.model_graders import JudgeAnswer, JudgeError
-from openft.graders.remote_judge import RemoteJudge
 from openft.inference.config import EngineConfig
 from openft.inference.local import LocalEngine
 from openft.inference.output import collect
+from openft.inference.remote_judge import RemoteJudge
 from openft.inference.types import GenerationRequest, ModelRef, SamplingParams
 
 # As the graders endpoints answer a judge (services.graders): a score or a label is a short answer.

@@ -19,19 +19,25 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
-from openft.comparison.compare import compare
+from openft.comparison.compare import ComparisonResult, ModelResults, ScoredAnswer, compare, compare_results
 from openft.comparison.html_report import render_html
 from openft.comparison.local_runner import LocalRunner, locate_model, model_ref
-from openft.comparison.testset import read_test_set
+from openft.comparison.testset import TestCase, read_prompt_set, read_test_set
+from openft.graders.run import grade_samples
+from openft.inference.embeddings import shared_embedder
 from openft.inference.local import LocalEngine
 from openft.inference.types import Engine
 from openft.services import job_evaluations
 from openft.services.context import ServiceContext
 from openft.services.inference import engine_config
 from openft.settings import Settings
+from openft.train.judging import RecipeJudge
 from openft.worker.public_text import python_roots, without_server_paths
 
 log = logging.getLogger("openft.worker")
+
+# A reinforcement job's evaluation compares the grader's reward (the metric its training maximised).
+REWARD = "reward"
 
 # An engine for the length of one evaluation: entered before it starts, exited when it ends.
 EngineLease = Callable[[], AbstractContextManager[Engine]]
@@ -78,16 +84,17 @@ def run_job_evaluation(
 ) -> dict[str, Any]:
     """Compare the two models on the validation sample; write the result and report; return the summary
     for the job's event. Raises TimeoutError once `deadline` (time.monotonic()) has passed."""
-    cases = read_test_set(Path(spec.test_file), max_examples=spec.max_examples)
     baseline_path = Path(spec.baseline_path or locate_model(spec.baseline_label, Path(spec.models_dir)))
-    result = compare(
-        cases,
-        LocalRunner(
-            model_ref(Path(spec.candidate_path), name=spec.candidate_label), engine, deadline=deadline
-        ),
-        LocalRunner(model_ref(baseline_path, name=spec.baseline_label), engine, deadline=deadline),
-        test_file=spec.test_file_id,
+    candidate = LocalRunner(
+        model_ref(Path(spec.candidate_path), name=spec.candidate_label), engine, deadline=deadline
     )
+    baseline = LocalRunner(model_ref(baseline_path, name=spec.baseline_label), engine, deadline=deadline)
+    if spec.grader is not None:
+        cases = read_prompt_set(Path(spec.test_file), max_examples=spec.max_examples)
+        result = _graded_comparison(spec, cases, candidate, baseline)
+    else:
+        cases = read_test_set(Path(spec.test_file), max_examples=spec.max_examples)
+        result = compare(cases, candidate, baseline, test_file=spec.test_file_id)
     out_dir = Path(spec.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     _write_atomically(out_dir / job_evaluations.RESULT_FILE, result.to_json())
@@ -103,6 +110,44 @@ def run_job_evaluation(
         "baseline": result.baseline.means,
         "fine_tuned": result.candidate.means,
     }
+
+
+def _graded_comparison(
+    spec: job_evaluations.JobEvaluationSpec,
+    cases: list[TestCase],
+    candidate: LocalRunner,
+    baseline: LocalRunner,
+) -> ComparisonResult:
+    """A reinforcement job's evaluation: both models' greedy answers to the validation prompts, each
+    scored by the job's own grader (its judges asked as in training), compared by reward."""
+    assert spec.grader is not None
+    judge = RecipeJudge(spec.judges) if spec.judges else None
+    try:
+        results = [_graded(spec, cases, runner, judge) for runner in (baseline, candidate)]
+    finally:
+        if judge is not None:
+            judge.close()
+    return compare_results(cases, results[1], results[0], [REWARD], test_file=spec.test_file_id)
+
+
+def _graded(
+    spec: job_evaluations.JobEvaluationSpec, cases: list[TestCase], runner: LocalRunner, judge: Any
+) -> ModelResults:
+    try:
+        answers = runner.answer(cases, max_tokens=spec.answer_tokens)
+    finally:
+        runner.close()
+    outcomes = grade_samples(
+        spec.grader or {},
+        [(answer.text, case.item) for case, answer in zip(cases, answers, strict=True)],
+        judge=judge,
+        embed=shared_embedder,
+    )
+    scored = [
+        ScoredAnswer(answer.text, {REWARD: outcome.reward}, None, answer.truncated)
+        for answer, outcome in zip(answers, outcomes, strict=True)
+    ]
+    return ModelResults(runner.label, scored)
 
 
 def _write_atomically(path: Path, text: str) -> None:
