@@ -12,7 +12,7 @@ import torch
 
 from openft.train.adapters import load_base_model, load_tokenizer
 from openft.train.examples import DataError
-from openft.train.packing import pack, packed_attention_enabled
+from openft.train.packing import pack, pack_pairs, packed_attention_enabled
 from openft.train.preference import (
     PreferenceTotals,
     dpo_loss,
@@ -85,6 +85,34 @@ def test_packed_log_probs_equal_one_conversation_at_a_time(tiny_model: Path, tok
     assert packed.shape == (4,)
     assert packed.tolist() == pytest.approx(one_by_one, rel=1e-4)
     assert all(value < 0 for value in one_by_one)
+
+
+@pytest.mark.parametrize("pad_to_multiple", [1, 128])
+def test_pairs_sharing_their_prompt_give_the_same_log_probs(
+    tiny_model: Path, tokenizer: Any, pad_to_multiple: int
+) -> None:
+    """pack_pairs runs each prompt once for both outputs; every output's log-probability is still what
+    one conversation per row gives (outputs that begin alike, and an output inside a longer prompt)."""
+    torch.manual_seed(0)
+    model = load_base_model(tiny_model)
+    model.eval()
+    long_prompt = pair("Sky colour?", "Blue on a clear day.", "Blue-ish green")
+    long_prompt["input"]["messages"] += [
+        {"role": "assistant", "content": "Where?"},
+        {"role": "user", "content": "Here."},
+    ]
+    pairs = [
+        tokenize_pair(tokenizer, pair("2+2?", "4", "5"), 512),
+        tokenize_pair(tokenizer, long_prompt, 512),
+        tokenize_pair(tokenizer, pair("Hi", "Hello there.", "Hello."), 512),
+    ]
+    row = pack_pairs([p.conversations() for p in pairs], pad_to_multiple=pad_to_multiple)
+    whole = pack(flatten(pairs))
+    assert row.n_tokens < whole.n_tokens - 2 * 20  # each prompt's tokens once
+    with torch.no_grad(), packed_attention_enabled(model):
+        shared = sequence_log_probs(model, row, 6, packed=True)
+        separate = sequence_log_probs(model, whole, 6, packed=True)
+    assert shared.tolist() == pytest.approx(separate.tolist(), rel=1e-4)
 
 
 def test_dpo_loss_and_rewards_match_a_hand_computation() -> None:

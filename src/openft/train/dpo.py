@@ -39,13 +39,14 @@ from openft.train.loop import (
     stop_if_diverged,
     validation_due,
 )
-from openft.train.packing import group_by_tokens
+from openft.train.packing import group_by_tokens, pack_pairs
 from openft.train.preference import (
     PreferenceTotals,
     TokenizedPair,
     dpo_loss,
     flatten,
     load_pairs,
+    sequence_log_probs,
 )
 from openft.train.reporting import (
     FULL_VALID_LOSS,
@@ -225,8 +226,12 @@ def _all_log_probs(run: PreferenceRun, pairs: list[TokenizedPair]) -> torch.Tens
 
 
 def _log_probs(run: PreferenceRun, pairs: list[TokenizedPair]) -> torch.Tensor:
-    """Each pair's outputs' log-probabilities, in packing order (preferred, non-preferred, ...)."""
-    return conversation_log_probs(run, flatten(pairs))
+    """Each pair's outputs' log-probabilities, in packing order (preferred, non-preferred, ...). Packed,
+    a pair's prompt runs through the model once for both outputs (openft.train.packing.pack_pairs)."""
+    if not run.loss_module.packed:
+        return conversation_log_probs(run, flatten(pairs))
+    batch = pack_pairs([p.conversations() for p in pairs], pad_to_multiple=run.row_multiple)
+    return sequence_log_probs(run.model, batch.to(run.dist.device), 2 * len(pairs), packed=True)
 
 
 def _micro_batches(indices: Sequence[int], lengths: Sequence[int], max_tokens: int) -> list[list[int]]:

@@ -24,7 +24,7 @@ from openft.data.lines import BadLine, iter_json_lines
 from openft.data.render import render_chat, truncate
 from openft.data.validate_other import preference_outputs, validate_preference
 from openft.train.examples import DataError, TokenizedExample, tools_of
-from openft.train.packing import IGNORED_TARGET, SEQ_LENS_KWARG, PackedBatch
+from openft.train.packing import IGNORED_TARGET, PackedBatch
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ def flatten(pairs: Sequence[TokenizedPair]) -> list[TokenizedExample]:
 
 def sequence_log_probs(model: Any, batch: PackedBatch, n_sequences: int, *, packed: bool) -> torch.Tensor:
     """log p(trained tokens | what comes before) summed per conversation of the row: shape (n_sequences,)."""
-    extra = {SEQ_LENS_KWARG: batch.seq_lens} if packed else {}
+    extra = batch.attention_kwargs() if packed else {}
     output = model(
         input_ids=batch.input_ids,
         position_ids=batch.position_ids,
@@ -111,9 +111,10 @@ def sequence_log_probs(model: Any, batch: PackedBatch, n_sequences: int, *, pack
     logits = output.logits[0].float()
     real = batch.targets != IGNORED_TARGET
     token_log_probs = -F.cross_entropy(logits, batch.targets.clamp_min(0), reduction="none") * real
-    # Which conversation each trained position belongs to: the row holds them end to end.
-    ends = torch.tensor(batch.seq_lens[:n_sequences], device=logits.device).cumsum(0)
-    owner = torch.searchsorted(ends, batch.target_positions, right=True).clamp_max(n_sequences - 1)
+    owner = batch.owners
+    if owner is None:  # which conversation each trained position belongs to: they lie end to end
+        ends = torch.tensor(batch.seq_lens[:n_sequences], device=logits.device).cumsum(0)
+        owner = torch.searchsorted(ends, batch.target_positions, right=True).clamp_max(n_sequences - 1)
     return torch.zeros(n_sequences, device=logits.device).index_add_(0, owner, token_log_probs)
 
 
