@@ -181,10 +181,11 @@ def test_a_finished_job_shows_its_charts_checkpoints_and_result_file(
     # The end-of-job evaluation: its event at the top, the scores and both models' answers below.
     # It runs after the job succeeded: the page waits for its event, then shows it.
     banner = element(browser, "#evaluation-event .evaluation-event")
-    section = element(browser, "#evaluation")
     evaluation: Any = client.get(f"/fine_tuning/jobs/{finished_job}/evaluation", cast_to=object)
     assert f"Evaluation on {evaluation['n_examples']} validation examples" in banner.text
-    assert evaluation["headline"] in section.text
+    # The section is drawn again when the evaluation's event arrives: read it once it shows the result.
+    wait(browser).until(lambda b: evaluation["headline"] in b.find_element(By.ID, "evaluation").text)
+    section = element(browser, "#evaluation")
     rows = section.find_elements(By.CSS_SELECTOR, "#evaluation-examples tbody tr")
     assert len(rows) == evaluation["n_examples"] == 4
     first = evaluation["rows"][0]
