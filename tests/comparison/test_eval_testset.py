@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from openft.comparison.testset import TestCase, TestSetError, read_test_set
+from openft.comparison.testset import TestCase, TestSetError, read_prompt_set, read_test_set
 
 
 def write(path: Path, *lines: Any) -> Path:
@@ -129,3 +129,22 @@ def test_a_preference_line_is_a_case_whose_reference_is_the_preferred_output(tmp
     [case] = read_test_set(path)
     assert case.reference == "Paris."
     assert [m["content"] for m in case.messages] == ["Capital of France?"]
+
+
+def test_a_prompt_set_keeps_each_line_as_the_graders_item(tmp_path: Path) -> None:
+    path = tmp_path / "prompts.jsonl"
+    lines = [
+        {"messages": [{"role": "user", "content": "Route: my invoice"}], "team": "billing"},
+        {
+            "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "dropped"}],
+            "x": 1,
+        },
+    ]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    first, second = read_prompt_set(path)
+    assert first.item == lines[0] and first.reference == "" and first.messages == tuple(lines[0]["messages"])
+    assert second.messages == ({"role": "user", "content": "Hi"},)  # the final answer is not asked
+    assert TestCase.from_dict(first.to_dict()) == first
+    path.write_text('["not", "an", "object"]\n')
+    with pytest.raises(TestSetError, match="line 1: a prompt must be a JSON object"):
+        read_prompt_set(path)

@@ -10,7 +10,7 @@ the same message, naming the file, line and field.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,41 +82,44 @@ class TestCase:
 
 def read_test_set(path: Path, *, max_examples: int | None = None) -> list[TestCase]:
     """The first `max_examples` (all if None) examples of a test file, in file order."""
-    cases: list[TestCase] = []
-    for line_no, value in iter_json_lines(path):
-        if max_examples is not None and len(cases) >= max_examples:
-            break
-        if isinstance(value, BadLine):
-            raise TestSetError(f"{path.name}: {value.message}")
-        cases.append(_test_case(path, line_no, value))
-    if not cases:
-        raise TestSetError(f"{path.name} has no examples")
-    return cases
+    return _read_cases(path, max_examples, _test_case, "examples")
 
 
 def read_prompt_set(path: Path, *, max_examples: int | None = None) -> list[TestCase]:
     """The first `max_examples` prompts of a reinforcement prompt file: each line's messages (a final
     assistant message dropped, as the job drops it) and the line itself as the grader's item."""
+    return _read_cases(path, max_examples, _prompt_case, "prompts")
+
+
+def _read_cases(
+    path: Path, max_examples: int | None, case: Callable[[Path, int, Any], TestCase], what: str
+) -> list[TestCase]:
     cases: list[TestCase] = []
     for line_no, value in iter_json_lines(path):
         if max_examples is not None and len(cases) >= max_examples:
             break
         if isinstance(value, BadLine):
             raise TestSetError(f"{path.name}: {value.message}")
-        _raise_first(path, validate_prompt(value, line_no))
-        tools = value.get("tools")
-        cases.append(
-            TestCase(
-                line=line_no,
-                reference="",
-                messages=tuple(prompt_messages(value["messages"])),
-                tools=tuple(tools) if tools else None,
-                item=value,
-            )
-        )
+        cases.append(case(path, line_no, value))
     if not cases:
-        raise TestSetError(f"{path.name} has no prompts")
+        raise TestSetError(f"{path.name} has no {what}")
     return cases
+
+
+def _prompt_case(path: Path, line_no: int, value: Any) -> TestCase:
+    if not isinstance(value, dict):
+        raise TestSetError(
+            f"{path.name} line {line_no}: a prompt must be a JSON object, not a JSON {json_type_name(value)}"
+        )
+    _raise_first(path, validate_prompt(value, line_no))
+    tools = value.get("tools")
+    return TestCase(
+        line=line_no,
+        reference="",
+        messages=tuple(prompt_messages(value["messages"])),
+        tools=tuple(tools) if tools else None,
+        item=value,
+    )
 
 
 def message_text(content: Any) -> str:
