@@ -51,8 +51,10 @@ def test_a_reinforcement_job_from_the_new_job_page(
         for i in range(4)
     ]
     training_file = upload_examples(client, prompts, "prompts.jsonl")
+    validation_file = upload_examples(client, prompts[:2], "held-out.jsonl")
     open_page(browser, dashboard_server, "new-job")
     Select(browser.find_element(By.ID, "training-file")).select_by_value(training_file)
+    Select(browser.find_element(By.ID, "validation-file")).select_by_value(validation_file)
     Select(browser.find_element(By.ID, "base-model")).select_by_value("openft-tiny")
     Select(browser.find_element(By.ID, "method")).select_by_value("reinforcement")
     grader_field = browser.find_element(By.ID, "grader-field")
@@ -110,7 +112,11 @@ def test_a_reinforcement_job_from_the_new_job_page(
     wait(browser).until(lambda b: series_points(b, "train_reward_mean") == 2)
     assert series_points(browser, "valid_reward_mean") == 1
     assert "train reward" in browser.find_element(By.CSS_SELECTOR, "section.charts").text
-    assert "No evaluation" in element(browser, "#evaluation-box").text  # no validation file
+    # The end-of-job evaluation scores both models' answers with the job's grader; each row shows the
+    # prompt line's fields the grader reads instead of a reference answer.
+    wait(browser).until(lambda b: "Item (what the grader reads)" in b.find_element(By.ID, "evaluation").text)
+    assert '{"letter":"a"}' in element(browser, "#evaluation-examples").text
+    assert "reward" in element(browser, "#evaluation").text
 
 
 def test_dpo_jobs_chart_reward_accuracy_and_margin(browser: WebDriver, dashboard_server: LiveServer) -> None:

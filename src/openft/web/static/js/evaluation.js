@@ -49,12 +49,15 @@ export function evaluationView(result, jobId) {
   const drawExamples = () => {
     for (const button of filterButtons) button.setAttribute("aria-pressed", String(button.dataset.verdict === shown));
     const rows = result.rows.filter((row) => shown === "all" || row.verdict === shown);
+    // A reinforcement job's prompts have no reference: the grader reads the line's other fields.
+    const graded = result.rows.some((row) => row.case.item);
     replace(examples, table(
-      ["Line", "Prompt", "Reference", `Base: ${base.label}`, `Fine-tuned: ${tuned.label}`, "Verdict"],
+      ["Line", "Prompt", graded ? "Item (what the grader reads)" : "Reference",
+        `Base: ${base.label}`, `Fine-tuned: ${tuned.label}`, "Verdict"],
       rows.map((row) => [
         String(row.case.line ?? "—"),
         h("div", { class: "answer-text" }, promptOf(row.case)),
-        h("div", { class: "answer-text" }, row.case.reference ?? "—"),
+        h("div", { class: "answer-text" }, graded ? itemFields(row.case.item) : row.case.reference ?? "—"),
         answerCell(row.baseline, result.primary_metric),
         answerCell(row.candidate, result.primary_metric),
         h("span", { class: `verdict-${row.verdict}` }, row.verdict),
@@ -80,4 +83,9 @@ function answerCell(answer, primary) {
   return h("div", {},
     h("div", { class: "answer-text" }, answer.text || h("span", { class: "dim" }, "(empty)")),
     h("div", { class: "dim small" }, `${label(primary)} ${metric(score)}${answer.truncated ? " · cut" : ""}`));
+}
+
+function itemFields(item) {
+  const { messages, tools, ...fields } = item ?? {};
+  return JSON.stringify(fields);
 }
