@@ -31,7 +31,6 @@ from openft.services import job_evaluations
 from openft.services.context import ServiceContext
 from openft.services.inference import engine_config
 from openft.settings import Settings
-from openft.train.judging import RecipeJudge
 from openft.worker.public_text import python_roots, without_server_paths
 
 log = logging.getLogger("openft.worker")
@@ -121,6 +120,9 @@ def _graded_comparison(
     """A reinforcement job's evaluation: both models' greedy answers to the validation prompts, each
     scored by the job's own grader (its judges asked as in training), compared by reward."""
     assert spec.grader is not None
+    # torch: imported only when an evaluation runs, so the server process starts without it.
+    from openft.train.judging import RecipeJudge
+
     judge = RecipeJudge(spec.judges) if spec.judges else None
     try:
         results = [_graded(spec, cases, runner, judge) for runner in (baseline, candidate)]
