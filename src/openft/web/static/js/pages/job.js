@@ -90,7 +90,7 @@ export async function render(main, { id, signal }) {
   };
   const seen = new Set(); // evaluation events already handled
   let evaluationShown = false;
-  let evaluationSettled = false; // shown, failed (a warn event) or turned off on this server
+  let evaluationSettled = false; // its event seen (written, or failed: warn), or turned off on this server
   let evaluationLoading = null;
   const loadEvaluation = () => {
     evaluationLoading ||= fetchEvaluation().finally(() => { evaluationLoading = null; });
@@ -109,7 +109,9 @@ export async function render(main, { id, signal }) {
     }
     try {
       const result = await get(`${path}/evaluation`, { signal });
-      evaluationShown = evaluationSettled = true;
+      // Shown; its event may still be on its way (the result is written just before the event), so
+      // the page keeps looking for the event until it has seen it.
+      evaluationShown = true;
       replace(evaluation, evaluationView(result, job.id));
     } catch (error) {
       if (error.status !== 404) throw error;
@@ -132,7 +134,7 @@ export async function render(main, { id, signal }) {
     if (ACTIVE.has(job.status) && (event.type !== "metrics" || job.status !== "running")) refreshSoon();
     if (event.data?.kind === "evaluation") {
       seen.add(event.id);
-      if (event.level === "warn") evaluationSettled = true;
+      evaluationSettled = true;
       replace(evaluationEvent, h("p", { class: `evaluation-event level-${event.level}`, role: "status" },
         h("strong", {}, event.level === "warn" ? "Evaluation failed. " : "Evaluation. "), event.message,
         event.level === "warn" ? null : [" ", h("a", { href: "#evaluation-title", onclick: (e) => {
