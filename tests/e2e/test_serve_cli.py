@@ -48,15 +48,16 @@ class Served:
         return self.process.returncode, stdout, stderr
 
 
-def start_serve(data_dir: Path, *extra: str) -> Served:
+def start_serve(data_dir: Path, *extra: str, port_from_env: bool = False) -> Served:
     port = free_port()
     started = time.monotonic()
+    where = [] if port_from_env else ["--port", str(port)]
     process = subprocess.Popen(
-        [str(OPENFT), "serve", "--port", str(port), "--data-dir", str(data_dir), *extra],
+        [str(OPENFT), "serve", *where, "--data-dir", str(data_dir), *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=clean_env(),
+        env={**clean_env(), "OPENFT_PORT": str(port)} if port_from_env else clean_env(),
     )
     while True:
         if process.poll() is not None:
@@ -191,3 +192,12 @@ def test_revoking_the_last_key_says_keys_stay_required_until_serve_local_mode(tm
     finally:
         stdout = assert_clean_stop(served, signal.SIGTERM)
     assert "Local mode" in stdout
+
+
+def test_serve_listens_where_the_environment_says_when_no_option_does(tmp_path: Path) -> None:
+    served = start_serve(tmp_path, port_from_env=True)  # OPENFT_PORT only, no --port
+    try:
+        assert httpx.get(f"http://127.0.0.1:{served.port}/health", timeout=5).json() == {"status": "ok"}
+    finally:
+        stdout = assert_clean_stop(served, signal.SIGTERM)
+    assert f"127.0.0.1:{served.port}/v1" in stdout  # the banner names the port it listens on

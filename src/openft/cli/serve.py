@@ -31,8 +31,10 @@ def is_loopback(host: str) -> bool:
 
 
 def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on (OPENFT_HOST; default 127.0.0.1).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (OPENFT_PORT; default 8000).")] = None,
     data_dir: DataDir = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     worker: Annotated[bool, typer.Option(help="Run a training worker inside the server process.")] = True,
@@ -51,8 +53,10 @@ def serve(
     from openft.server import build_server
     from openft.services.auth import count_active_keys, local_mode_active
 
-    overrides: dict[str, object] = {"local_mode": True} if local_mode else {}
-    settings = load_settings(data_dir, host=host, port=port, **overrides)
+    # Options given on the command line override the environment; those not given leave it alone.
+    given = {"host": host, "port": port, "local_mode": True if local_mode else None}
+    settings = load_settings(data_dir, **{name: value for name, value in given.items() if value is not None})
+    host, port = settings.host, settings.port
     loopback = is_loopback(host)
     server = build_server(settings, local_mode_allowed=loopback, run_worker=worker)
     n_keys, in_local_mode = count_active_keys(server.context), local_mode_active(server.context)
