@@ -1,15 +1,17 @@
 """DPO learning: does preference fine-tuning with "auto" hyperparameters teach a chat model a behaviour?
 
     .venv/bin/python -m bench.dpo_learning [--model smollm2-135m-instruct] [--models-dir DIR]
-        [--n-train 160] [--n-held-out 40] [--beta auto] [--lr-multiplier auto] [--n-epochs auto]
-        [--on-policy]
+        [--n-train 160] [--n-held-out 40] [--beta auto] [--sft-weight auto] [--lr-multiplier auto]
+        [--n-epochs auto] [--on-policy] [--other-closing TEXT] [--supervised-only]
 
 The task (bench/dpo_pairs.py): a shop's support answers, preferred with a signature line, non-preferred
 without it; held-out prompts come from question templates training never sees. The DPO recipe
 (openft.train.dpo, resolved by openft.train.spec.resolve_job as a job resolves it) trains on the
 training pairs with the held-out pairs as the validation file; then the inference engine that serves
 /v1/chat/completions answers every held-out prompt greedily, with the base model and with the
-fine-tuned one. With --on-policy the training pairs are rebuilt on the base model's own greedy answers
+fine-tuned one. `--sft-weight 0` trains plain DPO (no supervised term on the preferred outputs), and
+`--supervised-only` trains no DPO at all: supervised fine-tuning ("auto") on the preferred outputs
+alone, to tell what the preference adds to imitation. With --on-policy the training pairs are rebuilt on the base model's own greedy answers
 (answer + signature against the bare answer; answers it does not finish are dropped): the model then
 learns what to do after the answers it actually gives.
 
@@ -48,8 +50,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--n-train", type=int, default=160)
     parser.add_argument("--n-held-out", type=int, default=40)
     parser.add_argument("--work", type=Path, default=None, help="default: a temporary directory")
-    for name in ("beta", "lr-multiplier", "n-epochs", "batch-size"):
+    for name in ("beta", "sft-weight", "lr-multiplier", "n-epochs", "batch-size"):
         parser.add_argument(f"--{name}", default="auto")
+    parser.add_argument(
+        "--supervised-only",
+        action="store_true",
+        help="train supervised on the preferred outputs alone instead of DPO (a comparison)",
+    )
     parser.add_argument(
         "--on-policy",
         action="store_true",
@@ -63,6 +70,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     hyperparameters = {
         "beta": _number(args.beta),
+        "sft_weight": None if args.sft_weight == "auto" else float(args.sft_weight),
         "learning_rate_multiplier": _number(args.lr_multiplier),
         "n_epochs": _number(args.n_epochs, int),
         "batch_size": _number(args.batch_size, int),
@@ -78,6 +86,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             hyperparameters,
             args.on_policy,
             args.other_closing,
+            args.supervised_only,
         )
     print(json.dumps(result), flush=True)
     return result
@@ -96,11 +105,13 @@ def run(
     hyperparameters: dict[str, Any],
     on_policy: bool = False,
     other_closing: str = "",
+    supervised_only: bool = False,
 ) -> dict[str, Any]:
     import torch
 
     from openft.train.dpo import REFERENCE_FILE, train_dpo
     from openft.train.reporting import MemoryReporter
+    from openft.train.sft import train_sft
     from openft.train.spec import find_base_model, resolve_job
 
     base = find_base_model(models_dir, model)
@@ -108,11 +119,17 @@ def run(
     if on_policy:
         (answers,) = _greedy_answers([base.path()], train)
         train = _on_policy(train, answers)
-    train_file = write_pairs(work / "train.jsonl", train)
     held_out = make_pairs(n_held_out, seed=1, held_out=True)
-    valid_file = write_pairs(work / "held_out.jsonl", held_out)
+    if supervised_only:  # the same prompts, each with its preferred output as the answer
+        train_file = _write_chats(work / "train.jsonl", train)
+        valid_file = _write_chats(work / "held_out.jsonl", held_out)
+        hyperparameters = {k: v for k, v in hyperparameters.items() if k not in ("beta", "sft_weight")}
+    else:
+        train_file = write_pairs(work / "train.jsonl", train)
+        valid_file = write_pairs(work / "held_out.jsonl", held_out)
+    method = "supervised" if supervised_only else "dpo"
     config = resolve_job(
-        "dpo",
+        method,
         hyperparameters,
         base=base,
         training_file=train_file,
@@ -122,15 +139,17 @@ def run(
     )
     reporter = MemoryReporter()
     started = time.perf_counter()
-    trained = train_dpo(config, reporter)
+    trained = (train_sft if supervised_only else train_dpo)(config, reporter)
     train_s = time.perf_counter() - started
     if trained.status != "succeeded":
-        raise SystemExit(f"the DPO run ended {trained.status}")
+        raise SystemExit(f"the {method} run ended {trained.status}")
     gc.collect()
 
     # The base model's own preference on the held-out pairs: its log-probabilities, which the run saved.
-    reference = torch.load(config.layout.output_dir / REFERENCE_FILE)["valid"]
-    base_prefers = float((reference[:, 0] > reference[:, 1]).float().mean())
+    base_prefers = None
+    if not supervised_only:
+        reference = torch.load(config.layout.output_dir / REFERENCE_FILE)["valid"]
+        base_prefers = float((reference[:, 0] > reference[:, 1]).float().mean())
 
     started = time.perf_counter()
     assert trained.final_path is not None
@@ -145,18 +164,20 @@ def run(
         "on_policy": on_policy,
         "other_closing": other_closing,
         "n_held_out": n_held_out,
+        "method": method,
         "hyperparameters": {
             "n_epochs": config.n_epochs,
             "batch_size": config.batch_size,
             "learning_rate": config.learning_rate,
             "beta": config.beta,
+            "sft_weight": config.sft_weight if not supervised_only else None,
             "method": config.method,
             "lora_rank": config.lora_rank,
         },
         "steps": len(steps),
         "trained_tokens": trained.trained_tokens,
         "train_seconds": round(train_s, 1),
-        "base_prefers_preferred": round(base_prefers, 3),
+        "base_prefers_preferred": None if base_prefers is None else round(base_prefers, 3),
         "first_valid_step": steps.index(first_window) + 1 if first_window else None,
         "first_valid_reward_accuracy": first_window.get("valid_reward_accuracy"),
         "epoch_full_valid_reward_accuracy": [round(v["full_valid_reward_accuracy"], 3) for v in epoch_ends],
@@ -166,6 +187,7 @@ def run(
         else None,
         "first_train_loss": round(steps[0]["train_loss"], 4),
         "final_train_loss": round(steps[-1]["train_loss"], 4),
+        "final_train_sft_loss": round(steps[-1]["train_sft_loss"], 4) if "train_sft_loss" in steps[-1] else None,
         "base_signed_share": _share(base_answers),
         "fine_tuned_signed_share": _share(tuned_answers),
         # Replies cut at MAX_ANSWER_TOKENS cannot end with the signature.
@@ -215,6 +237,14 @@ def _on_policy(lines: list[dict[str, Any]], answers: list[Answer]) -> list[dict[
     ]
 
 
+def _write_chats(path: Path, lines: list[dict[str, Any]]) -> Path:
+    """Preference lines as chat lines: the prompt, then the preferred output as the answer."""
+    chats = [{"messages": [*line["input"]["messages"], *line["preferred_output"]]} for line in lines]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(chat) + "\n" for chat in chats))
+    return path
+
+
 def _share(answers: list[Answer]) -> float:
     return round(sum(is_signed(a.text) for a in answers) / max(1, len(answers)), 3)
 
@@ -227,18 +257,19 @@ def _print_summary(result: dict[str, Any]) -> None:
     hp = result["hyperparameters"]
     print(
         f"{result['model']}: {result['n_train']} pairs, {result['n_held_out']} held out | "
-        f"{hp['method']} r{hp['lora_rank']}, {hp['n_epochs']} epochs, batch {hp['batch_size']}, "
-        f"lr {hp['learning_rate']:g}, beta {hp['beta']:g}, {result['steps']} steps | "
-        f"train {result['train_seconds']:.0f} s ({result['trained_tokens']} tokens)",
+        f"{result['method']}, {hp['method']} r{hp['lora_rank']}, {hp['n_epochs']} epochs, batch "
+        f"{hp['batch_size']}, lr {hp['learning_rate']:g}, beta {hp['beta']}, sft_weight {hp['sft_weight']}, "
+        f"{result['steps']} steps | train {result['train_seconds']:.0f} s ({result['trained_tokens']} tokens)",
         file=sys.stderr,
     )
-    print(
-        f"held-out reward accuracy: first window (step {result['first_valid_step']}) "
-        f"{result['first_valid_reward_accuracy']}, epoch ends {result['epoch_full_valid_reward_accuracy']} "
-        f"(margins {result['epoch_full_valid_reward_margin']}); the base itself scores the preferred "
-        f"output higher on {result['base_prefers_preferred']:.2f} of the pairs",
-        file=sys.stderr,
-    )
+    if result["method"] == "dpo":
+        print(
+            f"held-out reward accuracy: first window (step {result['first_valid_step']}) "
+            f"{result['first_valid_reward_accuracy']}, epoch ends {result['epoch_full_valid_reward_accuracy']} "
+            f"(margins {result['epoch_full_valid_reward_margin']}); the base itself scores the preferred "
+            f"output higher on {result['base_prefers_preferred']:.2f} of the pairs",
+            file=sys.stderr,
+        )
     print(
         f"greedy answers ending with the signature: base {result['base_signed_share']:.2f} -> "
         f"fine-tuned {result['fine_tuned_signed_share']:.2f} (cut at {MAX_ANSWER_TOKENS} tokens: base "

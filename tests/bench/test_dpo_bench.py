@@ -49,6 +49,8 @@ def test_dpo_learning_reports_reward_accuracy_and_signed_shares(tmp_path: Path) 
     )
     assert result["steps"] == 4  # 8 pairs, batch 4, 2 epochs
     assert result["hyperparameters"]["beta"] == 0.1  # "auto"
+    assert result["hyperparameters"]["sft_weight"] == 1.0  # "auto"
+    assert result["final_train_sft_loss"] > 0
     assert len(result["epoch_full_valid_reward_accuracy"]) == 2
     assert 0.0 <= result["final_full_valid_reward_accuracy"] <= 1.0
     assert result["first_train_loss"] == pytest.approx(0.6931, abs=1e-3)  # policy = reference at step 1

@@ -139,7 +139,7 @@ def test_dpo_jobs_chart_reward_accuracy_and_margin(browser: WebDriver, dashboard
     wait(browser).until(lambda b: series_points(b, "train_reward_margin") == 2)
     assert series_points(browser, "train_reward_accuracy") == 2
     captions = [c.text for c in browser.find_elements(By.CSS_SELECTOR, ".chart-box figcaption")]
-    assert captions == ["Loss", "Reward accuracy", "Reward margin"]
+    assert captions == ["Loss", "Reward accuracy", "Reward margin", "Supervised loss (preferred outputs)"]
     assert "Full valid reward margin" in element(browser, "#checkpoints table").text
 
 

@@ -75,6 +75,7 @@ def test_a_dpo_job_as_the_guide_writes_it(server: LiveServer) -> None:
     data: Any = last.data
     assert data["step"] == 6 and data["train_reward_accuracy"] == 1.0
     assert data["full_valid_reward_accuracy"] == 1.0 and data["train_reward_margin"] > 0
+    assert data["train_sft_loss"] > 0  # the supervised term ("auto" weight 1), reported apart
     assert "reward accuracy=1.00" in last.message
     checkpoints = list(client.fine_tuning.jobs.checkpoints.list(job.id))
     assert sorted(c.step_number for c in checkpoints) == [2, 4, 6]
@@ -124,18 +125,35 @@ def test_a_file_of_the_wrong_format_fails_the_job(
     )
 
 
-def test_dpo_hyperparameters_are_checked_at_creation(server: LiveServer) -> None:
+@pytest.mark.parametrize(
+    ("hyperparameters", "name"),
+    [({"beta": 3}, "beta"), ({"sft_weight": -1}, "sft_weight"), ({"sft_weight": "high"}, "sft_weight")],
+)
+def test_dpo_hyperparameters_are_checked_at_creation(
+    server: LiveServer, hyperparameters: dict[str, Any], name: str
+) -> None:
     client: OpenAI = server.client()
     training = upload_examples(client, pairs(QUESTIONS[:10]))
     with pytest.raises(openai.BadRequestError) as caught:
         client.fine_tuning.jobs.create(
             model="openft-tiny",
             training_file=training,
-            method={"type": "dpo", "dpo": {"hyperparameters": {"beta": 3}}},
+            method={"type": "dpo", "dpo": {"hyperparameters": hyperparameters}},
         )
     body: Any = caught.value.body
-    assert body["param"] == "method.dpo.hyperparameters.beta"
-    assert "beta must be" in body["message"]
+    assert body["param"] == f"method.dpo.hyperparameters.{name}"
+    assert f"{name} must be" in body["message"]
+
+
+def test_plain_dpo_is_asked_with_sft_weight_zero_and_echoed(server: LiveServer) -> None:
+    client: OpenAI = server.client()
+    training = upload_examples(client, pairs(QUESTIONS[:10]))
+    method: Any = {"type": "dpo", "dpo": {"hyperparameters": {"sft_weight": 0, "n_epochs": 1}}}
+    job = client.fine_tuning.jobs.create(model="openft-tiny", training_file=training, method=method)
+    assert job.method is not None and job.method.dpo is not None
+    echoed: Any = job.method.dpo.hyperparameters
+    assert echoed.model_dump()["sft_weight"] == 0
+    client.fine_tuning.jobs.cancel(job.id)
 
 
 def test_dpo_continues_a_supervised_lora_model(server: LiveServer) -> None:

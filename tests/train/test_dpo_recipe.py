@@ -44,9 +44,12 @@ def pair_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     )
 
 
-def dpo_config(tiny_model: Path, files: tuple[Path, Path], out: Path, **overrides: Any) -> Any:
+def dpo_config(
+    tiny_model: Path, files: tuple[Path, Path], out: Path, sft_weight: float = 0.0, **overrides: Any
+) -> Any:
+    """Plain DPO by default (sft_weight 0), whose rewards these tests follow."""
     hp = PreferenceHyperparameters(
-        n_epochs=3, batch_size=4, lora_rank=8, learning_rate_multiplier=4, beta=0.5
+        n_epochs=3, batch_size=4, lora_rank=8, learning_rate_multiplier=4, beta=0.5, sft_weight=sft_weight
     )
     supervised = make_config(tiny_model, files[0], out, valid_file=files[1], hp=hp, eval_every_n_steps=3)
     return dataclasses.replace(resolve_preference(supervised, hp), **overrides)
@@ -75,6 +78,25 @@ def test_reward_accuracy_rises_and_the_loss_falls_below_chance(uninterrupted: An
     assert steps[-1]["full_valid_reward_accuracy"] == 1.0  # held-out prompts, same preference
     assert steps[-1]["full_valid_reward_margin"] > 0.5
     assert steps[-1]["train_preferred_reward"] > 0 > steps[-1]["train_non_preferred_reward"]
+
+
+def test_the_supervised_term_makes_the_preferred_outputs_likely(
+    uninterrupted: Any, tiny_model: Path, pair_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    plain_config, plain, _ = uninterrupted
+    config = dpo_config(tiny_model, pair_files, tmp_path, sft_weight=1.0)
+    assert (config.sft_weight, plain_config.sft_weight) == (1.0, 0.0)
+    # With the term the recipe trains at the supervised rate, without it at a tenth of it.
+    assert config.learning_rate == pytest.approx(10 * plain_config.learning_rate)
+    anchored = MemoryReporter()
+    assert train_dpo(config, anchored).status == "succeeded"
+    first, last = anchored.steps[0][2], anchored.steps[-1][2]
+    # Step 1 reports the DPO loss alone (log 2: the policy is the reference) and the supervised loss apart.
+    assert first["train_loss"] == pytest.approx(math.log(2), abs=1e-4)
+    assert first["train_sft_loss"] == pytest.approx(plain.steps[0][2]["train_sft_loss"], rel=1e-4)
+    assert last["full_valid_sft_loss"] < 0.7 * first["train_sft_loss"]
+    assert last["full_valid_sft_loss"] < plain.steps[-1][2]["full_valid_sft_loss"]
+    assert last["full_valid_reward_accuracy"] == 1.0
 
 
 def test_the_run_writes_checkpoints_reference_and_result_file(uninterrupted: Any) -> None:

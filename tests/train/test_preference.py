@@ -120,24 +120,40 @@ def test_dpo_loss_and_rewards_match_a_hand_computation() -> None:
     policy = torch.tensor([-1.0, -3.0, -5.0, -2.0])
     reference = torch.tensor([-2.0, -2.0, -4.0, -4.0])
     beta = 0.1
-    loss = dpo_loss(policy, reference, beta)
+    preferred_tokens = torch.tensor([2.0, 5.0])
+    loss = dpo_loss(policy, reference, beta, preferred_tokens)
     # Pair 1: rewards 0.1 and -0.1, margin 0.2; pair 2: rewards -0.1 and 0.2, margin -0.3.
     expected = math.log1p(math.exp(-0.2)) + math.log1p(math.exp(0.3))
     assert loss.loss_sum.item() == pytest.approx(expected, rel=1e-6)
     assert loss.preferred_rewards.tolist() == pytest.approx([0.1, -0.1])
     assert loss.non_preferred_rewards.tolist() == pytest.approx([-0.1, 0.2])
+    # The supervised term: each preferred output's negative log-likelihood per token, 1/2 and 5/5.
+    assert loss.sft_sum.item() == pytest.approx(0.5 + 1.0)
+    assert loss.objective(0.0).item() == pytest.approx(expected, rel=1e-6)
+    assert loss.objective(2.0).item() == pytest.approx(expected + 2 * 1.5, rel=1e-6)
     totals = PreferenceTotals()
     totals.add(loss)
     assert totals.n_pairs == 2 and totals.reward_accuracy == 0.5
     assert totals.reward_margin == pytest.approx((0.2 - 0.3) / 2)
     assert totals.mean_loss == pytest.approx(expected / 2)
+    assert totals.sft_loss == pytest.approx(1.5 / 2)
 
 
 def test_dpo_loss_gradient_raises_the_preferred_output() -> None:
     policy = torch.tensor([-2.0, -2.0], requires_grad=True)
-    dpo_loss(policy, torch.tensor([-2.0, -2.0]), beta=0.5).loss_sum.backward()
+    loss = dpo_loss(policy, torch.tensor([-2.0, -2.0]), beta=0.5, preferred_tokens=torch.tensor([4.0]))
+    loss.loss_sum.backward()
     assert policy.grad is not None
     assert policy.grad[0] < 0 < policy.grad[1]  # descending raises the preferred, lowers the other
+
+
+def test_the_supervised_term_raises_the_preferred_output_and_leaves_the_other() -> None:
+    policy = torch.tensor([-2.0, -2.0], requires_grad=True)
+    loss = dpo_loss(policy, torch.tensor([-2.0, -2.0]), beta=0.5, preferred_tokens=torch.tensor([4.0]))
+    pure = torch.autograd.grad(loss.objective(0.0), policy, retain_graph=True)[0]
+    anchored = torch.autograd.grad(loss.objective(1.0), policy)[0]
+    assert anchored[0].item() == pytest.approx(pure[0].item() - 1 / 4)  # d(-logp/4)/dlogp
+    assert anchored[1].item() == pytest.approx(pure[1].item())
 
 
 def test_a_chat_file_is_refused_with_the_line(tmp_path: Path, tokenizer: Any) -> None:

@@ -15,6 +15,7 @@ AutoFloat = Annotated[
 ]
 OptionalInt = Annotated[JsonValue, WithJsonSchema({"anyOf": [{"type": "integer"}, _NULL]})]
 OptionalBool = Annotated[JsonValue, WithJsonSchema({"anyOf": [{"type": "boolean"}, _NULL]})]
+OptionalFloat = Annotated[JsonValue, WithJsonSchema({"anyOf": [{"type": "number"}, _NULL]})]
 
 
 JobStatus = Literal["validating_files", "queued", "running", "paused", "succeeded", "failed", "cancelled"]
@@ -54,9 +55,11 @@ class SupervisedMethod(BaseModel):
 
 
 class DpoHyperparameters(Hyperparameters):
-    """`method.dpo.hyperparameters`: the supervised ones plus `beta` ("auto" or a number in (0, 2])."""
+    """`method.dpo.hyperparameters`: the supervised ones plus `beta` ("auto" or a number in (0, 2]) and
+    openft's `sft_weight` (null: the default)."""
 
     beta: AutoFloat = "auto"
+    sft_weight: OptionalFloat = None
 
 
 class DpoMethod(BaseModel):
@@ -135,6 +138,7 @@ class JobSupervisedMethod(BaseModel):
 
 class JobDpoHyperparameters(JobHyperparameters):
     beta: Literal["auto"] | int | float | None
+    sft_weight: int | float | None = Field(default=None, exclude_if=_is_none)
 
 
 class JobDpoMethod(BaseModel):

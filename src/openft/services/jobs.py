@@ -227,7 +227,11 @@ def to_job_object(row: JobRow, project: Project) -> FineTuningJob:
         max_seq_length=hyperparameters.get("max_seq_length"),
     )
     if row.method_type == "dpo":
-        dpo_hp = JobDpoHyperparameters(**wire_hp.model_dump(), beta=hyperparameters.get("beta", "auto"))
+        dpo_hp = JobDpoHyperparameters(
+            **wire_hp.model_dump(),
+            beta=hyperparameters.get("beta", "auto"),
+            sft_weight=hyperparameters.get("sft_weight"),
+        )
         method = JobMethod(type="dpo", dpo=JobDpoMethod(hyperparameters=dpo_hp))
     elif row.method_type == "reinforcement":
         rft_hp = JobReinforcementHyperparameters(

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from openft.models.defaults import Method
-from openft.train.spec import KEEP_CHECKPOINTS, MAX_BETA, ConfigError, RunLayout
+from openft.train.spec import KEEP_CHECKPOINTS, MAX_BETA, MAX_SFT_WEIGHT, ConfigError, RunLayout
 
 MAX_TOKENS_PER_MICRO_BATCH = 2048
 PRECISIONS = ("auto", "bf16", "fp32")  # see openft.train.precision
@@ -57,6 +57,8 @@ class SFTConfig:
     training_method: str = "supervised"
     # DPO only: how far the policy may move from the reference (the sigmoid loss's temperature).
     beta: float | None = None
+    # DPO only: the weight of the supervised loss on the preferred outputs added to DPO's (0: plain DPO).
+    sft_weight: float = 0.0
     # Reinforcement only: the grader (OpenAI's JSON, checked) and the sampling settings, as
     # openft.train.spec.resolve_reinforcement decides them.
     reinforcement: dict[str, Any] | None = None
@@ -89,6 +91,10 @@ class SFTConfig:
             isinstance(self.beta, int | float) and 0 < self.beta <= MAX_BETA
         ):
             raise ConfigError(f"beta must be a number above 0 and at most {MAX_BETA:g}, got {self.beta!r}")
+        if not (isinstance(self.sft_weight, int | float) and 0 <= self.sft_weight <= MAX_SFT_WEIGHT):
+            raise ConfigError(
+                f"sft_weight must be a number from 0 to {MAX_SFT_WEIGHT:g}, got {self.sft_weight!r}"
+            )
         if self.training_method == "reinforcement" and not (
             isinstance(self.reinforcement, dict) and isinstance(self.reinforcement.get("grader"), dict)
         ):

@@ -8,7 +8,8 @@
         adapter that is the base model (the adapter starts as a no-op), for a continued one the
         supervised model it continues: no second copy of the model is ever held
     for each step: the policy's log-probabilities of the step's pairs (both outputs of every pair in
-                   one packed row), the sigmoid DPO loss, one update; the reward metrics, now and then
+                   one packed row), the sigmoid DPO loss plus the weighted supervised loss of the
+                   preferred outputs, one update; the reward metrics, now and then
                    a validation window, at epoch ends the whole validation set and a checkpoint,
                    between steps cancel / pause (openft.train.loop, shared with supervised training)
     publish the last epoch's checkpoint as final/
@@ -46,6 +47,7 @@ from openft.train.preference import (
     dpo_loss,
     flatten,
     load_pairs,
+    preferred_token_counts,
     sequence_log_probs,
 )
 from openft.train.reporting import (
@@ -117,14 +119,19 @@ def _train_step(
     scale = 1.0 / len(indices)
     beta = _beta(run)
     for group in _micro_batches(indices, run.train_lengths, run.config.max_tokens_per_micro_batch):
+        pairs = [run.train[i] for i in group]
         with run.autocast():
-            policy = _log_probs(run, [run.train[i] for i in group])
-        loss = dpo_loss(policy, reference.train[group].flatten(), beta)
-        (loss.loss_sum * scale).backward()
+            policy = _log_probs(run, pairs)
+        loss = dpo_loss(policy, reference.train[group].flatten(), beta, preferred_token_counts(pairs))
+        (loss.objective(run.config.sft_weight) * scale).backward()
         totals.add(loss)
     params = [p for p in run.model.parameters() if p.requires_grad]
     grad_norm = float(torch.nn.utils.clip_grad_norm_(params, run.config.max_grad_norm))
-    stop_if_diverged(run, step, {"training loss": totals.mean_loss, "gradient norm": grad_norm})
+    stop_if_diverged(
+        run,
+        step,
+        {"training loss": totals.mean_loss, "supervised loss": totals.sft_loss, "gradient norm": grad_norm},
+    )
     run.optimizer.step()
     run.scheduler.step()
     run.optimizer.zero_grad(set_to_none=True)
@@ -165,9 +172,10 @@ def _evaluate(run: PreferenceRun, indices: list[int], reference: torch.Tensor) -
     try:
         lengths = [pair.n_tokens for pair in run.valid]
         for group in _micro_batches(indices, lengths, run.config.max_tokens_per_micro_batch):
+            pairs = [run.valid[i] for i in group]
             with run.autocast():
-                policy = _log_probs(run, [run.valid[i] for i in group])
-            totals.add(dpo_loss(policy, reference[group].flatten(), _beta(run)))
+                policy = _log_probs(run, pairs)
+            totals.add(dpo_loss(policy, reference[group].flatten(), _beta(run), preferred_token_counts(pairs)))
     finally:
         run.model.train()
     return totals
@@ -179,6 +187,7 @@ def _named(prefix: str, totals: PreferenceTotals) -> dict[str, float]:
         totals.reward_margin,
         totals.preferred_reward,
         totals.non_preferred_reward,
+        totals.sft_loss,
     )
     return {f"{prefix}_{name}": value for name, value in zip(PREFERENCE_METRICS, values, strict=True)}
 

@@ -6,8 +6,9 @@ every pair in a micro-batch are packed into one row like supervised examples, so
 the log-probabilities of all of them.
 
 The loss is DPO's sigmoid loss: with r = beta * (log pi(y|x) - log pi_ref(y|x)) for each output,
-loss = -log sigmoid(r_preferred - r_non_preferred). Like the supervised loss it is returned as a sum (over
-pairs), and a step divides once by its number of pairs.
+loss = -log sigmoid(r_preferred - r_non_preferred), plus, weighted by `sft_weight`, the supervised loss of
+the preferred output (its mean negative log-likelihood per token; RPO). Like the supervised loss both are
+returned as sums (over pairs), and a step divides once by its number of pairs.
 """
 
 from __future__ import annotations
@@ -120,19 +121,35 @@ def sequence_log_probs(model: Any, batch: PackedBatch, n_sequences: int, *, pack
 
 @dataclass
 class PreferenceLoss:
-    """The DPO loss summed over a micro-batch's pairs, and each pair's implicit rewards (no gradients)."""
+    """A micro-batch's losses, summed over its pairs, and each pair's implicit rewards (no gradients)."""
 
-    loss_sum: torch.Tensor
+    loss_sum: torch.Tensor  # the sigmoid DPO loss
+    sft_sum: torch.Tensor  # each preferred output's mean negative log-likelihood per token
     preferred_rewards: torch.Tensor  # (pairs,)
     non_preferred_rewards: torch.Tensor  # (pairs,)
 
+    def objective(self, sft_weight: float) -> torch.Tensor:
+        """What a step minimises: DPO's loss plus `sft_weight` times the supervised loss on the preferred
+        outputs. The supervised term keeps the preferred outputs likely (the DPO loss alone can grow the
+        margin by making both outputs unlikely, and a model that learnt it that way no longer ends its
+        answers: docs/training.md)."""
+        return self.loss_sum + sft_weight * self.sft_sum if sft_weight else self.loss_sum
 
-def dpo_loss(policy: torch.Tensor, reference: torch.Tensor, beta: float) -> PreferenceLoss:
-    """`policy` and `reference` hold log-probabilities in packing order (preferred, non-preferred, ...)."""
+
+def dpo_loss(
+    policy: torch.Tensor, reference: torch.Tensor, beta: float, preferred_tokens: torch.Tensor
+) -> PreferenceLoss:
+    """`policy` and `reference` hold log-probabilities in packing order (preferred, non-preferred, ...);
+    `preferred_tokens` the number of trained tokens of each preferred output."""
     rewards = beta * (policy - reference)
     preferred, non_preferred = rewards[0::2], rewards[1::2]
     losses = -F.logsigmoid(preferred - non_preferred)
-    return PreferenceLoss(losses.sum(), preferred.detach(), non_preferred.detach())
+    sft = -(policy[0::2] / preferred_tokens.to(policy.device).clamp_min(1))
+    return PreferenceLoss(losses.sum(), sft.sum(), preferred.detach(), non_preferred.detach())
+
+
+def preferred_token_counts(pairs: Sequence[TokenizedPair]) -> torch.Tensor:
+    return torch.tensor([pair.preferred.n_loss_tokens for pair in pairs], dtype=torch.float32)
 
 
 @dataclass
@@ -140,6 +157,7 @@ class PreferenceTotals:
     """Sums over some pairs; the means are what the events and the result file report."""
 
     loss_sum: float = 0.0
+    sft_sum: float = 0.0
     n_pairs: float = 0.0
     n_preferred_higher: float = 0.0  # pairs whose preferred output earns the higher reward
     preferred_reward_sum: float = 0.0
@@ -147,6 +165,7 @@ class PreferenceTotals:
 
     def add(self, loss: PreferenceLoss) -> None:
         self.loss_sum += float(loss.loss_sum.detach())
+        self.sft_sum += float(loss.sft_sum.detach())
         self.n_pairs += len(loss.preferred_rewards)
         self.n_preferred_higher += float((loss.preferred_rewards > loss.non_preferred_rewards).sum())
         self.preferred_reward_sum += float(loss.preferred_rewards.sum())
@@ -158,6 +177,10 @@ class PreferenceTotals:
     @property
     def mean_loss(self) -> float:
         return self._mean(self.loss_sum)
+
+    @property
+    def sft_loss(self) -> float:
+        return self._mean(self.sft_sum)
 
     @property
     def reward_accuracy(self) -> float:
@@ -174,12 +197,3 @@ class PreferenceTotals:
     @property
     def reward_margin(self) -> float:
         return self.preferred_reward - self.non_preferred_reward
-
-    def as_list(self) -> list[float]:
-        return [
-            self.loss_sum,
-            self.n_pairs,
-            self.n_preferred_higher,
-            self.preferred_reward_sum,
-            self.non_preferred_reward_sum,
-        ]

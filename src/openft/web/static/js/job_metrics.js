@@ -17,6 +17,7 @@ const CHARTS = {
     ["Loss", splits("loss", "loss")],
     ["Reward accuracy", splits("reward_accuracy", "reward accuracy")],
     ["Reward margin", splits("reward_margin", "reward margin")],
+    ["Supervised loss (preferred outputs)", splits("sft_loss", "supervised loss")],
   ],
   reinforcement: [
     ["Loss", [{ key: "train_loss", label: "train loss" }]],
