@@ -24,9 +24,10 @@ from openft.cli.client import (
     connected,
     err_console,
 )
-from openft.cli.hyperparameters import auto_hyperparameters, check_hyperparameters
+from openft.cli.hyperparameters import auto_hyperparameters
 from openft.cli.job_evaluation import evaluation
 from openft.cli.job_follow import LEVEL_STYLES, follow_job, when
+from openft.cli.job_method import MethodOptions, method_request
 from openft.cli.tables import print_table
 from openft.schemas.jobs import JobStatus
 
@@ -45,6 +46,8 @@ Limit = Annotated[int, typer.Option(help="How many objects to fetch.")]
 After = Annotated[str | None, typer.Option(help="Start after this id (pagination).")]
 Metadata = Annotated[list[str] | None, typer.Option("--metadata", help="KEY=VALUE; repeatable.")]
 Auto = Annotated[str, typer.Option(help='"auto" or a number.')]
+# --help lists each method's own options under their own heading.
+DPO, RFT = "With --method dpo", "With --method reinforcement"
 WaitEvaluation = Annotated[
     bool,
     typer.Option(
@@ -69,6 +72,39 @@ def create(
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for a reproducible run.")] = None,
     metadata: Metadata = None,
+    method: Annotated[
+        str, typer.Option(help="What the training file trains: supervised, dpo or reinforcement.")
+    ] = "supervised",
+    beta: Annotated[
+        str | None, typer.Option(help='"auto" (0.1) or a number in (0, 2].', rich_help_panel=DPO)
+    ] = None,
+    sft_weight: Annotated[
+        float | None,
+        typer.Option(
+            help="Weight of a supervised loss on the preferred outputs, 0 to 10.", rich_help_panel=DPO
+        ),
+    ] = None,
+    grader: Annotated[
+        Path | None, typer.Option(help="A JSON file with the grader (required).", rich_help_panel=RFT)
+    ] = None,
+    response_format: Annotated[
+        Path | None,
+        typer.Option(help="A JSON file with the response_format every answer follows.", rich_help_panel=RFT),
+    ] = None,
+    compute_multiplier: Annotated[
+        str | None, typer.Option(help='"auto" or a number in (0, 10].', rich_help_panel=RFT)
+    ] = None,
+    eval_interval: Annotated[
+        str | None, typer.Option(help='"auto" or steps between evaluations.', rich_help_panel=RFT)
+    ] = None,
+    eval_samples: Annotated[
+        str | None,
+        typer.Option(help='"auto" or a number of answers per validation prompt.', rich_help_panel=RFT),
+    ] = None,
+    reasoning_effort: Annotated[
+        str | None,
+        typer.Option(help="low, medium, high or default: how long answers may be.", rich_help_panel=RFT),
+    ] = None,
     follow: Annotated[bool, typer.Option("--follow", help="Then follow it until it ends.")] = False,
     wait_evaluation: WaitEvaluation = True,
     base_url: BaseUrl = DEFAULT_BASE_URL,
@@ -83,12 +119,24 @@ def create(
         hyperparameters["lora_rank"] = lora_rank
     if full is not None:
         hyperparameters["full_finetune"] = full
-    check_hyperparameters(hyperparameters)
+    # openft's extensions (lora_rank, full_finetune, sft_weight) ride along in the method's hyperparameters.
+    method_object: Any = method_request(
+        method,
+        hyperparameters,
+        MethodOptions(
+            beta=beta,
+            sft_weight=sft_weight,
+            grader=grader,
+            response_format=response_format,
+            compute_multiplier=compute_multiplier,
+            eval_interval=eval_interval,
+            eval_samples=eval_samples,
+            reasoning_effort=reasoning_effort,
+        ),
+    )
     with connected(base_url, api_key) as client:
         if any(Path(name).expanduser().is_file() for name in (training_file, validation_file) if name):
             client.models.retrieve(model)  # a mistyped model fails now, not after a long upload
-        # openft's extensions (lora_rank, full_finetune) ride along in OpenAI's hyperparameters object.
-        method: Any = {"type": "supervised", "supervised": {"hyperparameters": hyperparameters}}
         job = client.fine_tuning.jobs.create(
             model=model,
             training_file=_file_id(client, training_file, "--training-file"),
@@ -98,7 +146,7 @@ def create(
             suffix=_given(suffix),
             seed=_given(seed),
             metadata=_pairs(metadata) if metadata else _omit(),
-            method=method,
+            method=method_object,
         )
         if as_json:  # one line when events follow, so that stdout is JSON lines throughout
             typer.echo(job.to_json(indent=None if follow else 2))
@@ -308,7 +356,7 @@ def _given(value: Any) -> Any:
 
 
 def _job_table(job: FineTuningJob, title: str | None = None) -> Table:
-    hyperparameters = job.method.supervised.hyperparameters if job.method and job.method.supervised else None
+    method = _method_parts(job)
     table = Table(show_header=False, title=title or job.id, title_justify="left")
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")
@@ -318,7 +366,9 @@ def _job_table(job: FineTuningJob, title: str | None = None) -> Table:
         "fine_tuned_model": job.fine_tuned_model or "",
         "training_file": job.training_file,
         "validation_file": job.validation_file or "",
-        "hyperparameters": _compact((hyperparameters or job.hyperparameters).to_dict()),
+        "method": method.get("type", "supervised"),
+        "hyperparameters": _compact(method.get("hyperparameters") or {}),
+        "grader": _grader_name(method.get("grader")),
         "suffix": getattr(job, "user_provided_suffix", None) or "",  # sent by the API, not in the SDK type
         "seed": str(job.seed),
         "metadata": _compact(job.metadata or {}),
@@ -333,6 +383,21 @@ def _job_table(job: FineTuningJob, title: str | None = None) -> Table:
         if value:
             table.add_row(key, value)
     return table
+
+
+def _method_parts(job: FineTuningJob) -> dict[str, Any]:
+    """The job's method as plain JSON: its type, hyperparameters and (reinforcement) grader.
+    A server that sends no method (OpenAI's older jobs) trained supervised, with the top-level values."""
+    sent = cast(dict[str, Any], job.to_dict().get("method") or {})
+    kind = sent.get("type", "supervised")
+    parts = {"type": kind, **(sent.get(kind) or {})}
+    if not parts.get("hyperparameters") and job.hyperparameters is not None:
+        parts["hyperparameters"] = job.hyperparameters.to_dict()
+    return parts
+
+
+def _grader_name(grader: dict[str, Any] | None) -> str:
+    return escape(f"{grader.get('type')} grader {grader.get('name')!r}") if grader else ""
 
 
 def _print_change(job: FineTuningJob, as_json: bool) -> None:
