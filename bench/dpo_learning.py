@@ -11,9 +11,9 @@ training pairs with the held-out pairs as the validation file; then the inferenc
 /v1/chat/completions answers every held-out prompt greedily, with the base model and with the
 fine-tuned one. `--sft-weight 0` trains plain DPO (no supervised term on the preferred outputs), and
 `--supervised-only` trains no DPO at all: supervised fine-tuning ("auto") on the preferred outputs
-alone, to tell what the preference adds to imitation. With --on-policy the training pairs are rebuilt on the base model's own greedy answers
-(answer + signature against the bare answer; answers it does not finish are dropped): the model then
-learns what to do after the answers it actually gives.
+alone, to tell what the preference adds to imitation. With --on-policy the training pairs are rebuilt
+on the base model's own greedy answers (answer + signature against the bare answer; answers it does not
+finish are dropped): the model then learns what to do after the answers it actually gives.
 
 Printed: the resolved hyperparameters; the held-out reward accuracy (the share of held-out pairs whose
 preferred output earns the higher implicit reward) at the first validation window and at each epoch
@@ -187,7 +187,9 @@ def run(
         else None,
         "first_train_loss": round(steps[0]["train_loss"], 4),
         "final_train_loss": round(steps[-1]["train_loss"], 4),
-        "final_train_sft_loss": round(steps[-1]["train_sft_loss"], 4) if "train_sft_loss" in steps[-1] else None,
+        "final_train_sft_loss": round(steps[-1]["train_sft_loss"], 4)
+        if "train_sft_loss" in steps[-1]
+        else None,
         "base_signed_share": _share(base_answers),
         "fine_tuned_signed_share": _share(tuned_answers),
         # Replies cut at MAX_ANSWER_TOKENS cannot end with the signature.
@@ -259,13 +261,15 @@ def _print_summary(result: dict[str, Any]) -> None:
         f"{result['model']}: {result['n_train']} pairs, {result['n_held_out']} held out | "
         f"{result['method']}, {hp['method']} r{hp['lora_rank']}, {hp['n_epochs']} epochs, batch "
         f"{hp['batch_size']}, lr {hp['learning_rate']:g}, beta {hp['beta']}, sft_weight {hp['sft_weight']}, "
-        f"{result['steps']} steps | train {result['train_seconds']:.0f} s ({result['trained_tokens']} tokens)",
+        f"{result['steps']} steps | train {result['train_seconds']:.0f} s "
+        f"({result['trained_tokens']} tokens)",
         file=sys.stderr,
     )
     if result["method"] == "dpo":
         print(
             f"held-out reward accuracy: first window (step {result['first_valid_step']}) "
-            f"{result['first_valid_reward_accuracy']}, epoch ends {result['epoch_full_valid_reward_accuracy']} "
+            f"{result['first_valid_reward_accuracy']}, "
+            f"epoch ends {result['epoch_full_valid_reward_accuracy']} "
             f"(margins {result['epoch_full_valid_reward_margin']}); the base itself scores the preferred "
             f"output higher on {result['base_prefers_preferred']:.2f} of the pairs",
             file=sys.stderr,

@@ -93,7 +93,9 @@ def test_serve_in_local_mode_answers_the_sdk_starts_light_and_stops_on_sigterm(t
     served = start_serve(tmp_path / "data")
     try:
         process = psutil.Process(served.process.pid)
-        heavy = [m.path for m in process.memory_maps() if any(f"/{lib}/" in m.path for lib in HEAVY_LIBRARIES)]
+        heavy = [
+            m.path for m in process.memory_maps() if any(f"/{lib}/" in m.path for lib in HEAVY_LIBRARIES)
+        ]
         rss_mb = process.memory_info().rss / 2**20
         client = OpenAI(base_url=served.base_url, api_key="local", max_retries=0)
         body = b'{"prompt": "a", "completion": "b"}\n'

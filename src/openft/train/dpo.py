@@ -175,7 +175,9 @@ def _evaluate(run: PreferenceRun, indices: list[int], reference: torch.Tensor) -
             pairs = [run.valid[i] for i in group]
             with run.autocast():
                 policy = _log_probs(run, pairs)
-            totals.add(dpo_loss(policy, reference[group].flatten(), _beta(run), preferred_token_counts(pairs)))
+            totals.add(
+                dpo_loss(policy, reference[group].flatten(), _beta(run), preferred_token_counts(pairs))
+            )
     finally:
         run.model.train()
     return totals

@@ -26,7 +26,13 @@ FULL_VALID_ACCURACY = "full_valid_mean_token_accuracy"
 # DPO's: the share of pairs whose preferred output earns the higher implicit reward, the mean margin
 # between the two rewards, each reward's mean (reward = beta * (log pi - log pi_ref) of an output), and
 # the preferred outputs' mean negative log-likelihood per token (the supervised term of the objective).
-PREFERENCE_METRICS = ("reward_accuracy", "reward_margin", "preferred_reward", "non_preferred_reward", "sft_loss")
+PREFERENCE_METRICS = (
+    "reward_accuracy",
+    "reward_margin",
+    "preferred_reward",
+    "non_preferred_reward",
+    "sft_loss",
+)
 
 
 class Reporter(Protocol):
