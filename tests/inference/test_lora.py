@@ -95,3 +95,32 @@ def test_prompt_logprobs_score_a_text_as_peft_does(tiny_model_dir: Path, adapter
         expected = logits[0, :-1].log_softmax(-1).gather(1, ids[0, 1:, None])[:, 0]
         torch.testing.assert_close(scored[name], expected, atol=1e-4, rtol=1e-4)
     assert not torch.allclose(scored["base"], scored["adapter"], atol=1e-3)
+
+
+def test_a_mixed_batch_of_adapters_of_different_ranks_and_layers_matches_peft(
+    tiny_model_dir: Path, adapter_dirs: list[Path], tmp_path: Path
+) -> None:
+    """The mixed path pads every adapter to the batch's largest rank and leaves zeros where an adapter
+    does not touch a layer: neither may leak into another row."""
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(7)
+    narrow = tmp_path / "rank-2-attention-only"
+    config = LoraConfig(r=2, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        get_peft_model(_model(tiny_model_dir), config).save_pretrained(str(narrow))
+    ids = torch.randint(0, 256, (4, 7), generator=torch.Generator().manual_seed(1))
+    wide_expected = _peft_logits(tiny_model_dir, adapter_dirs[0], ids)
+    narrow_expected = _peft_logits(tiny_model_dir, narrow, ids)
+    model = _model(tiny_model_dir)
+    with torch.no_grad():
+        plain = model(input_ids=ids).logits
+    lora = LoraSet(model)
+    lora.add("wide", str(adapter_dirs[0]), torch.device("cpu"), torch.float32)
+    lora.add("narrow", str(narrow), torch.device("cpu"), torch.float32)
+    with torch.no_grad():
+        lora.router.route(["narrow", "wide", None, "narrow"], torch.device("cpu"))
+        mixed = model(input_ids=ids).logits
+    for row, expected in enumerate((narrow_expected, wide_expected, plain, narrow_expected)):
+        torch.testing.assert_close(mixed[row], expected[row], atol=1e-4, rtol=1e-4)

@@ -3,7 +3,8 @@
 Each targeted `nn.Linear` of the base is wrapped once in a `LoraLinear` that holds the (A, B) pair of
 every loaded adapter touching it. A `Router` shared by the wrappers says, per batch, which adapter each
 row uses: none (the base alone), one for the whole batch (one extra low-rank product per layer), or a
-mix (each row's pair gathered from a stack of the batch's adapters, then two batched products). This is
+mix (the batch's adapters side by side as one wide low-rank pair: every row goes through all of them in
+two dense products, and a per-row mask keeps only its own adapter's part). This is
 the same arithmetic as PEFT's LoRA layer, `W x + B A x * alpha/r`, with the scale folded into B and a
 fraction of PEFT's per-call overhead, which on small models is most of the cost of an adapter.
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,8 @@ class Router:
     mixed: tuple[str, ...] = ()
     rows: torch.Tensor | None = None
 
+    _masks: dict[tuple[int, torch.dtype], torch.Tensor] = field(default_factory=dict)
+
     def route(self, adapters: list[str | None], device: torch.device) -> None:
         names = set(adapters)
         self.clear()
@@ -66,8 +69,19 @@ class Router:
         slot = {name: i for i, name in enumerate(self.mixed)}
         self.rows = torch.tensor([len(self.mixed) if a is None else slot[a] for a in adapters], device=device)
 
+    def row_mask(self, rank: int, dtype: torch.dtype) -> torch.Tensor:
+        """[rows, 1, len(mixed) * rank]: 1 over each row's own adapter's `rank` columns, 0 elsewhere
+        (everywhere for a row on the base alone). Made once per batch and rank, reused by every layer."""
+        assert self.rows is not None
+        key = (rank, dtype)
+        if key not in self._masks:
+            slots = F.one_hot(self.rows, len(self.mixed) + 1)[:, : len(self.mixed)]
+            self._masks[key] = slots.to(dtype).repeat_interleave(rank, dim=1)[:, None, :]
+        return self._masks[key]
+
     def clear(self) -> None:
         self.single, self.mixed, self.rows = None, (), None
+        self._masks = {}
 
 
 class LoraLinear(nn.Module):
@@ -77,8 +91,9 @@ class LoraLinear(nn.Module):
         self.router = router
         # adapter name -> (A as [in, r], B * scale as [r, out])
         self.pairs: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-        self._stack_key: tuple[Any, ...] | None = None
-        self._stack: tuple[torch.Tensor, torch.Tensor] = (torch.empty(0), torch.empty(0))
+        self._wide_key: tuple[Any, ...] | None = None
+        self._wide: tuple[torch.Tensor, torch.Tensor] = (torch.empty(0), torch.empty(0))
+        self._unsound: list[int] = []  # slots (in the router's `mixed`) of adapters left out of _wide
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # The base layer's arithmetic without its module call, and the low-rank term added in place:
@@ -92,30 +107,50 @@ class LoraLinear(nn.Module):
                 out.view(-1, out.shape[-1]).addmm_(x.reshape(-1, x.shape[-1]) @ pair[0], pair[1])
             return out
         if router.rows is not None:
-            # Each row its own adapter: every adapter's (A, B) stacked once, gathered per row, and two
-            # batched products, rather than a gather, two products and a scatter per adapter.
-            a_stack, b_stack = self._stacked(router.mixed)
-            low_rank = torch.bmm(x.reshape(x.shape[0], -1, x.shape[-1]), a_stack[router.rows])
-            out.view(out.shape[0], -1, out.shape[-1]).baddbmm_(low_rank, b_stack[router.rows])
+            # Each row its own adapter: all of the batch's adapters as one wide pair, two dense products
+            # for every row, then each row keeps its own adapter's columns. Measured on a CPU against
+            # gathering a pair per row for batched products: 1.5-3x faster per layer (8-32 rows over
+            # 4-16 adapters), the extra columns costing less than the per-row copies they replace.
+            a_wide, b_wide, rank = self._widened(router.mixed)
+            rows = x.reshape(x.shape[0], -1, x.shape[-1])  # [rows, tokens, in], as the mask expects
+            low_rank = (rows @ a_wide).mul_(router.row_mask(rank, a_wide.dtype))
+            out.view(-1, out.shape[-1]).addmm_(low_rank.view(-1, low_rank.shape[-1]), b_wide)
+            self._add_unsound(router, rows, out)
         return out
 
-    def _stacked(self, names: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:
-        """(A's as [n + 1, in, r], B's as [n + 1, r, out]) for these adapters, zero-padded to the largest
-        rank, with a zero slot last for rows on the base alone (and adapters that skip this layer).
-        Kept while the batch's adapters stay the same, so decoding steps reuse it."""
+    def _add_unsound(self, router: Router, rows: torch.Tensor, out: torch.Tensor) -> None:
+        """The rows of adapters with a NaN or infinite weight, each on its own: in the wide pair their
+        columns would spread NaN to every row (0 * NaN), so they are left out of it. Such a row's
+        logits turn non-finite and its request fails alone (openft.inference.sampling)."""
+        for slot in self._unsound:
+            picked = (router.rows == slot).nonzero().flatten()
+            if picked.numel():
+                a, b = self.pairs[router.mixed[slot]]
+                out.view(out.shape[0], -1, out.shape[-1]).index_add_(0, picked, rows[picked] @ a @ b)
+
+    def _widened(self, names: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """(A's side by side as [in, n * r], B's one above the other as [n * r, out], r) for these
+        adapters, each zero-padded to the largest rank r (all zeros for an adapter that skips this
+        layer, or whose weights are not all finite: see _add_unsound). Kept while the batch's adapters
+        stay the same, so decoding steps reuse it."""
         pairs = [self.pairs.get(name) for name in names]
         key = (names, tuple(id(pair) for pair in pairs))
-        if self._stack_key != key:
+        if self._wide_key != key:
             weight = self.base.weight
             rank = max(pair[0].shape[1] for pair in pairs if pair is not None)
-            a_stack = weight.new_zeros(len(names) + 1, weight.shape[1], rank)
-            b_stack = weight.new_zeros(len(names) + 1, rank, weight.shape[0])
+            a_wide = weight.new_zeros(weight.shape[1], len(names) * rank)
+            b_wide = weight.new_zeros(len(names) * rank, weight.shape[0])
+            self._unsound = []
             for i, pair in enumerate(pairs):
-                if pair is not None:
-                    a_stack[i, :, : pair[0].shape[1]] = pair[0]
-                    b_stack[i, : pair[1].shape[0]] = pair[1]
-            self._stack_key, self._stack = key, (a_stack, b_stack)
-        return self._stack
+                if pair is None:
+                    continue
+                if not (bool(pair[0].isfinite().all()) and bool(pair[1].isfinite().all())):
+                    self._unsound.append(i)
+                    continue
+                a_wide[:, i * rank : i * rank + pair[0].shape[1]] = pair[0]
+                b_wide[i * rank : i * rank + pair[1].shape[0]] = pair[1]
+            self._wide_key, self._wide = key, (a_wide, b_wide)
+        return self._wide[0], self._wide[1], self._wide[1].shape[0] // len(names)
 
 
 class LoraSet:
