@@ -122,8 +122,9 @@ class LoraLinear(nn.Module):
         """The rows of adapters with a NaN or infinite weight, each on its own: in the wide pair their
         columns would spread NaN to every row (0 * NaN), so they are left out of it. Such a row's
         logits turn non-finite and its request fails alone (openft.inference.sampling)."""
+        assert router.rows is not None  # a mixed batch
         for slot in self._unsound:
-            picked = (router.rows == slot).nonzero().flatten()
+            picked = torch.nonzero(router.rows.eq(slot)).flatten()
             if picked.numel():
                 a, b = self.pairs[router.mixed[slot]]
                 out.view(out.shape[0], -1, out.shape[-1]).index_add_(0, picked, rows[picked] @ a @ b)
