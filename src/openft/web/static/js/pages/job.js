@@ -36,6 +36,8 @@ export async function render(main, { id, signal }) {
   const showError = (error) => replace(problem, errorBox(error));
   let headStatus = null; // the head (badge and buttons) is redrawn only when the status changes, so a
   // refresh never swaps a button out from under a click
+  let drawnJob = null; // the details are redrawn only when the job object changed (a finished job's
+  // page re-reads it when its evaluation arrives: nothing to redraw, nothing a reader loses)
   const drawJob = () => {
     if (job.status !== headStatus) {
       headStatus = job.status;
@@ -44,6 +46,9 @@ export async function render(main, { id, signal }) {
         badge(job.status),
         jobActions(job, (updated) => { job = updated; drawJob(); }, showError));
     }
+    const shown = JSON.stringify(job);
+    if (shown === drawnJob) return;
+    drawnJob = shown;
     replace(summary, h("h2", { id: "summary-title" }, "Details"), facts([
       ["Base model", job.model],
       ["Fine-tuned model", job.fine_tuned_model
