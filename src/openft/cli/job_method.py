@@ -15,8 +15,6 @@ import typer
 
 from openft.cli.hyperparameters import KINDS, auto_hyperparameters, check_hyperparameters, option_name
 
-METHODS = ("supervised", "dpo", "reinforcement")
-
 
 @dataclass(frozen=True)
 class MethodOptions:
@@ -49,8 +47,10 @@ FILE_OPTIONS = ("grader", "response_format")
 def method_request(method: str, hyperparameters: dict[str, Any], options: MethodOptions) -> dict[str, Any]:
     """`{"type": method, method: {"hyperparameters": ..., ...}}`, with the method's own options added to
     the common `hyperparameters` and checked against the method's ranges."""
-    if method not in METHODS:
-        raise typer.BadParameter(f"{method!r} is not one of {', '.join(METHODS)}", param_hint="--method")
+    from openft.train.spec import JOB_METHODS
+
+    if method not in JOB_METHODS:
+        raise typer.BadParameter(f"{method!r} is not one of {', '.join(JOB_METHODS)}", param_hint="--method")
     given = {name: value for name, value in asdict(options).items() if value is not None}
     _require_own_options(method, given)
     files = {name: given.pop(name) for name in FILE_OPTIONS if name in given}

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from openft.train.spec import HyperparameterError, parse_hyperparameters
+from openft.train.spec import JOB_METHODS, HyperparameterError, parse_hyperparameters
 
 if TYPE_CHECKING:
     from openai import OpenAI
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from openai.types.fine_tuning import FineTuningJob
 
 Action = Literal["copy", "reuse", "done", "skip"]
-METHODS = ("supervised", "dpo", "reinforcement")
 
 
 class StateMismatch(Exception):
@@ -261,7 +260,7 @@ def checked_hyperparameters(method: str, values: dict[str, Any]) -> tuple[dict[s
 def _method(job: FineTuningJob) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """The job's method type, its hyperparameters, and the method's other fields (a grader)."""
     method = job.method
-    method_type = method.type if method is not None and method.type in METHODS else "supervised"
+    method_type = method.type if method is not None and method.type in JOB_METHODS else "supervised"
     details = getattr(method, method_type, None) if method is not None else None
     if details is None:
         top = job.hyperparameters.model_dump() if job.hyperparameters is not None else {}

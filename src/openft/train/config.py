@@ -13,11 +13,17 @@ from pathlib import Path
 from typing import Any
 
 from openft.models.defaults import Method
-from openft.train.spec import KEEP_CHECKPOINTS, MAX_BETA, MAX_SFT_WEIGHT, ConfigError, RunLayout
+from openft.train.spec import (
+    JOB_METHODS,
+    KEEP_CHECKPOINTS,
+    MAX_BETA,
+    MAX_SFT_WEIGHT,
+    ConfigError,
+    RunLayout,
+)
 
 MAX_TOKENS_PER_MICRO_BATCH = 2048
 PRECISIONS = ("auto", "bf16", "fp32")  # see openft.train.precision
-TRAINING_METHODS = ("supervised", "dpo", "reinforcement")  # the recipes there are
 
 __all__ = ["ConfigError", "SFTConfig"]
 
@@ -83,9 +89,9 @@ class SFTConfig:
             _check_positive_int(name, getattr(self, name))
         _check_positive_int("keep_last_n_checkpoints", self.keep_last_n_checkpoints)
         _check_positive_int("max_tokens_per_micro_batch", self.max_tokens_per_micro_batch)
-        if self.training_method not in TRAINING_METHODS:
+        if self.training_method not in JOB_METHODS:
             raise ConfigError(
-                f"training_method must be one of {', '.join(TRAINING_METHODS)}, got {self.training_method!r}"
+                f"training_method must be one of {', '.join(JOB_METHODS)}, got {self.training_method!r}"
             )
         if self.training_method == "dpo" and not (
             isinstance(self.beta, int | float) and 0 < self.beta <= MAX_BETA

@@ -21,7 +21,7 @@ import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from openft.data.epochs import auto_epochs
 from openft.data.lines import BadLine, iter_json_lines
@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # config.py imports this module's constants; the resolvers im
 
 Auto = Literal["auto"]
 JobMethod = Literal["supervised", "dpo", "reinforcement"]
+JOB_METHODS: tuple[JobMethod, ...] = get_args(JobMethod)
 
 # PEFT's shorthand for "every linear layer except the output layer".
 ALL_LINEAR = "all-linear"
