@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,7 +13,7 @@ import pytest
 from openft.services import job_runs
 from openft.services.context import ServiceContext
 from openft.settings import Settings
-from openft.worker import runner
+from openft.worker import loop, runner
 from openft.worker.loop import Worker
 from tests.jobs.conftest import start_job_server, synthetic_files, wait_for_job
 
@@ -92,3 +93,46 @@ def test_a_recipe_that_reports_nothing_is_stopped_and_the_queue_moves_on(
     # A real recipe is silent for its first seconds (imports, model load): off for the next job.
     server.settings.train_stall_timeout_s = 0
     assert wait_for_job(client, after.id, timeout_s=120, diagnose=server.data_dir).status == "succeeded"
+
+
+def test_a_recipe_killed_after_ignoring_a_cancel_leaves_the_job_cancelled(
+    server_factory: ServerFactory, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A recipe that does not stop within the grace time after a cancel is killed; the job stays
+    cancelled (no failure, no error event) and the worker takes the next job."""
+    real_command = runner.training_command
+    deaf_once: list[Path] = []
+
+    def first_one_ignores_control(spec_path: Path, n_processes: int) -> list[str]:
+        if not deaf_once:
+            deaf_once.append(spec_path)
+            return [sys.executable, "-c", "import time; time.sleep(600)"]
+        return real_command(spec_path, n_processes)
+
+    monkeypatch.setattr(runner, "training_command", first_one_ignores_control)
+    real_runner = runner.JobRunner
+    monkeypatch.setattr(loop, "JobRunner", lambda *a, **k: real_runner(*a, kill_grace_s=0.5, **k))
+    server = start_job_server(
+        server_factory, tiny_model_dir, train_stall_timeout_s=0, train_spare_process=False
+    )
+    client = server.client()
+    training_file, _ = synthetic_files(client, n_train=10, n_valid=2)
+    hparams = {"n_epochs": 1, "batch_size": 5}
+    deaf = client.fine_tuning.jobs.create(
+        model="openft-tiny", training_file=training_file, hyperparameters=hparams
+    )
+    after = client.fine_tuning.jobs.create(
+        model="openft-tiny", training_file=training_file, hyperparameters=hparams
+    )
+    deadline = time.monotonic() + 60
+    while client.fine_tuning.jobs.retrieve(deaf.id).status != "running":
+        assert time.monotonic() < deadline, "the first job never started"
+        time.sleep(0.1)
+    client.fine_tuning.jobs.cancel(deaf.id)
+
+    # The next job runs only once the worker has let the deaf recipe go.
+    assert wait_for_job(client, after.id, timeout_s=120, diagnose=server.data_dir).status == "succeeded"
+    cancelled = client.fine_tuning.jobs.retrieve(deaf.id)
+    assert cancelled.status == "cancelled" and cancelled.error.code is None
+    levels = [event.level for event in client.fine_tuning.jobs.list_events(deaf.id, limit=100)]
+    assert "error" not in levels

@@ -55,6 +55,7 @@ class JobRunner:
         self._pace = RunPace()
         self._last_report_at = time.monotonic()  # any line from the recipe counts as a sign of life
         self._stalled_after_s: float | None = None  # set when the watcher stopped a silent recipe
+        self._killed_on_request = False  # a cancel or pause the recipe did not obey within the grace time
         self._failure: job_runs.JobFailure | None = None  # the recipe's own "failed" report, if any
         self._private_roots: list[Path] = []  # where the job's and the server's files are (not for clients)
 
@@ -161,6 +162,11 @@ class JobRunner:
             )
         elif done is not None:
             job_reports.mark_stopped(self.ctx, self.job_id)
+        elif self._killed_on_request:  # cancelled or paused, and killed for taking too long: no failure
+            log.info(
+                "job %s: the recipe was killed %.0f s after a stop request", self.job_id, self.kill_grace_s
+            )
+            job_reports.mark_stopped(self.ctx, self.job_id)
         elif self._failure is not None:  # the recipe said why (training diverged): pass that on as it is
             job_runs.fail_job(self.ctx, self.job_id, self._failure)
         else:
@@ -187,6 +193,7 @@ class JobRunner:
                 RunLayout(output_dir).control_file.write_text(CONTROL_WORDS[status])
                 stop_asked_at = time.time()
             if stop_asked_at is not None and time.time() - stop_asked_at > self.kill_grace_s:
+                self._killed_on_request = True
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
             self._stop_if_stalled(process)
