@@ -211,6 +211,9 @@ def _no_autocast() -> Any:
 
 
 def run_openft(bench: Bench, precision: str = "auto") -> dict[str, Any]:
+    from openft.train.environment import set_model_process_environment
+
+    set_model_process_environment()  # as in a job's process: before torch loads
     import torch
 
     from openft.train.config import SFTConfig
