@@ -18,6 +18,9 @@ from openft.worker.loop import Worker
 from tests.jobs.conftest import start_job_server, synthetic_files, wait_for_job
 
 if TYPE_CHECKING:
+    from openai import OpenAI
+    from openai.types.fine_tuning import FineTuningJob
+
     from tests.conftest import ServerFactory
 
 
@@ -59,32 +62,12 @@ def test_a_recipe_that_reports_nothing_is_stopped_and_the_queue_moves_on(
 ) -> None:
     """A hung recipe (here: a process that prints nothing and sleeps) holds the worker only until
     train_stall_timeout_s; its job fails saying so, and the next job trains normally."""
-    real_command = runner.training_command
-    hung_once: list[Path] = []
-
-    def first_one_hangs(spec_path: Path, n_processes: int) -> list[str]:
-        if not hung_once:
-            hung_once.append(spec_path)
-            return [
-                sys.executable,
-                "-c",
-                "import sys, time; print('stuck', file=sys.stderr); time.sleep(600)",
-            ]
-        return real_command(spec_path, n_processes)
-
-    monkeypatch.setattr(runner, "training_command", first_one_hangs)
+    _first_recipe_is(monkeypatch, "import sys, time; print('stuck', file=sys.stderr); time.sleep(600)")
     server = start_job_server(
         server_factory, tiny_model_dir, train_stall_timeout_s=1.0, train_spare_process=False
     )
     client = server.client()
-    training_file, _ = synthetic_files(client, n_train=10, n_valid=2)
-    hparams = {"n_epochs": 1, "batch_size": 5}
-    hung = client.fine_tuning.jobs.create(
-        model="openft-tiny", training_file=training_file, hyperparameters=hparams
-    )
-    after = client.fine_tuning.jobs.create(
-        model="openft-tiny", training_file=training_file, hyperparameters=hparams
-    )
+    hung, after = _two_jobs(client)
 
     failed = wait_for_job(client, hung.id, timeout_s=60, diagnose=server.data_dir)
     assert failed.status == "failed" and failed.error.code == "training_stalled"
@@ -100,30 +83,14 @@ def test_a_recipe_killed_after_ignoring_a_cancel_leaves_the_job_cancelled(
 ) -> None:
     """A recipe that does not stop within the grace time after a cancel is killed; the job stays
     cancelled (no failure, no error event) and the worker takes the next job."""
-    real_command = runner.training_command
-    deaf_once: list[Path] = []
-
-    def first_one_ignores_control(spec_path: Path, n_processes: int) -> list[str]:
-        if not deaf_once:
-            deaf_once.append(spec_path)
-            return [sys.executable, "-c", "import time; time.sleep(600)"]
-        return real_command(spec_path, n_processes)
-
-    monkeypatch.setattr(runner, "training_command", first_one_ignores_control)
+    _first_recipe_is(monkeypatch, "import time; time.sleep(600)")  # never reads its control file
     real_runner = runner.JobRunner
     monkeypatch.setattr(loop, "JobRunner", lambda *a, **k: real_runner(*a, kill_grace_s=0.5, **k))
     server = start_job_server(
         server_factory, tiny_model_dir, train_stall_timeout_s=0, train_spare_process=False
     )
     client = server.client()
-    training_file, _ = synthetic_files(client, n_train=10, n_valid=2)
-    hparams = {"n_epochs": 1, "batch_size": 5}
-    deaf = client.fine_tuning.jobs.create(
-        model="openft-tiny", training_file=training_file, hyperparameters=hparams
-    )
-    after = client.fine_tuning.jobs.create(
-        model="openft-tiny", training_file=training_file, hyperparameters=hparams
-    )
+    deaf, after = _two_jobs(client)
     deadline = time.monotonic() + 60
     while client.fine_tuning.jobs.retrieve(deaf.id).status != "running":
         assert time.monotonic() < deadline, "the first job never started"
@@ -136,3 +103,29 @@ def test_a_recipe_killed_after_ignoring_a_cancel_leaves_the_job_cancelled(
     assert cancelled.status == "cancelled" and cancelled.error.code is None
     levels = [event.level for event in client.fine_tuning.jobs.list_events(deaf.id, limit=100)]
     assert "error" not in levels
+
+
+def _first_recipe_is(monkeypatch: pytest.MonkeyPatch, python_code: str) -> None:
+    """The first job's recipe process runs `python_code` instead; later jobs run the real recipe."""
+    real_command = runner.training_command
+    replaced: list[Path] = []
+
+    def first_one_replaced(spec_path: Path, n_processes: int) -> list[str]:
+        if not replaced:
+            replaced.append(spec_path)
+            return [sys.executable, "-c", python_code]
+        return real_command(spec_path, n_processes)
+
+    monkeypatch.setattr(runner, "training_command", first_one_replaced)
+
+
+def _two_jobs(client: OpenAI) -> tuple[FineTuningJob, FineTuningJob]:
+    training_file, _ = synthetic_files(client, n_train=10, n_valid=2)
+    hparams = {"n_epochs": 1, "batch_size": 5}
+    first, second = (
+        client.fine_tuning.jobs.create(
+            model="openft-tiny", training_file=training_file, hyperparameters=hparams
+        )
+        for _ in range(2)
+    )
+    return first, second
