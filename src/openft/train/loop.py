@@ -21,6 +21,7 @@ from openft.train.checkpoints import CheckpointKind, prune_checkpoints, publish_
 from openft.train.divergence import TrainingDiverged, first_non_finite
 from openft.train.examples import TokenizedExample
 from openft.train.fused_lora import fused_lora_forward
+from openft.train.lean_layers import lean_layers
 from openft.train.packing import pack, packed_attention_enabled
 from openft.train.plan import rotating_slice
 from openft.train.preference import sequence_log_probs
@@ -36,11 +37,13 @@ class TrainResult:
 
 
 def model_context(run: Run[Any]) -> ExitStack:
-    """For the whole run: packed attention where the model can pack, and the fused LoRA forward on a CPU."""
+    """For the whole run: packed attention where the model can pack, the fused LoRA forward on a CPU,
+    and the memory-lean norms, MLPs and linear layers of a fully trained model."""
     stack = ExitStack()
     if run.loss_module.packed:
         stack.enter_context(packed_attention_enabled(run.model))
     stack.enter_context(fused_lora_forward(run.model, enabled=run.dist.device.type == "cpu"))
+    stack.enter_context(lean_layers(run.model))
     return stack
 
 
