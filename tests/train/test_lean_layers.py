@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -128,3 +129,62 @@ def test_a_norm_given_bf16_input_computes_what_the_stock_norm_does() -> None:
     with lean_layers(model):
         assert torch.equal(norm(x.bfloat16()), type(norm).forward(norm, x.bfloat16()))
         assert torch.allclose(norm(x), type(norm).forward(norm, x), rtol=1e-6, atol=1e-6)
+
+
+def _lora_step(model: Any, *, fused: bool, bf16: bool) -> tuple[dict[str, torch.Tensor], int]:
+    from openft.train.fused_lora import fused_lora_forward
+
+    model.zero_grad(set_to_none=True)
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    kept: dict[int, int] = {}
+
+    def keep(t: torch.Tensor) -> torch.Tensor:
+        if t.untyped_storage().data_ptr() not in params:
+            kept[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    loss_module = TokenLoss(model, packed=True)
+    with fused_lora_forward(model, enabled=fused), packed_attention_enabled(model):
+        with torch.autograd.graph.saved_tensors_hooks(keep, lambda t: t), _autocast(bf16):
+            loss, _ = loss_module(_batch())
+        loss.backward()
+    grads = {name: p.grad.clone() for name, p in model.named_parameters() if p.requires_grad}
+    return grads, sum(kept.values())
+
+
+def test_fused_lora_under_bf16_autocast_keeps_no_weight_copies_and_computes_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from peft import LoraConfig, get_peft_model
+
+    import openft.train.fused_lora as fused_lora
+
+    model = get_peft_model(_llama(), LoraConfig(r=4, lora_alpha=8, target_modules="all-linear"))
+    with torch.no_grad():  # B starts at zero; give the adapters something to add
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(std=0.05)
+    lean_grads, lean_kept = _lora_step(model, fused=True, bf16=True)
+    # The fused forward as it was: autocast casts x and the base weight for each product.
+    monkeypatch.setattr(fused_lora, "compute_dtype", lambda x: x.dtype)
+    plain_grads, plain_kept = _lora_step(model, fused=True, bf16=True)
+    assert len(plain_grads) == 2 * 7 * 2  # A and B of every linear layer of both decoder layers
+    for name, grad in plain_grads.items():
+        assert grad.abs().max().item() > 0, name
+        torch.testing.assert_close(lean_grads[name], grad, rtol=1e-5, atol=1e-7)
+    # No bf16 copies of the frozen base weights; one bf16 copy of each shared input.
+    assert lean_kept < 0.8 * plain_kept, (lean_kept, plain_kept)
+
+
+def test_lean_layers_survive_switching_between_train_and_eval(tiny_model: Path) -> None:
+    """A DPO run scores its reference in eval mode, then trains: the lean forwards must stay (and be
+    removed cleanly after), which transformers' hub-kernel re-kernelization would undo."""
+    from openft.train.adapters import load_base_model
+
+    model = load_base_model(tiny_model)
+    norm = model.model.layers[0].input_layernorm
+    with lean_layers(model):
+        model.eval()
+        model.train()
+        assert "forward" in vars(norm) and "forward" in vars(model.model.layers[0].mlp)
+    assert not any("forward" in vars(module) for module in model.modules())

@@ -35,7 +35,9 @@ def load_tokenizer(path: str | Path) -> Any:
 
 def load_base_model(path: str | Path, device: torch.device | str = "cpu") -> Any:
     # fp32 weights: bf16, where it is used, is autocast for the matrix products (openft.train.precision).
-    model: Any = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
+    # No hub kernels: none is fetched offline, and with them transformers re-kernelizes the model at every
+    # train()/eval() switch, which drops the training forwards installed on its layers (lean_layers).
+    model: Any = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32, use_kernels=False)
     return model.to(device)
 
 

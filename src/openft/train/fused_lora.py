@@ -6,6 +6,11 @@ backward pass. On a CPU those memory-bound passes cost about as much as the prod
 the LoRA term is added by one `addmm_` into the base output, scaling included, so the BLAS call does
 the accumulation. Same parameters, same result; the adapter is saved by PEFT as usual.
 
+Under bf16 autocast it also keeps less for the backward pass (openft.train.lean_layers): the frozen base
+weight is cast again in backward instead of keeping a bf16 copy of it, and the base and low-rank
+products of the layers that read the same input (q, k, v; gate, up) share one bf16 copy of it instead of
+keeping one each.
+
 Only the plain case is replaced (one active adapter, no dropout, no DoRA or other variant, no LoRA bias,
 an `nn.Linear` base layer); every other layer keeps PEFT's forward.
 """
@@ -20,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.nn.functional as F
 
+from openft.train.lean_layers import SharedCast, compute_dtype, low_precision_linear
+
 if TYPE_CHECKING:
     from peft.tuners.lora.layer import Linear as LoraLinear
 
@@ -29,11 +36,13 @@ def fused_lora_forward(model: Any, *, enabled: bool = True) -> Iterator[int]:
     """Install the fused forward on every plain LoRA linear layer; yields how many were replaced."""
     lora_linear = _lora_linear_class() if enabled else None
     replaced = [module for module in model.modules() if lora_linear and _is_plain(module, lora_linear)]
+    casts = SharedCast()
     for layer in replaced:
-        layer.forward = _fused_forward(layer)  # an instance attribute shadows the class's forward
+        layer.forward = _fused_forward(layer, casts)  # an instance attribute shadows the class's forward
     try:
         yield len(replaced)
     finally:
+        casts.clear()
         for layer in replaced:
             del layer.forward
 
@@ -64,7 +73,7 @@ def _is_plain(module: torch.nn.Module, lora_linear: type[LoraLinear]) -> bool:
     )
 
 
-def _fused_forward(layer: Any) -> Callable[..., torch.Tensor]:
+def _fused_forward(layer: Any, casts: SharedCast) -> Callable[..., torch.Tensor]:
     name = next(name for name in layer.active_adapters if name in layer.lora_A)
     base, lora_a, lora_b = layer.base_layer, layer.lora_A[name], layer.lora_B[name]
     scaling = layer.scaling[name]
@@ -76,10 +85,17 @@ def _fused_forward(layer: Any) -> Callable[..., torch.Tensor]:
             return type(layer).forward(layer, x, *args, **kwargs)
         # 2-D from the start: an in-place update of a view would make autograd copy the gradient back.
         rows = x.reshape(-1, x.shape[-1])
-        out = F.linear(rows, base.weight, base.bias)
+        dtype = compute_dtype(x)
+        if dtype != base.weight.dtype and torch.is_grad_enabled():
+            # x cast once (shared with the layers beside it) for both products; no weight copies kept.
+            rows_low = casts(x, dtype).reshape(rows.shape)
+            out = low_precision_linear(rows, rows_low, base.weight, base.bias)
+            low_rank = low_precision_linear(rows, rows_low, lora_a.weight, None)
+        else:
+            out = F.linear(rows, base.weight, base.bias)
+            low_rank = F.linear(rows, lora_a.weight)
         # out += scaling * (x A^T) B^T, in place: the base product's output is not needed for backward.
         # In-place products are not autocast: under bf16 autocast, B is cast to the output's dtype here.
-        low_rank = F.linear(rows, lora_a.weight)
         out.addmm_(low_rank, lora_b.weight.t().to(out.dtype), alpha=scaling)
         return out.view(*x.shape[:-1], out.shape[-1])
 

@@ -39,22 +39,23 @@ def lean_layers(model: Any, *, enabled: bool = True) -> Iterator[int]:
     if not enabled or hasattr(model, "peft_config"):
         yield 0
         return
-    casts = _SharedCast()
-    replaced: list[torch.nn.Module] = []
+    casts = SharedCast()
+    replaced: list[tuple[torch.nn.Module, Callable[..., torch.Tensor]]] = []
     for module in model.modules():
         forward = _lean_forward(module, casts)
         if forward is not None:
             module.forward = forward  # an instance attribute shadows the class's forward
-            replaced.append(module)
+            replaced.append((module, forward))
     try:
         yield len(replaced)
     finally:
         casts.clear()
-        for module in replaced:
-            del module.forward
+        for module, forward in replaced:
+            if vars(module).get("forward") is forward:  # not if something else replaced it meanwhile
+                del module.forward
 
 
-def _lean_forward(module: torch.nn.Module, casts: _SharedCast) -> Callable[..., torch.Tensor] | None:
+def _lean_forward(module: torch.nn.Module, casts: SharedCast) -> Callable[..., torch.Tensor] | None:
     name = type(module).__name__
     if name in LEAN_NORMS and hasattr(module, "variance_epsilon"):
         return _norm_forward(module)
@@ -73,13 +74,13 @@ def _is_plain_swiglu(mlp: Any) -> bool:
     )
 
 
-def _compute_dtype(x: torch.Tensor) -> torch.dtype:
+def compute_dtype(x: torch.Tensor) -> torch.dtype:
     """The dtype matrix products run in: autocast's where it is on, else the input's."""
     device = x.device.type
     return torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
 
 
-class _SharedCast:
+class SharedCast:
     """The last activation cast for a matrix product, and its cast: q, k and v (or gate and up) read
     the same input, and keeping one bf16 copy for their backward instead of one each saves memory."""
 
@@ -149,14 +150,22 @@ class _RMSNorm(torch.autograd.Function):
 # Linear
 
 
-def _linear_forward(linear: torch.nn.Linear, casts: _SharedCast) -> Callable[..., torch.Tensor]:
+def _linear_forward(linear: torch.nn.Linear, casts: SharedCast) -> Callable[..., torch.Tensor]:
     def forward(x: torch.Tensor) -> torch.Tensor:
-        dtype = _compute_dtype(x)
+        dtype = compute_dtype(x)
         if dtype == linear.weight.dtype or not torch.is_grad_enabled():
             return F.linear(x, linear.weight, linear.bias)  # no weight copy to spare
-        return _Linear.apply(x, casts(x, dtype), linear.weight, linear.bias)
+        return low_precision_linear(x, casts(x, dtype), linear.weight, linear.bias)
 
     return forward
+
+
+def low_precision_linear(
+    x: torch.Tensor, x_low: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+) -> torch.Tensor:
+    """x W^T + b computed from `x_low` (x cast to the low precision), keeping the fp32 `weight` rather
+    than a low-precision copy of it for backward; the input gradient is returned in x's dtype."""
+    return _Linear.apply(x, x_low, weight, bias)
 
 
 class _Linear(torch.autograd.Function):
@@ -195,14 +204,14 @@ class _Linear(torch.autograd.Function):
 # SwiGLU MLP
 
 
-def _mlp_forward(mlp: Any, casts: _SharedCast) -> Callable[..., torch.Tensor]:
+def _mlp_forward(mlp: Any, casts: SharedCast) -> Callable[..., torch.Tensor]:
     stock = type(mlp).forward
     weights = (mlp.gate_proj.weight, mlp.up_proj.weight, mlp.down_proj.weight)
 
     def forward(x: torch.Tensor) -> torch.Tensor:
         if not torch.is_grad_enabled():
             return stock(mlp, x)
-        dtype = _compute_dtype(x)
+        dtype = compute_dtype(x)
         return _SwiGLU.apply(x, casts(x, dtype), *weights)
 
     return forward
