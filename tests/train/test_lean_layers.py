@@ -46,8 +46,11 @@ def _autocast(bf16: bool) -> Any:
     return torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext()
 
 
-def _step(model: Any, *, lean: bool, bf16: bool) -> tuple[float, dict[str, torch.Tensor], int]:
-    """Loss, gradients and the bytes autograd kept for backward (activations only, not parameters)."""
+def _forward_backward(
+    model: Any, forward_context: Any, *, bf16: bool
+) -> tuple[float, dict[str, torch.Tensor], int]:
+    """Loss, gradients of the trained parameters and the bytes autograd kept for backward (activations
+    only, not parameters), for one packed batch under `forward_context`."""
     model.zero_grad(set_to_none=True)
     params = {p.untyped_storage().data_ptr() for p in model.parameters()}
     kept: dict[int, int] = {}
@@ -59,12 +62,16 @@ def _step(model: Any, *, lean: bool, bf16: bool) -> tuple[float, dict[str, torch
         return t
 
     loss_module = TokenLoss(model, packed=True)
-    with lean_layers(model, enabled=lean), packed_attention_enabled(model):
+    with forward_context, packed_attention_enabled(model):
         with torch.autograd.graph.saved_tensors_hooks(keep, lambda t: t), _autocast(bf16):
             loss, _ = loss_module(_batch())
         loss.backward()
-    grads = {name: p.grad.clone() for name, p in model.named_parameters()}
+    grads = {name: p.grad.clone() for name, p in model.named_parameters() if p.requires_grad}
     return loss.item(), grads, sum(kept.values())
+
+
+def _step(model: Any, *, lean: bool, bf16: bool) -> tuple[float, dict[str, torch.Tensor], int]:
+    return _forward_backward(model, lean_layers(model, enabled=lean), bf16=bf16)
 
 
 def test_lean_layers_give_the_stock_loss_and_gradients_in_fp32_and_keep_less_for_backward() -> None:
@@ -134,22 +141,8 @@ def test_a_norm_given_bf16_input_computes_what_the_stock_norm_does() -> None:
 def _lora_step(model: Any, *, fused: bool, bf16: bool) -> tuple[dict[str, torch.Tensor], int]:
     from openft.train.fused_lora import fused_lora_forward
 
-    model.zero_grad(set_to_none=True)
-    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
-    kept: dict[int, int] = {}
-
-    def keep(t: torch.Tensor) -> torch.Tensor:
-        if t.untyped_storage().data_ptr() not in params:
-            kept[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
-        return t
-
-    loss_module = TokenLoss(model, packed=True)
-    with fused_lora_forward(model, enabled=fused), packed_attention_enabled(model):
-        with torch.autograd.graph.saved_tensors_hooks(keep, lambda t: t), _autocast(bf16):
-            loss, _ = loss_module(_batch())
-        loss.backward()
-    grads = {name: p.grad.clone() for name, p in model.named_parameters() if p.requires_grad}
-    return grads, sum(kept.values())
+    _, grads, kept = _forward_backward(model, fused_lora_forward(model, enabled=fused), bf16=bf16)
+    return grads, kept
 
 
 def test_fused_lora_under_bf16_autocast_keeps_no_weight_copies_and_computes_the_same(
