@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from openft.train.packing import IGNORED_TARGET
+from openft.train.precision import compute_dtype
 
 DEFAULT_CHUNK_SIZE = 1024  # a multiple of the bf16 row multiple, so chunk shapes repeat
 
@@ -33,8 +34,7 @@ def chunked_cross_entropy(
 
     Targets equal to IGNORED_TARGET add no loss, no gradient and no hit.
     """
-    device_type = hidden.device.type
-    dtype = torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else hidden.dtype
+    dtype = compute_dtype(hidden)
     needs_grad = torch.is_grad_enabled() and (
         hidden.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
     )

@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.nn.functional as F
 
-from openft.train.lean_layers import SharedCast, compute_dtype, low_precision_linear
+from openft.train.lean_layers import SharedCast, instance_forwards, low_precision_linear
+from openft.train.precision import compute_dtype
 
 if TYPE_CHECKING:
     from peft.tuners.lora.layer import Linear as LoraLinear
@@ -35,16 +36,10 @@ if TYPE_CHECKING:
 def fused_lora_forward(model: Any, *, enabled: bool = True) -> Iterator[int]:
     """Install the fused forward on every plain LoRA linear layer; yields how many were replaced."""
     lora_linear = _lora_linear_class() if enabled else None
-    replaced = [module for module in model.modules() if lora_linear and _is_plain(module, lora_linear)]
+    plain = [module for module in model.modules() if lora_linear and _is_plain(module, lora_linear)]
     casts = SharedCast()
-    for layer in replaced:
-        layer.forward = _fused_forward(layer, casts)  # an instance attribute shadows the class's forward
-    try:
-        yield len(replaced)
-    finally:
-        casts.clear()
-        for layer in replaced:
-            del layer.forward
+    with instance_forwards([(layer, _fused_forward(layer, casts)) for layer in plain], casts) as replaced:
+        yield replaced
 
 
 def _lora_linear_class() -> type[LoraLinear] | None:

@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import FunctionCtx
 
+from openft.train.precision import compute_dtype
+
 # Same formula in each: weight * (x * rsqrt(mean(x^2) + eps)), computed in fp32.
 LEAN_NORMS = frozenset({"LlamaRMSNorm", "MistralRMSNorm", "Qwen2RMSNorm", "Qwen3RMSNorm", "Phi3RMSNorm"})
 # Same formula in each: down(act(gate(x)) * up(x)).
@@ -40,17 +42,25 @@ def lean_layers(model: Any, *, enabled: bool = True) -> Iterator[int]:
         yield 0
         return
     casts = SharedCast()
-    replaced: list[tuple[torch.nn.Module, Callable[..., torch.Tensor]]] = []
-    for module in model.modules():
-        forward = _lean_forward(module, casts)
-        if forward is not None:
-            module.forward = forward  # an instance attribute shadows the class's forward
-            replaced.append((module, forward))
+    forwards = [(module, _lean_forward(module, casts)) for module in model.modules()]
+    with instance_forwards([(m, f) for m, f in forwards if f is not None], casts) as replaced:
+        yield replaced
+
+
+@contextmanager
+def instance_forwards(
+    forwards: list[tuple[torch.nn.Module, Callable[..., torch.Tensor]]], casts: SharedCast
+) -> Iterator[int]:
+    """Give each module its own forward for the while (an instance attribute shadows the class's
+    forward); yields how many. On exit, drops the shared cast and removes each forward that is still
+    the one installed here."""
+    for module, forward in forwards:
+        module.forward = forward
     try:
-        yield len(replaced)
+        yield len(forwards)
     finally:
         casts.clear()
-        for module, forward in replaced:
+        for module, forward in forwards:
             if vars(module).get("forward") is forward:  # not if something else replaced it meanwhile
                 del module.forward
 
@@ -72,12 +82,6 @@ def _is_plain_swiglu(mlp: Any) -> bool:
     return all(type(p) is torch.nn.Linear and p.bias is None for p in projections) and (
         isinstance(act, torch.nn.SiLU) or type(act).__name__ == "SiLUActivation"
     )
-
-
-def compute_dtype(x: torch.Tensor) -> torch.dtype:
-    """The dtype matrix products run in: autocast's where it is on, else the input's."""
-    device = x.device.type
-    return torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
 
 
 class SharedCast:

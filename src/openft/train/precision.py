@@ -63,6 +63,12 @@ def cpu_has_native_bf16() -> bool:
     return bool(flags & {"avx512_bf16", "amx_bf16"}) and torch.backends.mkldnn.is_available()
 
 
+def compute_dtype(x: torch.Tensor) -> torch.dtype:
+    """The dtype matrix products on `x` run in: autocast's where it is on for x's device, else x's own."""
+    device = x.device.type
+    return torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
+
+
 def autocast_for(device: torch.device, precision: Precision) -> Autocast:
     if precision == "bf16" and device.type in ("cuda", "cpu"):
         return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
