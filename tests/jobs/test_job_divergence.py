@@ -2,8 +2,9 @@
 
 The API refuses a learning_rate_multiplier above 100, and on the tiny model nothing up to that bound
 diverges. So the recipe process here is the real one with one change at the process boundary: its
-resolved learning rate is raised past any sane value (1e20), as a job queued by an older server without
-the bound, or a model whose weights overflow more easily, would train. Everything else is real: the
+resolved learning rate is raised past any sane value (1e39: the first update overflows the weights, so
+step 2 fails on every machine), as a job queued by an older server without the bound, or a model whose
+weights overflow more easily, would train. Everything else is real: the
 worker, the relay of the recipe's reports, the job's failure, the SDK.
 """
 
@@ -26,7 +27,7 @@ OVERFLOWING_RECIPE = """
 import dataclasses, sys
 from openft.train import spec
 resolve = spec.resolve_supervised
-spec.resolve_supervised = lambda *a, **k: dataclasses.replace(resolve(*a, **k), learning_rate=1e20)
+spec.resolve_supervised = lambda *a, **k: dataclasses.replace(resolve(*a, **k), learning_rate=1e39)
 from openft.worker import entry
 sys.exit(entry.main(sys.argv[1:]))
 """
