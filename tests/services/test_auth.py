@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from openft import ids
 from openft.errors import AuthenticationFailed, InvalidRequest, NotFound
 from openft.services.auth import authenticate, create_key, ensure_project, list_keys, revoke_key
 from openft.services.context import ServiceContext
-from openft.store.tables import ApiKeyRow
+from openft.store.tables import ApiKeyRow, ProjectRow
 
 
 def test_keys_are_stored_only_as_hashes(ctx: ServiceContext) -> None:
@@ -54,3 +58,25 @@ def test_invalid_project_names_are_refused(ctx: ServiceContext, name: str) -> No
 
     assert caught.value.param == "project"
     assert list_keys(ctx) == []
+
+
+def test_concurrent_first_requests_share_one_local_project(
+    ctx: ServiceContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every request reaches the insert before any commits (the race a burst of first requests hits).
+    arrived = threading.Barrier(8, timeout=5)
+    new_project_id = ids.new_project_id
+
+    def after_everyone_looked() -> str:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            arrived.wait()
+        return new_project_id()
+
+    monkeypatch.setattr(ids, "new_project_id", after_everyone_looked)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        projects = list(pool.map(lambda _: authenticate(ctx, None), range(8)))
+
+    assert {p.name for p in projects} == {"personal"}
+    assert len({p.id for p in projects}) == 1
+    with ctx.db.session() as session:
+        assert session.scalar(select(func.count()).select_from(ProjectRow)) == 1

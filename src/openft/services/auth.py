@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from openft import ids
@@ -43,12 +44,19 @@ def ensure_project(ctx: ServiceContext, name: str) -> Project:
         raise InvalidRequest(
             f"Invalid project name {name!r}: use 1-64 lowercase letters, digits, '-' or '_'.", param="project"
         )
-    with ctx.db.session() as session:
-        row = session.scalar(select(ProjectRow).where(ProjectRow.name == name))
-        if row is None:
-            row = ProjectRow(id=ids.new_project_id(), name=name, created_at=now())
-            session.add(row)
-        return Project(id=row.id, name=row.name)
+    existing = find_project(ctx, name)
+    if existing is not None:
+        return existing
+    try:
+        with ctx.db.session() as session:
+            session.add(ProjectRow(id=ids.new_project_id(), name=name, created_at=now()))
+    except IntegrityError:
+        # Concurrent first requests (the local "personal" project) race to create it; one wins, the
+        # others use the winner's row.
+        pass
+    created = find_project(ctx, name)
+    assert created is not None, "the project was just created or found by name"
+    return created
 
 
 def create_key(ctx: ServiceContext, project_name: str) -> tuple[str, ApiKeyInfo]:
