@@ -24,10 +24,11 @@ Printed per side: tokens/s (non-padding tokens per second of the training loop, 
 preparation excluded), tokens per CPU-second (the same tokens over the CPU time the process used in the
 loop: steadier than tokens/s on a machine that other work shares), peak RSS, final validation loss;
 then the ratio of each openft side to each TRL side. TRL is optional: without it (pip install -e
-".[bench]": trl and datasets) only openft's sides run. All sides run in the caller's environment: on a
-machine that other work shares, set OMP_WAIT_POLICY=PASSIVE (spinning threads stall there, see
-docs/training.md). Speeds vary between machines and runs; compare only figures from one run (--repeat N
-alternates the sides and keeps each one's best).
+".[bench]": trl and datasets) only openft's sides run. All sides run in the caller's environment;
+openft's sides add what a job's process sets (threads that spin briefly, rebalanced between steps,
+unless OMP_WAIT_POLICY is set; docs/training.md, "CPU threads"), and TRL keeps libgomp's default, its
+fastest on a quiet machine. Speeds vary between machines and runs; compare only figures from one run
+(--repeat N alternates the sides and keeps each one's best).
 """
 
 from __future__ import annotations
@@ -213,7 +214,7 @@ def _no_autocast() -> Any:
 def run_openft(bench: Bench, precision: str = "auto") -> dict[str, Any]:
     from openft.train.environment import set_model_process_environment
 
-    set_model_process_environment()  # as in a job's process: before torch loads
+    set_model_process_environment(training=True)  # as in a job's process: before torch loads
     import torch
 
     from openft.train.config import SFTConfig

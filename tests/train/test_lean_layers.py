@@ -181,3 +181,54 @@ def test_lean_layers_survive_switching_between_train_and_eval(tiny_model: Path) 
         model.train()
         assert "forward" in vars(norm) and "forward" in vars(model.model.layers[0].mlp)
     assert not any("forward" in vars(module) for module in model.modules())
+
+
+def _lora_llama() -> Any:
+    from peft import LoraConfig, get_peft_model
+
+    model = get_peft_model(_llama(), LoraConfig(r=4, lora_alpha=8, target_modules="all-linear"))
+    with torch.no_grad():  # B starts at zero; give the adapters something to add
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(std=0.05)
+    return model
+
+
+def test_frozen_base_weights_stored_in_bf16_give_the_same_loss_and_gradients() -> None:
+    from openft.train.frozen_weights import store_frozen_linear_weights
+
+    model = _lora_llama()
+    loss, grads, _ = _forward_backward(model, _fused(model), bf16=True)
+
+    assert store_frozen_linear_weights(model, torch.bfloat16) == 2 * 7 + 1  # the base layers and lm_head
+    base = model.base_model.model
+    assert base.model.layers[0].self_attn.q_proj.base_layer.weight.dtype == torch.bfloat16
+    assert base.model.embed_tokens.weight.dtype == torch.float32  # starts the fp32 residual stream
+    assert all(p.dtype == torch.float32 for p in model.parameters() if p.requires_grad)
+
+    low_loss, low_grads, _ = _forward_backward(model, _fused(model), bf16=True)
+    assert low_loss == loss
+    for name, grad in grads.items():
+        torch.testing.assert_close(low_grads[name], grad, rtol=0, atol=0)
+
+
+def _fused(model: Any) -> Any:
+    from openft.train.fused_lora import fused_lora_forward
+
+    return fused_lora_forward(model)
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads Linux's memory maps")
+def test_storing_frozen_weights_low_releases_the_checkpoint_file(tiny_model: Path) -> None:
+    from peft import LoraConfig, get_peft_model
+
+    from openft.train.adapters import load_base_model
+    from openft.train.frozen_weights import store_frozen_linear_weights
+
+    def mapped() -> bool:
+        return str(tiny_model.resolve()) in Path("/proc/self/maps").read_text()
+
+    model = get_peft_model(load_base_model(tiny_model), LoraConfig(r=4, target_modules="all-linear"))
+    assert mapped()  # the weights are views of the file
+    assert store_frozen_linear_weights(model, torch.bfloat16) > 0
+    assert not mapped()  # nothing refers to the fp32 originals any more

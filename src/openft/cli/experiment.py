@@ -64,7 +64,7 @@ def data_scaling(
     from openft.settings import load_settings
     from openft.train.config import ConfigError
 
-    set_model_process_environment()
+    set_model_process_environment(training=True)
     try:
         from openft.experiments.data_scaling import run_data_scaling
 

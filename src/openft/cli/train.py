@@ -138,7 +138,7 @@ def _resolve(
 
 
 def _run(config: SFTConfig, resume_from: Path | None) -> None:
-    set_model_process_environment()  # one progress bar: ours
+    set_model_process_environment(training=True)  # one progress bar: ours
     from openft.train.sft import train_sft
 
     console.print(

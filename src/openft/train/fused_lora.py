@@ -81,7 +81,9 @@ def _fused_forward(layer: Any, casts: SharedCast) -> Callable[..., torch.Tensor]
         # 2-D from the start: an in-place update of a view would make autograd copy the gradient back.
         rows = x.reshape(-1, x.shape[-1])
         dtype = compute_dtype(x)
-        if dtype != base.weight.dtype and torch.is_grad_enabled():
+        # Autocast to a lower precision than x's or the base weight's (which may already be stored in it:
+        # openft.train.frozen_weights).
+        if torch.is_grad_enabled() and (dtype != rows.dtype or dtype != base.weight.dtype):
             # x cast once (shared with the layers beside it) for both products; no weight copies kept.
             rows_low = casts(x, dtype).reshape(rows.shape)
             out = low_precision_linear(rows, rows_low, base.weight, base.bias)

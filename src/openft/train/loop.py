@@ -73,7 +73,10 @@ def validation_due(run: Run[Any], step: int) -> tuple[list[int] | None, bool]:
 
 
 def obey_control(run: Run[Any], metrics: dict[str, float]) -> TrainResult | None:
-    """Between steps: rank 0's reporter says whether to go on; every process follows."""
+    """Between steps: the CPU threads follow the cores other processes leave free
+    (openft.train.core_share); rank 0's reporter says whether to go on; every process follows."""
+    if run.cores is not None:
+        run.cores.rebalance()
     decision = run.dist.broadcast_word(run.reporter.control(), ("continue", "cancel", "pause"))
     if decision == "cancel":
         run.reporter.message(f"Training cancelled after step {run.state.step}")

@@ -1,4 +1,7 @@
-"""Training precision: fp32 weights always, with bf16 matrix products where the hardware does them fast.
+"""Training precision: fp32 weights, with bf16 matrix products where the hardware does them fast.
+
+(The one exception: a LoRA run in bf16 on a CPU stores its frozen base weights in bf16, the values its
+products would cast them to; openft.train.frozen_weights.)
 
 `"auto"` picks bf16 mixed precision (autocast; weights, gradients and optimizer state stay fp32) on GPUs
 with bf16 support and on CPUs with native bf16 instructions (AVX512-BF16 or AMX; e.g. AMD Zen 4 and

@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("config", type=Path, help="the resolved SFTConfig as JSON")
     parser.add_argument("--resume-from", type=Path, default=None, help="a checkpoint directory to continue")
     args = parser.parse_args(argv)
-    set_model_process_environment()
+    set_model_process_environment(training=True)
     try:
         config = SFTConfig.load(args.config)
     except (ConfigError, FileNotFoundError) as exc:

@@ -20,8 +20,10 @@ from torch.nn.parallel import DistributedDataParallel
 from openft.train.adapters import build_trainable_model, load_tokenizer
 from openft.train.checkpoints import TrainerState, load_trainer_state
 from openft.train.config import SFTConfig
+from openft.train.core_share import CoreShare
 from openft.train.distributed import DistContext
 from openft.train.examples import Example, load_examples, truncation_warning
+from openft.train.frozen_weights import store_frozen_linear_weights
 from openft.train.loss import TokenLoss
 from openft.train.optim import make_optimizer, make_scheduler
 from openft.train.packing import supports_packing
@@ -65,6 +67,7 @@ class Run(Generic[E]):
     precision: Precision  # "auto" resolved for this device
     autocast: Autocast
     row_multiple: int  # packed rows padded to a multiple of this (openft.train.precision)
+    cores: CoreShare | None = None  # a lone CPU process's threads, rebalanced between steps
 
 
 def prepare_run(
@@ -100,6 +103,8 @@ def prepare_run(
         extra = EXTRA_COLUMNS.get(config.training_method, ())
         results = ResultsCsv(config.layout.results_file, keep_through_step=keep, extra_columns=extra)
     precision = resolve_precision(config.precision, dist.device, packed=loss_module.packed)
+    if config.method == "lora" and precision == "bf16" and dist.device.type == "cpu":
+        store_frozen_linear_weights(model, torch.bfloat16)  # no casts of them at every step
     _report_start(reporter, config, train, valid, plan, state, time.perf_counter() - started, dist, precision)
     return Run(
         config=config,
@@ -120,6 +125,7 @@ def prepare_run(
         precision=precision,
         autocast=autocast_for(dist.device, precision),
         row_multiple=row_multiple_for(dist.device, precision, packed=loss_module.packed),
+        cores=CoreShare.for_this_process(dist.device, dist.local_world_size),
     )
 
 

@@ -27,7 +27,7 @@ SPARE_FLAG = "--spare"
 
 def main(argv: list[str]) -> int:
     """Runs the job of the run spec argv[0]; returns the recipe's exit status."""
-    set_model_process_environment()
+    set_model_process_environment(training=True)
     from openft.train.run import recipe_for
 
     run = json.loads(Path(argv[0]).read_text())
@@ -55,7 +55,7 @@ def main(argv: list[str]) -> int:
 
 def wait_for_job() -> list[str]:
     """A spare's life before its job: the slow imports, then the job's arguments from stdin."""
-    set_model_process_environment()
+    set_model_process_environment(training=True)
     import openft.train.sft  # noqa: F401  torch and transformers; no device is touched (no CUDA context)
 
     with contextlib.suppress(ImportError):  # PEFT: LoRA jobs load it, full fine-tuning ones do not
