@@ -84,6 +84,12 @@ def test_threads_give_way_to_other_processes_and_come_back() -> None:
     assert share.rebalance() == 2
     assert machine.threads_set == [1, 2]
 
+    machine.advance(3.0, own_cores=1.0, other_cores=1.0)
+    assert share.rebalance() == 1
+    share.restore()  # the run ended: the process gets its threads back
+    assert share.threads == 2
+    assert machine.threads_set == [1, 2, 1, 2]
+
 
 def test_never_below_one_thread_and_never_above_the_full_count() -> None:
     machine = FakeMachine(n_cores=8)
@@ -143,15 +149,17 @@ def test_the_loop_rebalances_between_steps(
 ) -> None:
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(torch, "get_num_threads", lambda: 2)  # whatever this machine has
-    calls: list[int] = []
-    monkeypatch.setattr(CoreShare, "rebalance", lambda self: calls.append(1))
+    calls: list[str] = []
+    monkeypatch.setattr(CoreShare, "rebalance", lambda self: calls.append("rebalance"))
+    monkeypatch.setattr(CoreShare, "restore", lambda self: calls.append("restore"))
     train_file, _ = small_data
     config = config_for(
         tiny_model, train_file, tmp_path / "run", hp=Hyperparameters(n_epochs=1, batch_size=8)
     )
     result = train_sft(config, MemoryReporter())
     assert result.status == "succeeded"
-    assert len(calls) == 24 // 8 - 1  # between the three steps, not after the last
+    # Between the three steps (not after the last), then the threads are given back.
+    assert calls == ["rebalance", "rebalance", "restore"]
 
 
 def test_training_processes_spin_briefly_unless_a_wait_policy_is_set(monkeypatch: pytest.MonkeyPatch) -> None:

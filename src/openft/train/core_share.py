@@ -63,7 +63,8 @@ def _read_proc_stat() -> str:
 
 class CoreShare:
     """Between steps, `rebalance()` sets torch's threads to this run's cores less those other processes
-    used since the last call (at least one thread)."""
+    used since the last call (at least one thread); `restore()` gives the process its threads back when
+    the run ends (another run, or a test, may follow in the same process)."""
 
     def __init__(
         self,
@@ -121,3 +122,8 @@ class CoreShare:
         self.threads = threads
         self._set_threads(threads)
         return threads
+
+    def restore(self) -> None:
+        if self.threads != self.full_threads:
+            self.threads = self.full_threads
+            self._set_threads(self.full_threads)

@@ -38,12 +38,15 @@ class TrainResult:
 
 def model_context(run: Run[Any]) -> ExitStack:
     """For the whole run: packed attention where the model can pack, the fused LoRA forward on a CPU,
-    and the memory-lean norms, MLPs and linear layers of a fully trained model."""
+    the memory-lean norms, MLPs and linear layers of a fully trained model, and the process's CPU
+    threads given back at the end."""
     stack = ExitStack()
     if run.loss_module.packed:
         stack.enter_context(packed_attention_enabled(run.model))
     stack.enter_context(fused_lora_forward(run.model, enabled=run.dist.device.type == "cpu"))
     stack.enter_context(lean_layers(run.model))
+    if run.cores is not None:
+        stack.callback(run.cores.restore)  # the threads rebalanced between steps (obey_control)
     return stack
 
 
