@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from pathlib import Path
 
@@ -223,11 +224,11 @@ def test_by_default_the_engine_generates_on_half_the_cores(
 ) -> None:
     from openft.inference import config
 
-    monkeypatch.setattr(config.os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
     assert config.shared_cpu_threads() == 4
-    monkeypatch.setattr(config.os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
     assert config.shared_cpu_threads() == 1  # never none
-    monkeypatch.setattr(config.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
     engine = LocalEngine(EngineConfig())  # no cpu_threads: the shared default
     try:
         assert run(engine, chat_request(engine, base_ref(tiny_model_dir), "Hi", max_tokens=2)).n_tokens == [2]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
+
+from openft.train.environment import usable_cores
 
 MIB = 1024 * 1024
 
@@ -39,5 +40,4 @@ def shared_cpu_threads() -> int:
     (1.1 s a token on 2 busy cores, against 0.09 s with one thread). Decoding small models gains little
     from more threads anyway, so half is a cheap insurance on an idle machine (docs/inference.md).
     """
-    n_cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, n_cores // 2)
+    return max(1, len(usable_cores()) // 2)

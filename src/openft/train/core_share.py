@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import torch
 
+from openft.train.environment import usable_cores
+
 # Other processes' use of our cores below this many cores (an API server answering, a worker polling
 # its queue) leaves every thread in place.
 TOLERATED_CORES = 0.25
@@ -79,12 +81,10 @@ class CoreShare:
         self.cores = cores
         self.full_threads = full_threads
         self.threads = full_threads
-        self._read_stat, self._own, self._clock, self._set_threads = (
-            read_stat,
-            own_cpu_seconds,
-            clock,
-            set_threads,
-        )
+        self._read_stat = read_stat
+        self._own = own_cpu_seconds
+        self._clock = clock
+        self._set_threads = set_threads
         self._last = self._sample()
 
     @classmethod
@@ -93,10 +93,10 @@ class CoreShare:
         (OMP_NUM_THREADS), shared with other ranks, on a GPU, or where /proc/stat cannot be read."""
         if device.type != "cpu" or local_world_size > 1 or "OMP_NUM_THREADS" in os.environ:
             return None
-        if not hasattr(os, "sched_getaffinity") or not os.access(PROC_STAT, os.R_OK):
+        if not os.access(PROC_STAT, os.R_OK):
             return None
         threads = torch.get_num_threads()
-        return cls(sorted(os.sched_getaffinity(0)), threads) if threads > 1 else None
+        return cls(usable_cores(), threads) if threads > 1 else None
 
     def _sample(self) -> Sample:
         return Sample(self._clock(), read_busy_seconds(self.cores, self._read_stat()), self._own())

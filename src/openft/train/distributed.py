@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from openft.train.environment import usable_cores
+
 
 @dataclass(frozen=True)
 class DistContext:
@@ -86,5 +88,4 @@ def _share_cpu_threads(local_world_size: int) -> None:
     """
     if "OMP_NUM_THREADS" in os.environ:
         return
-    n_cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    torch.set_num_threads(max(1, n_cores // max(1, local_world_size)))
+    torch.set_num_threads(max(1, len(usable_cores()) // max(1, local_world_size)))
