@@ -26,8 +26,10 @@ loop: steadier than tokens/s on a machine that other work shares), peak RSS, fin
 then the ratio of each openft side to each TRL side. TRL is optional: without it (pip install -e
 ".[bench]": trl and datasets) only openft's sides run. All sides run in the caller's environment;
 openft's sides add what a job's process sets (threads that spin briefly, rebalanced between steps,
-unless OMP_WAIT_POLICY is set; docs/training.md, "CPU threads"), and TRL keeps libgomp's default, its
-fastest on a quiet machine. Speeds vary between machines and runs; compare only figures from one run
+unless OMP_WAIT_POLICY is set; docs/training.md, "CPU threads"; jemalloc as the memory allocator where
+the system has it, docs/training.md, "Memory allocator"), and TRL keeps libgomp's default, its fastest
+on a quiet machine, and the C library's allocator (`--trl-allocator auto` gives it jemalloc too, for the
+like-for-like figure). Speeds vary between machines and runs; compare only figures from one run
 (--repeat N alternates the sides and keeps each one's best).
 """
 
@@ -264,6 +266,7 @@ def run_openft(bench: Bench, precision: str = "auto") -> dict[str, Any]:
         "final_train_loss": round(statistics.fmean(reporter.train_losses[-10:]), 4),
         "final_valid_loss": validation_loss(model, bench),
         "peak_rss_mib": _peak_rss_mib(),
+        "allocator": _allocator(),
     }
 
 
@@ -365,6 +368,7 @@ def run_trl(bench: Bench, bf16: bool = False) -> dict[str, Any]:
         "final_train_loss": round(statistics.fmean(losses[-10:]), 4),
         "final_valid_loss": validation_loss(trainer.model, bench),
         "peak_rss_mib": _peak_rss_mib(),
+        "allocator": _allocator(),
     }
 
 
@@ -372,12 +376,22 @@ def _peak_rss_mib() -> int:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
+def _allocator() -> str:
+    from openft.train.environment import preloaded_allocator
+
+    return preloaded_allocator() or "libc"
+
+
 # ---- the driver -------------------------------------------------------------------------------------
 
 
-def _side(name: str, bench: Bench) -> dict[str, Any] | None:
+def _side(name: str, bench: Bench, trl_allocator: str) -> dict[str, Any] | None:
+    """One side's run in a fresh process: openft's sides with the allocator a job's process gets."""
+    from openft.train.environment import training_process_environment
+
+    env = training_process_environment("auto" if name.startswith("openft") else trl_allocator)
     command = [sys.executable, __file__, "--side", name, *bench.args()]
-    done = subprocess.run(command, capture_output=True, text=True)
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
     if done.returncode != 0:
         print(f"{name} failed:\n{done.stderr[-3000:]}", file=sys.stderr)
         return None
@@ -423,6 +437,12 @@ def main() -> None:
     parser.add_argument(
         "--models-dir", type=Path, help="the converted SmolLM2 checkpoint's cache (default: WORK/models)"
     )
+    parser.add_argument(
+        "--trl-allocator",
+        choices=["system", "auto"],
+        default="system",
+        help="TRL's memory allocator: the C library's (its default) or, with auto, jemalloc where installed",
+    )
     parser.add_argument("--side", choices=list(SIDES), help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
@@ -451,7 +471,7 @@ def main() -> None:
     results: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
     for _ in range(args.repeat):
         for side in sides:
-            result = _side(side, bench)
+            result = _side(side, bench, args.trl_allocator)
             if result is not None:
                 print(json.dumps(result), flush=True)
                 results[side].append(result)
@@ -461,13 +481,13 @@ def main() -> None:
 def _print_summary(best: dict[str, dict[str, Any]]) -> None:
     print(
         f"\n{'side':12} {'precision':>9} {'tokens/s':>10} {'tokens/CPU-s':>13} {'peak RSS MiB':>13} "
-        f"{'final valid loss':>17}"
+        f"{'final valid loss':>17} {'allocator':>9}"
     )
     for side, run in best.items():
         speed, cpu, rss = run["tokens_per_s"], run.get("tokens_per_cpu_s", 0.0), run["peak_rss_mib"]
         print(
             f"{side:12} {run.get('precision', ''):>9} {speed:>10,.0f} {cpu:>13,.0f} {rss:>13,} "
-            f"{run['final_valid_loss']:>17.4f}"
+            f"{run['final_valid_loss']:>17.4f} {run.get('allocator', ''):>9}"
         )
     ours_sides = [side for side in best if side.startswith("openft")]
     theirs_sides = [side for side in best if side.startswith("trl")]

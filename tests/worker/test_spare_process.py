@@ -11,7 +11,9 @@ from pathlib import Path
 
 import psutil
 import pytest
+from openai import OpenAI
 
+from openft.train.environment import jemalloc_library
 from openft.worker.loop import Worker
 from tests.conftest import LiveServer, ServerFactory
 from tests.jobs.conftest import start_job_server, synthetic_files
@@ -37,7 +39,16 @@ def _run_job(server: LiveServer, worker: Worker) -> str:
     while (status := client.fine_tuning.jobs.retrieve(job.id).status) not in ("succeeded", "failed"):
         assert time.monotonic() < deadline, f"job still {status}"
         worker.run_once()
+    _assert_allocator_as_set(client, job.id)
     return status
+
+
+def _assert_allocator_as_set(client: OpenAI, job_id: str) -> None:
+    """Spare or fresh, the recipe process runs on jemalloc where the system has it (its start message
+    says so), as train_allocator "auto" asks."""
+    events = client.fine_tuning.jobs.list_events(job_id, limit=100).data
+    start = next(e.message for e in events if e.message.startswith("Training openft-tiny"))
+    assert ("jemalloc allocator" in start) == (jemalloc_library() is not None), start
 
 
 def _wait_gone(pid: int, timeout_s: float = 15) -> bool:

@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
 
 # How long an OpenMP thread of a training process spins before it sleeps (libgomp's busy-wait loops):
 # long enough to bridge the gaps between a step's short parallel operations, short enough that a
 # thread waiting for a contested core soon gives it up (docs/training.md, "CPU threads").
 TRAINING_SPIN_COUNT = "10000"
+
+JEMALLOC = "libjemalloc.so.2"
+# Where Linux distributions install shared libraries (Debian's multiarch directories first).
+LIBRARY_DIRS = (
+    "/usr/lib/x86_64-linux-gnu",
+    "/lib/x86_64-linux-gnu",
+    "/usr/lib/aarch64-linux-gnu",
+    "/lib/aarch64-linux-gnu",
+    "/usr/lib64",
+    "/lib64",
+    "/usr/local/lib",
+    "/usr/lib",
+)
 
 
 def set_model_process_environment(*, training: bool = False) -> None:
@@ -29,3 +46,37 @@ def usable_cores() -> list[int]:
     if hasattr(os, "sched_getaffinity"):
         return sorted(os.sched_getaffinity(0))
     return list(range(os.cpu_count() or 1))
+
+
+def training_process_environment(
+    allocator: str = "auto", base: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The environment to start a training process with: `base` (this process's environment by
+    default), with jemalloc preloaded when `allocator` is "auto" and the system has it.
+
+    A training step frees and allocates tensors of many sizes; the C library's allocator keeps much of
+    what was freed in pieces too small to reuse, so a run's peak memory grows with them, and jemalloc
+    keeps far less (docs/training.md, "Memory allocator"). It must be there when the process starts,
+    so the parent chooses it. A preload already set (jemalloc, tcmalloc, anything) is left as it is."""
+    env = dict(os.environ if base is None else base)
+    library = jemalloc_library() if allocator == "auto" else None
+    if library is not None and not env.get("LD_PRELOAD"):
+        env["LD_PRELOAD"] = str(library)
+    return env
+
+
+@functools.cache
+def jemalloc_library() -> Path | None:
+    """jemalloc's shared library where the system has one installed (Linux only), else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    return next((path for path in (Path(d) / JEMALLOC for d in LIBRARY_DIRS) if path.is_file()), None)
+
+
+def preloaded_allocator() -> str | None:
+    """ "jemalloc" or "tcmalloc" when this process runs on one of them (Linux), else None."""
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        return None
+    return next((name for name in ("jemalloc", "tcmalloc") if f"lib{name}" in maps), None)

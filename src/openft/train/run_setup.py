@@ -22,6 +22,7 @@ from openft.train.checkpoints import TrainerState, load_trainer_state
 from openft.train.config import SFTConfig
 from openft.train.core_share import CoreShare
 from openft.train.distributed import DistContext
+from openft.train.environment import preloaded_allocator
 from openft.train.examples import Example, load_examples, truncation_warning
 from openft.train.frozen_weights import store_frozen_linear_weights
 from openft.train.loss import TokenLoss
@@ -154,6 +155,8 @@ def _report_start(
     n_trained = sum(example.n_loss_tokens for example in train)
     where = f"{dist.world_size} processes" if dist.is_distributed else str(dist.device)
     where += ", bf16 mixed precision" if precision == "bf16" else ", fp32"
+    allocator = preloaded_allocator()
+    where += f", {allocator} allocator" if allocator else ""
     validation = f", {_count(len(valid), 'validation example')}" if valid else ""
     reporter.message(
         f"Training {config.base_model_name} ({config.method}) on {_count(len(train), 'example')} "

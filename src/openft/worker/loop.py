@@ -103,4 +103,4 @@ class Worker:
 def _spare_for(settings: Settings) -> SpareRecipe | None:
     if not settings.train_spare_process or settings.train_processes > 1:
         return None  # torchrun starts its own processes
-    return SpareRecipe(settings.logs_dir / "spare-recipe.stderr.log")
+    return SpareRecipe(settings.logs_dir / "spare-recipe.stderr.log", allocator=settings.train_allocator)

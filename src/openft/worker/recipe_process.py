@@ -8,15 +8,19 @@ import subprocess
 import sys
 from typing import IO
 
+from openft.train.environment import training_process_environment
+
 PR_SET_PDEATHSIG = 1
 
 
 def start_recipe_process(
-    command: list[str], stderr: IO[bytes], *, stdin: int | None = None
+    command: list[str], stderr: IO[bytes], *, allocator: str, stdin: int | None = None
 ) -> subprocess.Popen[str]:
-    """A recipe process whose JSON-lines reports can be read from its stdout."""
+    """A recipe process whose JSON-lines reports can be read from its stdout; `allocator` is the
+    train_allocator setting (openft.train.environment.training_process_environment)."""
     return subprocess.Popen(
         command,
+        env=training_process_environment(allocator),
         stdin=stdin,
         stdout=subprocess.PIPE,
         stderr=stderr,

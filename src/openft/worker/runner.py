@@ -73,7 +73,9 @@ class JobRunner:
         stderr_path = output_dir / "stderr.log"
         with open(stderr_path, "ab") as stderr:
             process = self._spare_process(spec_path, stderr_path) or start_recipe_process(
-                training_command(spec_path, self.ctx.settings.train_processes), stderr
+                training_command(spec_path, settings.train_processes),
+                stderr,
+                allocator=settings.train_allocator,
             )
             watcher = threading.Thread(target=self._watch, args=(process, output_dir), daemon=True)
             watcher.start()

@@ -31,8 +31,9 @@ class SpareRecipe:
     """At most one waiting recipe process. Start and take it from the same thread, the worker's: the
     kernel kills it (PR_SET_PDEATHSIG) when the thread that started it ends."""
 
-    def __init__(self, log_path: Path) -> None:
+    def __init__(self, log_path: Path, *, allocator: str) -> None:
         self.log_path = log_path  # the spare's stderr until it has a job; each spare starts it anew
+        self.allocator = allocator  # the train_allocator setting
         self._process: subprocess.Popen[str] | None = None
         self._crashed_at: float | None = None
 
@@ -52,7 +53,10 @@ class SpareRecipe:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "wb") as stderr:
             self._process = start_recipe_process(
-                [sys.executable, "-m", "openft.worker.entry", "--spare"], stderr, stdin=subprocess.PIPE
+                [sys.executable, "-m", "openft.worker.entry", "--spare"],
+                stderr,
+                allocator=self.allocator,
+                stdin=subprocess.PIPE,
             )
 
     def take(self, spec_path: Path, stderr_path: Path) -> subprocess.Popen[str] | None:
