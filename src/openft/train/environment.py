@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import platform
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,12 +15,11 @@ from pathlib import Path
 TRAINING_SPIN_COUNT = "10000"
 
 JEMALLOC = "libjemalloc.so.2"
-# Where Linux distributions install shared libraries (Debian's multiarch directories first).
+# Where Linux distributions install shared libraries: Debian's multiarch directories for this machine's
+# architecture (never another's: the loader would refuse it), then the usual ones.
 LIBRARY_DIRS = (
-    "/usr/lib/x86_64-linux-gnu",
-    "/lib/x86_64-linux-gnu",
-    "/usr/lib/aarch64-linux-gnu",
-    "/lib/aarch64-linux-gnu",
+    f"/usr/lib/{platform.machine()}-linux-gnu",
+    f"/lib/{platform.machine()}-linux-gnu",
     "/usr/lib64",
     "/lib64",
     "/usr/local/lib",
