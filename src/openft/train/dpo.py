@@ -40,6 +40,7 @@ from openft.train.loop import (
     stop_if_diverged,
     validation_due,
 )
+from openft.train.optim import clip_gradients
 from openft.train.packing import group_by_tokens, pack_pairs
 from openft.train.preference import (
     PreferenceTotals,
@@ -125,8 +126,7 @@ def _train_step(
         loss = dpo_loss(policy, reference.train[group].flatten(), beta, preferred_token_counts(pairs))
         (loss.objective(run.config.sft_weight) * scale).backward()
         totals.add(loss)
-    params = [p for p in run.model.parameters() if p.requires_grad]
-    grad_norm = float(torch.nn.utils.clip_grad_norm_(params, run.config.max_grad_norm))
+    grad_norm = clip_gradients(run.optimizer, run.model, run.config.max_grad_norm)
     stop_if_diverged(
         run,
         step,

@@ -56,6 +56,7 @@ from openft.train.loop import (
     save,
     stop_if_diverged,
 )
+from openft.train.optim import clip_gradients
 from openft.train.packing import group_by_tokens
 from openft.train.reporting import TRAIN_LOSS, Reporter, SilentReporter
 from openft.train.run import run_recipe
@@ -290,8 +291,7 @@ def _train_step(run: PromptRun, step: int, rollouts: list[Rollout]) -> dict[str,
         loss_total += float(loss.detach())
         kl_total += float(kl.detach().sum())
     if n_learned:
-        params = [p for p in run.model.parameters() if p.requires_grad]
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, run.config.max_grad_norm))
+        grad_norm = clip_gradients(run.optimizer, run.model, run.config.max_grad_norm)
         stop_if_diverged(run, step, {"training loss": loss_total * scale, "gradient norm": grad_norm})
     run.optimizer.step()  # without gradients (every group agreed) it moves nothing
     run.scheduler.step()  # the schedule follows the steps, updated or not

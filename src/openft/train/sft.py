@@ -24,8 +24,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from openft.train.config import SFTConfig
 from openft.train.distributed import close_distributed, init_distributed
 from openft.train.examples import TokenizedExample
@@ -40,6 +38,7 @@ from openft.train.loop import (
     validation_due,
 )
 from openft.train.loss import LossTotals, evaluate
+from openft.train.optim import clip_gradients
 from openft.train.packing import group_for_packing, pack
 from openft.train.plan import split_across_ranks
 from openft.train.reporting import (
@@ -136,8 +135,7 @@ def _train_step(run: SupervisedRun, step: int, indices: Sequence[int]) -> LossTo
                     loss_sum, n_correct = run.trainer(batch)
                 (loss_sum * scale).backward()
             local.add(loss_sum.item(), n_correct.item(), batch.n_targets)
-        params = [p for p in run.model.parameters() if p.requires_grad]
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, run.config.max_grad_norm))
+        grad_norm = clip_gradients(run.optimizer, run.model, run.config.max_grad_norm)
     # Every process sees the same sums and (gradients being synced) the same norm, so all stop together.
     totals = LossTotals(*run.dist.all_sum(local.as_list()))
     stop_if_diverged(run, step, {"training loss": totals.mean_loss, "gradient norm": grad_norm})
