@@ -48,11 +48,10 @@ def usable_cores() -> list[int]:
     return list(range(os.cpu_count() or 1))
 
 
-def training_process_environment(
-    allocator: str = "auto", base: Mapping[str, str] | None = None
-) -> dict[str, str]:
+def training_process_environment(allocator: str, base: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment to start a training process with: `base` (this process's environment by
-    default), with jemalloc preloaded when `allocator` is "auto" and the system has it.
+    default), with jemalloc preloaded when `allocator` (the train_allocator setting) is "auto" and the
+    system has it.
 
     A training step frees and allocates tensors of many sizes; the C library's allocator keeps much of
     what was freed in pieces too small to reuse, so a run's peak memory grows with them, and jemalloc
@@ -74,7 +73,7 @@ def jemalloc_library() -> Path | None:
 
 
 def preloaded_allocator() -> str | None:
-    """ "jemalloc" or "tcmalloc" when this process runs on one of them (Linux), else None."""
+    """The allocator this process was started on, "jemalloc" or "tcmalloc" (Linux), else None."""
     try:
         maps = Path("/proc/self/maps").read_text()
     except OSError:
