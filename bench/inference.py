@@ -35,6 +35,7 @@ from typing import Any
 import psutil
 
 from openft.data.render import render_prompt, stop_token_ids
+from openft.inference.bf16_products import use_bf16_products
 from openft.inference.config import EngineConfig, shared_cpu_threads
 from openft.inference.local import LocalEngine
 from openft.inference.types import GenerationRequest, ModelRef, SamplingParams
@@ -145,6 +146,8 @@ class Bench:
         model = AutoModelForCausalLM.from_pretrained(self.base.weights_path, dtype=self.engine_dtype()).to(
             device
         )
+        if self.engine_bf16_products():  # the same precision as the engine's: its bf16 linear layers
+            use_bf16_products(model)
         model.eval()
         runs: dict[str, list[tuple[float, float, int]]] = {"engine": [], "generate": []}
         asyncio.run(self.one(None))  # warm-up of both
@@ -160,7 +163,7 @@ class Bench:
             }
             for side, results in runs.items()
         }
-        figures["dtype"] = str(self.engine_dtype()).removeprefix("torch.")
+        figures["dtype"] = self.precision()
         figures["decode_ratio"] = (
             figures["engine"]["decode_tokens_per_s"] / figures["generate"]["decode_tokens_per_s"]
         )
@@ -171,6 +174,15 @@ class Bench:
         from openft.inference.weights import resolve_device, resolve_dtype
 
         return resolve_dtype(self.engine.config.dtype, resolve_device(self.engine.config.device))
+
+    def precision(self) -> str:
+        products = ", bf16 products" if self.engine_bf16_products() else ""
+        return str(self.engine_dtype()).removeprefix("torch.") + products
+
+    def engine_bf16_products(self) -> bool:
+        from openft.inference.weights import bf16_products_for, resolve_device
+
+        return bf16_products_for(self.engine.config.dtype, resolve_device(self.engine.config.device))
 
     def grid(self, adapters: list[Path], concurrency: tuple[int, ...], repeats: int) -> dict[str, Any]:
         """Aggregate tokens/s of c requests at once over 0, 1 and 4 adapters (round robin). Each cell is
@@ -257,6 +269,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
     parser.add_argument("--device", default="auto")
     parser.add_argument(
+        "--dtype", default="auto", help="auto, float32, bfloat16 or float16 (see OPENFT_INFERENCE_DTYPE)"
+    )
+    parser.add_argument(
         "--generate", action="store_true", help="also: single stream vs transformers generate"
     )
     parser.add_argument("--grid", action="store_true", help="also: 1/4/8/16 at once over 0/1/4 adapters")
@@ -271,7 +286,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="openft-bench-inference-"))
     base_dir = Catalog(args.models_dir or work / "models").resolve_path(args.model)
     adapters = make_adapters(base_dir, work / "adapters", 10, args.rank)
-    config = EngineConfig(device=args.device, cpu_threads=args.threads)
+    config = EngineConfig(device=args.device, dtype=args.dtype, cpu_threads=args.threads)
     engine = LocalEngine(config)
     bench = Bench(engine, base_dir, args.tokens)
     figures: dict[str, Any] = {
@@ -279,6 +294,7 @@ def main() -> None:
         "tokens_per_request": args.tokens,
         "threads": args.threads or shared_cpu_threads(),
     }
+    figures["precision"] = bench.precision()
     try:
         figures |= bench.single(adapters[0], args.repeats)
         figures["adapter_overhead_pct"] = 100 * (
@@ -305,7 +321,7 @@ def main() -> None:
 def report(f: dict[str, Any]) -> str:
     base, lora = f["base"], f["lora"]
     lines = [
-        f"model {f['model']}, {f['tokens_per_request']} tokens per request, "
+        f"model {f['model']} ({f['precision']}), {f['tokens_per_request']} tokens per request, "
         f"threads {f['threads'] or 'default'}",
         f"  base        TTFT {base['ttft_ms']:7.1f} ms   decode {base['decode_tokens_per_s']:7.1f} tokens/s",
         f"  + LoRA      TTFT {lora['ttft_ms']:7.1f} ms   decode {lora['decode_tokens_per_s']:7.1f} tokens/s",

@@ -27,7 +27,11 @@ def test_generate_and_grid_figures_are_printed(tmp_path: Path) -> None:
     assert (figures["model"], figures["tokens_per_request"], figures["threads"]) == ("openft-tiny", 4, 1)
     assert figures["rss_mb_10_adapters"] > 0 and figures["adapter_cache_mb_10_adapters"] > 0
     versus = figures["vs_generate"]
-    assert versus["dtype"] == "float32"
+    # Both sides in the engine's precision: float32, with bf16 products on a CPU that has native bf16.
+    from openft.train.precision import cpu_has_native_bf16
+
+    precision = "float32, bf16 products" if cpu_has_native_bf16() else "float32"
+    assert versus["dtype"] == figures["precision"] == precision
     for side in ("engine", "generate"):
         # End tokens are suppressed on both sides, so each generates exactly the tokens asked for.
         assert versus[side]["tokens"] == 4

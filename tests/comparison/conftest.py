@@ -69,7 +69,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
 @pytest.fixture(scope="module")
 def engine() -> Iterator[LocalEngine]:
     """The inference engine the local runner answers through (as the server's, one CPU thread)."""
-    engine = LocalEngine(EngineConfig(cpu_threads=1, max_request_s=0))
+    # float32 products on every CPU: tests compare scores with float32 transformers models to 1e-4.
+    engine = LocalEngine(EngineConfig(cpu_threads=1, max_request_s=0, dtype="float32"))
     yield engine
     engine.close()
 

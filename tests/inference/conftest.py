@@ -84,7 +84,9 @@ def full_model_dir(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Pat
 
 @pytest.fixture
 def engine() -> Iterator[LocalEngine]:
-    engine = LocalEngine(EngineConfig(cpu_threads=1))
+    # float32 products on every CPU: tests compare with float32 transformers and PEFT models, and across
+    # batches, to 1e-4 (bf16 products have tests of their own: test_bf16_products).
+    engine = LocalEngine(EngineConfig(cpu_threads=1, dtype="float32"))
     yield engine
     engine.close()
 

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from openft.inference.bf16_products import Bf16Linear, bf16_linear
 from openft.inference.types import ModelLoadError
 
 SAVED_PREFIX = "base_model.model."
@@ -94,19 +95,24 @@ class LoraLinear(nn.Module):
         self._wide_key: tuple[Any, ...] | None = None
         self._wide: tuple[torch.Tensor, torch.Tensor] = (torch.empty(0), torch.empty(0))
         self._unsound: list[int] = []  # slots (in the router's `mixed`) of adapters left out of _wide
+        # A base multiplying in bf16 (openft.inference.bf16_products); the pairs stay in the model's dtype.
+        self._bf16_base = isinstance(base, Bf16Linear)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # The base layer's arithmetic without its module call, and the low-rank term added in place:
         # on a small model the per-call overhead, not the matmuls, is most of an adapter's cost.
         base = self.base
-        out = F.linear(x, base.weight, base.bias)
+        if self._bf16_base:
+            out = bf16_linear(x, base.weight, base.bias)
+        else:
+            out = F.linear(x, base.weight, base.bias)
         router = self.router
         if router.single is not None:
             pair = self.pairs.get(router.single)
             if pair is not None:
                 out.view(-1, out.shape[-1]).addmm_(x.reshape(-1, x.shape[-1]) @ pair[0], pair[1])
             return out
-        if router.rows is not None:
+        if router.rows is not None and any(name in self.pairs for name in router.mixed):
             # Each row its own adapter: all of the batch's adapters as one wide pair, two dense products
             # for every row, then each row keeps its own adapter's columns. Measured on a CPU against
             # gathering a pair per row for batched products: 1.5-3x faster per layer (8-32 rows over
@@ -137,10 +143,10 @@ class LoraLinear(nn.Module):
         pairs = [self.pairs.get(name) for name in names]
         key = (names, tuple(id(pair) for pair in pairs))
         if self._wide_key != key:
-            weight = self.base.weight
-            rank = max(pair[0].shape[1] for pair in pairs if pair is not None)
-            a_wide = weight.new_zeros(weight.shape[1], len(names) * rank)
-            b_wide = weight.new_zeros(len(names) * rank, weight.shape[0])
+            present = [pair for pair in pairs if pair is not None]
+            rank = max(pair[0].shape[1] for pair in present)
+            a_wide = present[0][0].new_zeros(self.base.in_features, len(names) * rank)
+            b_wide = present[0][1].new_zeros(len(names) * rank, self.base.out_features)
             self._unsound = []
             for i, pair in enumerate(pairs):
                 if pair is None:

@@ -18,10 +18,12 @@ from typing import Any
 
 import torch
 
+from openft.inference.bf16_products import use_bf16_products
 from openft.inference.config import EngineConfig
 from openft.inference.lora import LoraSet
 from openft.inference.model_dirs import adapter_bytes
 from openft.inference.types import EngineStats, ModelLoadError
+from openft.train.precision import cpu_has_native_bf16
 
 log = logging.getLogger("openft.inference")
 
@@ -53,9 +55,15 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
         return dtype
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    # fp32 on CPUs: bf16 CPU kernels are kept per matrix shape (openft.train.precision), and decoding's
-    # attention meets a new length at every step; set inference_dtype to try bfloat16.
+    # float32 on CPUs (with bf16 products where the CPU has them: bf16_products_for): bf16 attention
+    # kernels are kept per sequence length, and decoding meets a new one at every step.
     return torch.float32
+
+
+def bf16_products_for(name: str, device: torch.device) -> bool:
+    """Whether linear layers multiply in bf16 (openft.inference.bf16_products): for "auto" on a CPU
+    with native bf16 instructions. An explicit dtype is taken as it is."""
+    return name == "auto" and device.type == "cpu" and cpu_has_native_bf16()
 
 
 class WeightCache:
@@ -64,6 +72,7 @@ class WeightCache:
         self.stats = stats
         self.device = resolve_device(config.device)
         self.dtype = resolve_dtype(config.dtype, self.device)
+        self.bf16_products = bf16_products_for(config.dtype, self.device)
         self._weights: OrderedDict[str, LoadedWeights] = OrderedDict()
         # (weights key, adapter path) -> bytes, least recently used first
         self._adapter_lru: OrderedDict[tuple[str, str], int] = OrderedDict()
@@ -101,12 +110,15 @@ class WeightCache:
     def _load_model(self, path: str) -> Any:
         from transformers import AutoModelForCausalLM
 
-        log.info("loading %s on %s (%s)", path, self.device, self.dtype)
+        products = ", bf16 products" if self.bf16_products else ""
+        log.info("loading %s on %s (%s%s)", path, self.device, self.dtype, products)
         try:
             with _quiet_loading():
                 model: Any = AutoModelForCausalLM.from_pretrained(path, dtype=self.dtype)
         except OSError as exc:  # transformers reports missing files as OSError
             raise ModelLoadError(f"cannot load the model at {path}: {exc}") from exc
+        if self.bf16_products:
+            use_bf16_products(model)
         return model.to(self.device).eval()
 
     def _load_adapter(self, weights: LoadedWeights, path: str, name: str) -> None:
