@@ -112,16 +112,20 @@ class LoraLinear(nn.Module):
             if pair is not None:
                 out.view(-1, out.shape[-1]).addmm_(x.reshape(-1, x.shape[-1]) @ pair[0], pair[1])
             return out
-        if router.rows is not None and any(name in self.pairs for name in router.mixed):
-            # Each row its own adapter: all of the batch's adapters as one wide pair, two dense products
-            # for every row, then each row keeps its own adapter's columns. Measured on a CPU against
-            # gathering a pair per row for batched products: 1.5-3x faster per layer (8-32 rows over
-            # 4-16 adapters), the extra columns costing less than the per-row copies they replace.
-            a_wide, b_wide, rank = self._widened(router.mixed)
-            rows = x.reshape(x.shape[0], -1, x.shape[-1])  # [rows, tokens, in], as the mask expects
-            low_rank = (rows @ a_wide).mul_(router.row_mask(rank, a_wide.dtype))
-            out.view(-1, out.shape[-1]).addmm_(low_rank.view(-1, low_rank.shape[-1]), b_wide)
-            self._add_unsound(router, rows, out)
+        if router.rows is None:
+            return out
+        # Each row its own adapter: all of the batch's adapters as one wide pair, two dense products
+        # for every row, then each row keeps its own adapter's columns. Measured on a CPU against
+        # gathering a pair per row for batched products: 1.5-3x faster per layer (8-32 rows over
+        # 4-16 adapters), the extra columns costing less than the per-row copies they replace.
+        wide = self._widened(router.mixed)
+        if wide is None:
+            return out
+        a_wide, b_wide, rank = wide
+        rows = x.reshape(x.shape[0], -1, x.shape[-1])  # [rows, tokens, in], as the mask expects
+        low_rank = (rows @ a_wide).mul_(router.row_mask(rank, a_wide.dtype))
+        out.view(-1, out.shape[-1]).addmm_(low_rank.view(-1, low_rank.shape[-1]), b_wide)
+        self._add_unsound(router, rows, out)
         return out
 
     def _add_unsound(self, router: Router, rows: torch.Tensor, out: torch.Tensor) -> None:
@@ -135,12 +139,15 @@ class LoraLinear(nn.Module):
                 a, b = self.pairs[router.mixed[slot]]
                 out.view(out.shape[0], -1, out.shape[-1]).index_add_(0, picked, rows[picked] @ a @ b)
 
-    def _widened(self, names: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor, int]:
+    def _widened(self, names: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor, int] | None:
         """(A's side by side as [in, n * r], B's one above the other as [n * r, out], r) for these
         adapters, each zero-padded to the largest rank r (all zeros for an adapter that skips this
         layer, or whose weights are not all finite: see _add_unsound). Kept while the batch's adapters
-        stay the same, so decoding steps reuse it."""
+        stay the same, so decoding steps reuse it. None when none of them touches this layer (it is
+        wrapped for another loaded adapter)."""
         pairs = [self.pairs.get(name) for name in names]
+        if all(pair is None for pair in pairs):
+            return None
         key = (names, tuple(id(pair) for pair in pairs))
         if self._wide_key != key:
             present = [pair for pair in pairs if pair is not None]
