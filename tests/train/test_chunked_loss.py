@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
+from functools import partial
 from typing import Any
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from openft.train.chunked_loss import chunked_cross_entropy
+from openft.train.chunked_loss import LossWorkspace, chunked_cross_entropy
 from openft.train.examples import TokenizedExample
 from openft.train.loss import TokenLoss, _plain_output_layer
 from openft.train.packing import IGNORED_TARGET, pack, packed_attention_enabled
@@ -104,6 +105,44 @@ def test_no_trained_positions_gives_zero_loss_and_zero_gradients() -> None:
     loss.backward()
     assert (loss.item(), hits.item()) == (0.0, 0)
     assert weight.grad is not None and weight.grad.abs().max().item() == 0.0
+
+
+@pytest.mark.parametrize(("autocast", "rtol"), [(nullcontext, 1e-5), (_bf16, 1e-2)])
+def test_a_kept_workspace_gives_the_results_of_a_fresh_one(autocast: Any, rtol: float) -> None:
+    """One workspace through calls of growing and shrinking size: every call's loss, hits and
+    gradients are those of a call with a workspace of its own."""
+    workspace = LossWorkspace()
+    for seed, n_rows, chunk_size in [(0, N, 4), (1, 3, 4), (2, N, N), (3, N, 3)]:
+        inputs = tuple(t[:n_rows] if t.dim() and t.shape[0] == N else t for t in _inputs(seed))
+        fresh = _loss_and_grads(partial(chunked_cross_entropy, chunk_size=chunk_size), inputs, autocast)
+        kept = _loss_and_grads(
+            partial(chunked_cross_entropy, chunk_size=chunk_size, workspace=workspace), inputs, autocast
+        )
+        assert kept[:2] == fresh[:2]
+        for got, want in zip(kept[2:], fresh[2:], strict=True):
+            torch.testing.assert_close(got, want, rtol=0, atol=0)
+
+
+def test_a_frozen_output_weight_is_cast_once_and_again_after_it_changes() -> None:
+    hidden, weight, _, targets = _inputs(with_bias=False)
+    weight = weight.detach()  # frozen, as a LoRA run's output layer
+    workspace = LossWorkspace()
+
+    def loss(w: torch.Tensor) -> float:
+        with _bf16():
+            loss_sum, _ = chunked_cross_entropy(hidden, w, None, targets, chunk_size=4, workspace=workspace)
+        return loss_sum.item()
+
+    first = loss(weight)
+    cast = workspace.cast(weight, torch.bfloat16)
+    assert loss(weight) == first and workspace.cast(weight, torch.bfloat16) is cast  # kept
+    with torch.no_grad():
+        weight.mul_(2.0)  # changed in place (a loaded state dict, say): cast again
+    with _bf16():
+        want = chunked_cross_entropy(hidden, weight, None, targets, chunk_size=4)[0].item()
+    assert loss(weight) == want != first
+    trained = weight.clone().requires_grad_()
+    assert workspace.cast(trained, torch.bfloat16) is not workspace.cast(trained, torch.bfloat16)
 
 
 def _llama(*, tie: bool) -> Any:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -11,6 +14,7 @@ import pytest
 import torch
 
 from openft.train.adapters import load_base_model, load_tokenizer
+from openft.train.environment import KERNEL_CACHE_VARIABLES
 from openft.train.examples import TokenizedExample, tokenize_example
 from openft.train.loss import TokenLoss
 from openft.train.packing import IGNORED_TARGET, pack, packed_attention_enabled
@@ -98,3 +102,50 @@ def test_bf16_run_learns_like_fp32(reference_run: Any, tmp_path: Path) -> None:
         losses[precision] = reporter.train_losses
     assert losses["bf16"][-1] < 0.8 * losses["bf16"][0]
     assert losses["bf16"] == pytest.approx(losses["fp32"], rel=0.02)
+
+
+_KERNEL_GROWTH_SCRIPT = """
+import sys
+from openft.train.environment import set_model_process_environment
+if sys.argv[1] == "training":
+    set_model_process_environment(training=True)
+import torch
+
+def rss_mib():
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * 4096 / 2**20
+
+torch.manual_seed(0)
+weights = [torch.randn(n, k, dtype=torch.bfloat16) for n, k in [(1536, 576), (576, 1536), (192, 576)]]
+rows = [torch.randn(2048, w.shape[1], dtype=torch.bfloat16) for w in weights]
+outs = [torch.empty(2048, w.shape[0], dtype=torch.bfloat16) for w in weights]
+for x, w, out in zip(rows, weights, outs):
+    torch.mm(x[:16], w.t(), out=out[:16])
+before = rss_mib()
+for m in range(32, 2049, 8):  # 253 row counts: a new shape for each product
+    for x, w, out in zip(rows, weights, outs):
+        torch.mm(x[:m], w.t(), out=out[:m])
+print(rss_mib() - before)
+"""
+
+
+@pytest.mark.skipif(not cpu_has_native_bf16(), reason="this CPU has no native bf16 instructions")
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="reads the RSS from /proc")
+def test_a_training_process_keeps_few_bf16_kernels_however_many_shapes_it_meets() -> None:
+    """oneDNN keeps a kernel per matrix shape; a training process's small caches bound that memory,
+    which is what lets its packed rows be padded to only CPU_BF16_ROW_MULTIPLE tokens."""
+    env = {k: v for k, v in os.environ.items() if k not in KERNEL_CACHE_VARIABLES}
+
+    def growth_mib(kind: str) -> float:
+        done = subprocess.run(
+            [sys.executable, "-c", _KERNEL_GROWTH_SCRIPT, kind],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return float(done.stdout.strip().splitlines()[-1])
+
+    unbounded, training = growth_mib("default"), growth_mib("training")
+    assert unbounded > 200  # 759 shapes, about 0.6 MB of kernel each (measured: 500 MiB)
+    assert training < unbounded / 4  # measured: 65 MiB

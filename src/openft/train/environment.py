@@ -14,6 +14,13 @@ from pathlib import Path
 # thread waiting for a contested core soon gives it up (docs/training.md, "CPU threads").
 TRAINING_SPIN_COUNT = "10000"
 
+# oneDNN builds a kernel for every matrix shape its bf16 products meet (about 0.6 MB each) and keeps up
+# to 1,024 of them in each of two caches, oneDNN's and ideep's. A training run meets a new row length at
+# most steps, so a training process keeps the last 64: a few steps' shapes, and building one again
+# takes under a millisecond (docs/training.md, "Precision").
+TRAINING_KERNEL_CACHE_CAPACITY = "64"
+KERNEL_CACHE_VARIABLES = ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "LRU_CACHE_CAPACITY")
+
 JEMALLOC = "libjemalloc.so.2"
 # Where Linux distributions install shared libraries: Debian's multiarch directories for this machine's
 # architecture (never another's: the loader would refuse it), then the usual ones.
@@ -33,9 +40,13 @@ def set_model_process_environment(*, training: bool = False) -> None:
     spin briefly first (openft.train.core_share keeps them off cores other processes use); transparent
     huge pages for torch's CPU tensors of 2 MiB and more, so that a new large tensor (a vocabulary-sized
     gradient, the optimizer's moments) costs one page fault per 2 MiB instead of one per 4 KiB
-    (docs/training.md, "Huge pages"); and no per-file load/save progress bars in logs and terminals."""
+    (docs/training.md, "Huge pages"); in a training process, small caches of bf16 kernels; and no
+    per-file load/save progress bars in logs and terminals."""
     if training and "OMP_WAIT_POLICY" not in os.environ:
         os.environ.setdefault("GOMP_SPINCOUNT", TRAINING_SPIN_COUNT)
+    if training:
+        for name in KERNEL_CACHE_VARIABLES:
+            os.environ.setdefault(name, TRAINING_KERNEL_CACHE_CAPACITY)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from openft.train.chunked_loss import DEFAULT_CHUNK_SIZE, chunked_cross_entropy
+from openft.train.chunked_loss import DEFAULT_CHUNK_SIZE, LossWorkspace, chunked_cross_entropy
 from openft.train.examples import TokenizedExample
 from openft.train.packing import IGNORED_TARGET, SEQ_LENS_KWARG, PackedBatch, group_for_packing, pack
 
@@ -34,6 +34,7 @@ class TokenLoss(torch.nn.Module):
         self.model = model
         self.packed = packed
         self.chunk_size = chunk_size
+        self.workspace = LossWorkspace()  # the chunked loss's buffers, kept from step to step
 
     def forward(self, batch: PackedBatch) -> tuple[torch.Tensor, torch.Tensor]:
         extra = {SEQ_LENS_KWARG: batch.seq_lens} if self.packed else {}
@@ -44,7 +45,12 @@ class TokenLoss(torch.nn.Module):
             )
             hidden = output.last_hidden_state[0, batch.target_positions]
             return chunked_cross_entropy(
-                hidden, head.weight, head.bias, batch.targets, chunk_size=self.chunk_size
+                hidden,
+                head.weight,
+                head.bias,
+                batch.targets,
+                chunk_size=self.chunk_size,
+                workspace=self.workspace,
             )
         output = self.model(
             input_ids=batch.input_ids,

@@ -10,9 +10,10 @@ one. Other CPUs emulate bf16 and are faster in fp32, so `"auto"` means fp32 ther
 
 On a CPU, two things keep bf16 training lean (both measured, see docs/training.md):
 - oneDNN builds and keeps a kernel for every matrix shape it meets. Packed rows have a different length
-  at every step, so an unbounded number of kernels would pile up (hundreds of MB within a few dozen
-  steps). Rows are therefore padded to a multiple of `CPU_BF16_ROW_MULTIPLE` tokens with a separate,
-  loss-free segment, which bounds the shapes at a small, fixed set.
+  at every step, so kernels would pile up (hundreds of MB within a few dozen steps). A training process
+  keeps only the last few dozen (openft.train.environment), and rows are padded to a multiple of
+  `CPU_BF16_ROW_MULTIPLE` tokens with a separate, loss-free segment, so that the lengths repeat and
+  the rows stay aligned for the kernels.
 - Attention runs in fp32: its bf16 CPU kernel keeps a kernel per sequence length as well, and the
   attention products are a small share of the work at these lengths.
 """
@@ -28,7 +29,7 @@ from typing import Any, Literal
 import torch
 
 Precision = Literal["bf16", "fp32"]
-CPU_BF16_ROW_MULTIPLE = 128
+CPU_BF16_ROW_MULTIPLE = 16
 
 Autocast = Callable[[], AbstractContextManager[Any]]
 
